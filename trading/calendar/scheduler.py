@@ -1,0 +1,150 @@
+"""The scheduler: an APScheduler 3.x ``AsyncIOScheduler`` holding one wake-up job at the time
+of the earliest pending event. It stores no business state: every time lives in
+``timed_events``. On start it runs everything already due (catch-up after downtime, recording
+the real run time), then arms itself for the next one; a LISTEN on ``sunlit_timed_events``
+re-arms it when any transaction commits a new event, in this process or another.
+
+Tests drive ``run_due()`` directly with a fake clock; APScheduler only decides *when* to call it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from trading.calendar.events import EventContext, EventRegistry, TimedEvent
+from trading.clock import Clock
+
+log = logging.getLogger("sunlit.scheduler")
+
+MAX_ATTEMPTS = 5
+RETRY_AFTER = timedelta(seconds=30)
+SAFETY_INTERVAL_S = 60
+_JOB_ID = "sunlit-wake"
+
+
+class Scheduler:
+    def __init__(self, pool: asyncpg.Pool, clock: Clock, registry: EventRegistry) -> None:
+        self._pool = pool
+        self._clock = clock
+        self._registry = registry
+        self._aps: AsyncIOScheduler | None = None
+        self._listener: asyncpg.Connection | None = None
+        self._running = asyncio.Lock()
+
+    async def start(self, *, listen: bool = True) -> list[TimedEvent]:
+        """Catch up on everything already due, then arm the timer. Returns what ran."""
+        ran = await self.run_due()
+        self._aps = AsyncIOScheduler(timezone="UTC")
+        self._aps.start()
+        self._aps.add_job(self.rearm, "interval", seconds=SAFETY_INTERVAL_S, id="sunlit-safety")
+        if listen:
+            self._listener = await self._pool.acquire()
+            await self._listener.add_listener("sunlit_timed_events", self._on_notify)
+        await self.rearm()
+        return ran
+
+    async def stop(self) -> None:
+        if self._aps is not None:
+            self._aps.shutdown(wait=False)
+            self._aps = None
+        if self._listener is not None:
+            await self._listener.remove_listener("sunlit_timed_events", self._on_notify)
+            await self._pool.release(self._listener)
+            self._listener = None
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, _payload: str) -> None:
+        asyncio.get_running_loop().create_task(self.rearm())
+
+    async def next_due_at(self) -> datetime | None:
+        async with self._pool.acquire() as conn:
+            due: datetime | None = await conn.fetchval(
+                "SELECT min(due_at) FROM timed_events WHERE status = 'pending'"
+            )
+            return due
+
+    async def rearm(self) -> None:
+        if self._aps is None:
+            return
+        due = await self.next_due_at()
+        if due is None:
+            if self._aps.get_job(_JOB_ID):
+                self._aps.remove_job(_JOB_ID)
+            return
+        self._aps.add_job(
+            self._wake, "date", run_date=max(due, self._clock.now()), id=_JOB_ID,
+            replace_existing=True, misfire_grace_time=None,
+        )
+
+    async def _wake(self) -> None:
+        await self.run_due()
+        await self.rearm()
+
+    async def run_due(self) -> list[TimedEvent]:
+        """Run every pending event whose time has come, earliest first, each in its own
+        transaction. Returns the events that ran."""
+        ran: list[TimedEvent] = []
+        async with self._running:
+            while True:
+                event = await self._run_one()
+                if event is None:
+                    return ran
+                ran.append(event)
+
+    async def _run_one(self) -> TimedEvent | None:
+        now = self._clock.now()
+        async with self._pool.acquire() as conn:
+            tx = conn.transaction()
+            await tx.start()
+            r: asyncpg.Record | None = None
+            try:
+                r = await conn.fetchrow(
+                    "SELECT * FROM timed_events WHERE status = 'pending' AND due_at <= $1 "
+                    "ORDER BY due_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
+                    now,
+                )
+                if r is None:
+                    await tx.rollback()
+                    return None
+                event = TimedEvent.from_row(r)
+                handler = self._registry.handler(event.kind)
+                if handler is None:
+                    raise LookupError(f"no handler registered for event kind {event.kind!r}")
+                await handler(EventContext(conn, event, now))
+                await conn.execute(
+                    "UPDATE timed_events SET status = 'done', ran_at = $2, attempts = attempts + 1 WHERE id = $1",
+                    event.id, now,
+                )
+                await tx.commit()
+            except Exception as exc:  # the edge of a timed job: record, retry, never lose it
+                await tx.rollback()
+                if r is None:
+                    raise
+                await self._record_failure(conn, TimedEvent.from_row(r), now, exc)
+                return TimedEvent.from_row(r)
+        done = TimedEvent(**{**event.__dict__, "status": "done", "ran_at": now})
+        after = self._registry.after_commit(event.kind)
+        if after is not None:
+            await after(done)
+        log.info("timed event ran", extra={"event_id": event.id, "kind": event.kind, "ref": event.ref,
+                                           "late_s": (now - event.due_at).total_seconds()})
+        return done
+
+    async def _record_failure(self, conn: asyncpg.Connection, event: TimedEvent, now: datetime, exc: Exception) -> None:
+        attempts = event.attempts + 1
+        log.exception("timed event failed", extra={"event_id": event.id, "kind": event.kind, "attempt": attempts})
+        if attempts >= MAX_ATTEMPTS:
+            await conn.execute(
+                "UPDATE timed_events SET status = 'failed', attempts = $2, last_error = $3, ran_at = $4 WHERE id = $1",
+                event.id, attempts, repr(exc)[:500], now,
+            )
+        else:
+            await conn.execute(
+                "UPDATE timed_events SET attempts = $2, last_error = $3, due_at = $4 WHERE id = $1",
+                event.id, attempts, repr(exc)[:500], now + RETRY_AFTER,
+            )

@@ -1,0 +1,39 @@
+"""Configuration from the environment, read once at the edge and passed down."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str | None = None
+    data_dir: Path = Path("var")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 1 * 1024 * 1024
+    """Limit on ordinary JSON request bodies; bid uploads stream under their tender's own limit."""
+    session_ttl_s: int = 8 * 3600
+    audit_checkpoint_every: int = 100
+    load_demo: bool = False
+    log_json: bool = True
+    pool_min_size: int = 2
+    pool_max_size: int = 10
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Config:
+        env = os.environ
+        cfg = cls(
+            database_url=env.get("DATABASE_URL") or None,
+            data_dir=Path(env.get("SUNLIT_DATA", "var")),
+            host=env.get("SUNLIT_HOST", "127.0.0.1"),
+            port=int(env.get("SUNLIT_PORT", "8080")),
+            max_body_bytes=int(env.get("SUNLIT_MAX_BODY_BYTES", str(1024 * 1024))),
+            session_ttl_s=int(env.get("SUNLIT_SESSION_TTL_S", str(8 * 3600))),
+            audit_checkpoint_every=int(env.get("SUNLIT_AUDIT_CHECKPOINT_EVERY", "100")),
+            log_json=env.get("SUNLIT_LOG_FORMAT", "json") == "json",
+        )
+        return replace(cfg, **overrides)  # type: ignore[arg-type]

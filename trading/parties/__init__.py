@@ -1,0 +1,1 @@
+"""Organisations, users with roles, sessions, and the public keys parties register."""
