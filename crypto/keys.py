@@ -56,9 +56,7 @@ def x25519_public(private: bytes) -> bytes:
     """The public key of a raw 32-byte X25519 private key."""
     _check_length(private, "X25519 private key")
     key = X25519PrivateKey.from_private_bytes(private)
-    return key.public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    )
+    return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
 def x25519_exchange(private: bytes, peer_public: bytes) -> bytes:
