@@ -163,7 +163,7 @@ async def authenticate(request: web.Request, now: datetime) -> User:
 
 def actor_for(request: web.Request, user: User | None) -> Actor:
     addr = request.remote or ""
-    rid = request.get("request_id", "")
+    rid = request.get(keys.REQUEST_ID, "")
     if user is None:
         return Actor.anonymous(addr, rid)
     return Actor(user.id, user.username, user.role, user.org_id, addr, rid)
@@ -230,9 +230,9 @@ def _wrap(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]
         now = clock.now()
         user: User | None = None
         if ep.roles is not None:
-            request["actor"] = actor_for(request, None)
+            request[keys.ACTOR] = actor_for(request, None)
             user = await authenticate(request, now)
-            request["actor"] = actor_for(request, user)
+            request[keys.ACTOR] = actor_for(request, user)
             check_role(ep, user)
         call = Call(request=request, actor=actor_for(request, user), user=user, now=now)
         if ep.query is not None:
@@ -276,7 +276,8 @@ async def _read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
     if not isinstance(data, dict):
         raise ValidationFailed("the body must be a JSON object", "请求体须为 JSON 对象", code="malformed_json", status_hint=400)
     try:
-        return model.model_validate(data)
+        # JSON-mode validation: strict types, yet enums and datetimes given as JSON strings.
+        return model.model_validate_json(raw)
     except ValidationError as exc:
         raise _validation_failed(exc, "body") from None
 

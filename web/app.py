@@ -32,7 +32,6 @@ from trading.audit import AuditLog
 from trading.calendar import EventRegistry, Scheduler
 from trading.clock import Clock, SystemClock
 from trading.config import Config
-from trading.context import Role
 from trading.db import EmbeddedPostgres, create_pool
 from trading.errors import DomainError
 from web import keys
@@ -67,7 +66,7 @@ def load_server_key(data_dir: Path) -> tuple[bytes, str]:
 async def request_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
     """Request id, metrics, access log, and the one place errors become problem+json."""
     rid = request.headers.get("X-Request-Id", "")
-    request["request_id"] = rid if _REQUEST_ID.match(rid) else uuid.uuid4().hex
+    request[keys.REQUEST_ID] = rid if _REQUEST_ID.match(rid) else uuid.uuid4().hex
     metrics: Metrics = request.app[keys.METRICS]
     started = time.perf_counter()
     metrics.in_flight.inc()
@@ -84,7 +83,7 @@ async def request_middleware(request: web.Request, handler: Callable[[web.Reques
                 raise
             response = http_problem(request, exc)
         except Exception:  # the edge: log once with the request id, answer 500, keep serving
-            log.exception("unhandled error", extra={"request_id": request["request_id"], "path": request.path})
+            log.exception("unhandled error", extra={"request_id": request[keys.REQUEST_ID], "path": request.path})
             response = internal_problem(request)
     finally:
         metrics.in_flight.dec()
@@ -93,12 +92,12 @@ async def request_middleware(request: web.Request, handler: Callable[[web.Reques
     metrics.requests.labels(request.method, route, str(response.status)).inc()
     metrics.latency.labels(request.method, route).observe(elapsed)
     if not response.prepared:
-        response.headers["X-Request-Id"] = request["request_id"]
+        response.headers["X-Request-Id"] = request[keys.REQUEST_ID]
     log.info(
         "request",
-        extra={"request_id": request["request_id"], "method": request.method, "path": request.path,
+        extra={"request_id": request[keys.REQUEST_ID], "method": request.method, "path": request.path,
                "status": response.status, "ms": round(elapsed * 1000, 2),
-               "user": getattr(request.get("actor"), "username", None)},
+               "user": getattr(request.get(keys.ACTOR), "username", None)},
     )
     return response
 
@@ -107,9 +106,7 @@ async def _audit_denied(request: web.Request, err: DomainError) -> None:
     """Every denied attempt is in the audit log (RULES T12), in its own transaction."""
     from web.api import actor_for
 
-    actor = request.get("actor") or actor_for(request, None)
-    if actor.role == Role.ANONYMOUS and request.get("request_id"):
-        actor = actor_for(request, None)
+    actor = request.get(keys.ACTOR) or actor_for(request, None)
     pool = request.app[keys.POOL]
     now = request.app[keys.CLOCK].now()
     async with pool.acquire() as conn, conn.transaction():

@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from trading.errors import DomainError
+from web import keys
 from web.i18n import pick_language
 
 log = logging.getLogger("sunlit.web")
@@ -50,7 +51,7 @@ def problem_response(
         "status": status,
         "detail": detail_zh if lang == "zh" else detail_en,
         "code": code,
-        "request_id": request.get("request_id", ""),
+        "request_id": request.get(keys.REQUEST_ID, ""),
     }
     if extra:
         body.update(extra)

@@ -11,6 +11,7 @@ from trading.audit import AuditLog
 from trading.calendar import EventRegistry, Scheduler
 from trading.clock import Clock
 from trading.config import Config
+from trading.context import Actor
 
 if TYPE_CHECKING:
     pass
@@ -24,3 +25,6 @@ SCHEDULER = web.AppKey("scheduler", Scheduler)
 API = web.AppKey("api", "Api")
 METRICS = web.AppKey("metrics", "Metrics")
 DSN = web.AppKey("dsn", str)
+
+REQUEST_ID = web.RequestKey("request_id", str)
+ACTOR = web.RequestKey("actor", Actor)

@@ -188,11 +188,7 @@ async def login(
     except (VerificationError, InvalidHashError):
         ok = False
     if r is None or not ok or not r["active"]:
-        async with conn.transaction():
-            await audit.append(
-                conn, actor=actor, action="session.login", object_type="user", object_id=username[:64], at=now,
-                outcome="denied", detail={"reason": "bad_credentials"},
-            )
+        # the edge records the denied attempt in the audit log
         raise Unauthenticated(
             "wrong username or password, or the account is disabled",
             "用户名或密码错误，或账户已停用",

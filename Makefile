@@ -1,0 +1,45 @@
+# Sunlit — two commands do everything on a fresh machine with Python 3.11+ and make:
+#   make serve   create .venv, install, migrate, load demo data, start the server
+#   make test    install what the tests need (Python packages, chromium for page tests), run the suite
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+SUNLIT_DATA ?= var
+export SUNLIT_DATA
+
+.PHONY: serve test install install-test lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -U pip setuptools wheel
+	$(PIP) install -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
+	$(PIP) install -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+	@if [ -x bin/install-browser ]; then bin/install-browser; fi
+
+serve: install
+	@mkdir -p $(SUNLIT_DATA)
+	$(VENV)/bin/sunlit serve --demo
+
+test: install-test
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: install-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: install-test
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache
