@@ -1,0 +1,133 @@
+"""Benchmark harness the later benchmarks reuse: start a real Sunlit server on a fresh
+embedded PostgreSQL in a temporary directory, wait until it is healthy, log users in, drive it
+with concurrent clients, and print figures (a table and one JSON line per figure).
+
+Every figure is a ratio against a baseline run in the same command on the same machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+
+    def credentials(self) -> dict[str, str]:
+        text = (self.data_dir / "demo-credentials.txt").read_text()
+        return {line.split("\t")[0]: line.split("\t")[2] for line in text.splitlines() if line.strip()}
+
+
+@contextmanager
+def sunlit_server(*, demo: bool = True, env: dict[str, str] | None = None, timeout_s: float = 60) -> Iterator[Server]:
+    """Run ``sunlit serve`` in a subprocess on a fresh data directory (embedded PostgreSQL)."""
+    with tempfile.TemporaryDirectory(prefix="sunlit-bench-") as tmp:
+        port = free_port()
+        data = Path(tmp) / "data"
+        penv = {**os.environ, "SUNLIT_DATA": str(data), "SUNLIT_PORT": str(port), "SUNLIT_LOG_FORMAT": "text",
+                "PYTHONPATH": str(ROOT), **(env or {})}
+        penv.pop("DATABASE_URL", None)
+        args = [sys.executable, "-m", "web.cli", "serve"] + (["--demo"] if demo else [])
+        log = open(Path(tmp) / "server.log", "wb")
+        proc = subprocess.Popen(args, env=penv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError("server exited:\n" + (Path(tmp) / "server.log").read_text()[-3000:])
+                try:
+                    import urllib.request
+
+                    with urllib.request.urlopen(url + "/healthz", timeout=1) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError("server did not become healthy")
+                time.sleep(0.2)
+            yield Server(url, data, proc)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            log.close()
+
+
+async def login(session: aiohttp.ClientSession, url: str, username: str, password: str) -> dict[str, str]:
+    async with session.post(url + "/api/v1/sessions", json={"username": username, "password": password}) as r:
+        assert r.status == 201, await r.text()
+        return {"Authorization": "Bearer " + (await r.json())["token"]}
+
+
+@dataclass
+class LoadResult:
+    requests: int
+    seconds: float
+    latencies_s: list[float]
+
+    @property
+    def per_s(self) -> float:
+        return self.requests / self.seconds
+
+    def pct(self, p: float) -> float:
+        xs = sorted(self.latencies_s)
+        return xs[min(len(xs) - 1, int(p / 100 * len(xs)))] if xs else float("nan")
+
+    def summary(self) -> dict[str, float]:
+        return {"per_s": round(self.per_s, 1), "p50_ms": round(self.pct(50) * 1000, 3),
+                "p99_ms": round(self.pct(99) * 1000, 3),
+                "mean_ms": round(statistics.fmean(self.latencies_s) * 1000, 3) if self.latencies_s else 0.0}
+
+
+async def drive(one: Callable[[], Awaitable[Any]], *, total: int, concurrency: int) -> LoadResult:
+    """Call ``one`` ``total`` times from ``concurrency`` workers; time each call."""
+    latencies: list[float] = []
+    remaining = total
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            t = time.perf_counter()
+            await one()
+            latencies.append(time.perf_counter() - t)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return LoadResult(len(latencies), time.perf_counter() - started, latencies)
+
+
+def report(name: str, figures: dict[str, Any]) -> None:
+    print(f"{name:<48} " + "  ".join(f"{k}={v}" for k, v in figures.items()))
+    print("JSON " + json.dumps({"bench": name, **figures}))
