@@ -9,10 +9,10 @@ is an error: migrations are history, fix forward with a new file.
 from __future__ import annotations
 
 import hashlib
-import importlib.resources
 import importlib.util
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 
@@ -43,12 +43,13 @@ class Migration:
 def discover(packages: tuple[str, ...] = PACKAGES) -> list[Migration]:
     found: list[Migration] = []
     for package in packages:
-        if importlib.util.find_spec(package) is None:
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
             continue
-        root = importlib.resources.files(package) / "migrations"
-        if not root.is_dir():
-            continue
-        files = sorted(p for p in root.iterdir() if p.name.endswith(".sql"))
+        files = sorted(
+            (path for loc in spec.submodule_search_locations for path in (Path(loc) / "migrations").glob("*.sql")),
+            key=lambda path: path.name,
+        )
         for path in files:
             m = _NAME.match(path.name)
             if not m:
