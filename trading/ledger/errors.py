@@ -262,9 +262,7 @@ class LedgerReason(Reason):
         "该请求编号已用于其他请求",
     )
 
-    def reject(
-        self, detail_en: str = "", detail_zh: str = "", **details: Any
-    ) -> LedgerRejected:
+    def reject(self, detail_en: str = "", detail_zh: str = "", **details: Any) -> LedgerRejected:
         """The error to raise: ``raise LedgerReason.X.reject("…", amount_fen=1)``."""
         return LedgerRejected(self, detail_en, detail_zh, details=details or None)
 
