@@ -1,6 +1,6 @@
 """Sealed box: a small message (a custodian's key share) encrypted to an X25519 key.
 
-Format (version 1), ``81`` bytes of overhead::
+Format (version 1), 49 bytes of overhead::
 
     0x01 | ephemeral_public (32) | AES-256-GCM ciphertext || tag (len(plaintext) + 16)
 
