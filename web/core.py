@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from aiohttp import web
 from pydantic import Field, StringConstraints
 
-from trading import migrate
+from trading import admission, migrate
 from trading.audit import log as audit_log
 from trading.calendar import EventRegistry
 from trading.calendar import events as calendar
@@ -111,6 +111,12 @@ class AuditQuery(Query):
     until: datetime | None = None
     after_seq: Annotated[int, Field(ge=0)] = 0
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
+
+
+class AdmissionFlagBody(Body):
+    org_id: Annotated[int, Field(ge=1)]
+    project_ref: Annotated[str, StringConstraints(pattern="^[a-z_]+:[0-9]+$", max_length=40)]
+    note: Annotated[str, StringConstraints(min_length=1, max_length=500)]
 
 
 class AlertQuery(Query):
@@ -254,6 +260,18 @@ async def checkpoint_audit(call: Call) -> dict[str, Any]:
     if cp is None:
         raise NotFound("the audit log is empty", "审计日志为空", code="audit_empty")
     return cp
+
+
+@route("POST", "/admission-flags", summary="Record a deposit (or guarantee) confirmed outside the ledger",
+       tag="deposits", roles=STAFF, body=AdmissionFlagBody, status=201)
+async def flag_admission(call: Call) -> dict[str, Any]:
+    b: AdmissionFlagBody = call.body
+    async with call.pool.acquire() as conn:
+        await parties.get_organisation(conn, b.org_id)
+        await admission.flag_confirmed(conn, call.audit, call.actor, call.now, org_id=b.org_id,
+                                       project_ref=b.project_ref, note=b.note)
+        confirmed = await admission.is_deposit_confirmed(conn, org_id=b.org_id, project_ref=b.project_ref)
+    return {"org_id": b.org_id, "project_ref": b.project_ref, "confirmed": confirmed}
 
 
 @route("GET", "/alerts", summary="Supervision alerts (电子监察)", tag="supervision", roles={Role.SUPERVISOR, Role.STAFF},
