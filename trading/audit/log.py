@@ -65,6 +65,10 @@ class AuditLog:
         self.public_key = public_key_bytes(signing_key)
         self.checkpoint_every = checkpoint_every
 
+    def sign(self, message: bytes) -> bytes:
+        """Sign with the server's key: receipts, opening records, Merkle roots, draw records."""
+        return self._key.sign(message)
+
     async def register_key(self, conn: asyncpg.Connection, now: datetime) -> None:
         await conn.execute(
             "INSERT INTO server_keys (key_id, public_key, created_at) VALUES ($1, $2, $3) "
