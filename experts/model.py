@@ -26,7 +26,7 @@ float) that the draw hashes; ``from_json`` reads it back.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from enum import Enum
@@ -46,6 +46,7 @@ __all__ = [
     "Exclusion",
     "ExclusionReason",
     "Expert",
+    "ExpertPool",
     "ExpertStatus",
     "ExtraExclusion",
     "LineDraw",
@@ -59,6 +60,7 @@ __all__ = [
     "SpecialtyCode",
     "SpecialtyDemand",
     "VerifyReport",
+    "all_valid_ids",
     "is_valid_id",
     "is_valid_id_number",
     "mask_id_number",
@@ -73,6 +75,23 @@ DEFAULT_RESERVE_FACTOR = 2  # replacements kept in order per line, per seat, by 
 def is_valid_id(value: object) -> bool:
     """True for an id of the shape every record uses (see the module docstring)."""
     return isinstance(value, str) and ID_PATTERN.fullmatch(value) is not None
+
+
+_ID_LIST = re.compile(
+    r"(?:[A-Za-z0-9][A-Za-z0-9._:\-]{0,63})(?:\n[A-Za-z0-9][A-Za-z0-9._:\-]{0,63})*"
+)
+
+
+def all_valid_ids(values: Iterable[str]) -> bool:
+    """True when every value is a valid id (one regular-expression pass over all of them)."""
+    items = values if isinstance(values, list | tuple) else list(values)
+    if not items:
+        return True
+    try:
+        joined = "\n".join(items)
+    except TypeError:
+        return False
+    return _ID_LIST.fullmatch(joined) is not None
 
 
 # --- identity card numbers -------------------------------------------------------------
@@ -234,6 +253,126 @@ class PastDraw:
     expert_id: str
     tenderee_org_id: str
     drawn_on: date
+
+
+class ExpertPool:
+    """An immutable, indexed snapshot of the expert pool, in expert-id order.
+
+    Building it walks every expert once; eligibility then works on the index and reads
+    only the experts who could possibly be excluded (those not active or under a sanction,
+    declared unavailable on a day of the sitting, tied by employment or a declared
+    relation to an organisation of the request, or named by the request's history or
+    extra exclusions). Build one per version of the pool and reuse it for many requests.
+
+    Index entries are *ranks*: an expert's position in ``ids`` (sorted expert ids).
+    """
+
+    __slots__ = (
+        "_by_code",
+        "_by_org",
+        "_by_region",
+        "_by_unavailable",
+        "_experts",
+        "_ids",
+        "_irregular",
+        "_rank",
+    )
+
+    def __init__(self, experts: Iterable[Expert]) -> None:
+        ordered = sorted(experts, key=lambda e: e.expert_id)
+        ids = tuple(e.expert_id for e in ordered)
+        rank = {x: r for r, x in enumerate(ids)}
+        if len(rank) != len(ids):
+            dup = next(a for a, b in zip(ids, ids[1:], strict=False) if a == b)
+            raise Rejected(
+                ExpertReason.INVALID_EXPERT_ID,
+                f"expert {dup} is twice in the pool",
+                f"专家 {dup} 在专家库中重复",
+            )
+        by_code: dict[str, list[int]] = {}
+        by_region: dict[str, list[int]] = {}
+        by_org: dict[str, list[int]] = {}
+        by_unavailable: dict[date, list[int]] = {}
+        irregular: list[int] = []
+        active = ExpertStatus.ACTIVE
+        for r, e in enumerate(ordered):
+            specialties = e.specialties
+            if len(specialties) == 1:
+                by_code.setdefault(specialties[0].code, []).append(r)
+            else:
+                for code in {c.code for c in specialties}:
+                    by_code.setdefault(code, []).append(r)
+            by_region.setdefault(e.region, []).append(r)
+            orgs = {rel.org_id for rel in e.relations} if e.relations else set()
+            if e.employer_org_id is not None:
+                orgs.add(e.employer_org_id)
+            for org in orgs:
+                by_org.setdefault(org, []).append(r)
+            for d in e.unavailable_dates:
+                by_unavailable.setdefault(d, []).append(r)
+            if e.status is not active or e.sanctions:
+                irregular.append(r)
+        self._experts = tuple(ordered)
+        self._ids = ids
+        self._rank = rank
+        self._by_code = by_code
+        self._by_region = by_region
+        self._by_org = by_org
+        self._by_unavailable = by_unavailable
+        self._irregular = tuple(irregular)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __iter__(self) -> Iterator[Expert]:
+        return iter(self._experts)
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """Every expert id, sorted."""
+        return self._ids
+
+    def get(self, expert_id: str) -> Expert | None:
+        r = self._rank.get(expert_id)
+        return None if r is None else self._experts[r]
+
+    def expert_at(self, rank: int) -> Expert:
+        return self._experts[rank]
+
+    def rank_of(self, expert_id: str) -> int | None:
+        return self._rank.get(expert_id)
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        return tuple(sorted(self._by_region))
+
+    def ranks_under(self, code: SpecialtyCode) -> list[int]:
+        """Sorted ranks of the experts holding ``code`` or one of its descendants (E2)."""
+        prefix = code.code
+        lists = [ranks for c, ranks in self._by_code.items() if c.startswith(prefix)]
+        if not lists:
+            return []
+        if len(lists) == 1:
+            return list(lists[0])
+        return sorted(set().union(*lists))
+
+    def ranks_in_regions(self, regions: Iterable[str]) -> set[int]:
+        out: set[int] = set()
+        for region in regions:
+            out.update(self._by_region.get(region, ()))
+        return out
+
+    def ranks_tied_to(self, org_id: str) -> list[int]:
+        """Experts employed by ``org_id`` or declaring any relation with it."""
+        return self._by_org.get(org_id, [])
+
+    def ranks_unavailable_on(self, day: date) -> list[int]:
+        return self._by_unavailable.get(day, [])
+
+    @property
+    def irregular_ranks(self) -> tuple[int, ...]:
+        """Experts not active, or with a sanction on record (in force or not)."""
+        return self._irregular
 
 
 # --- the request -----------------------------------------------------------------------
@@ -522,6 +661,10 @@ class Exclusion:
     @property
     def reason(self) -> ExclusionReason:
         return ExclusionReason.from_code(self.reason_code)
+
+    def sort_key(self) -> tuple[str, str, str]:
+        """The canonical order of exclusion rows (the same as the dataclass order)."""
+        return (self.expert_id, self.reason_code, self.detail)
 
     def to_json(self) -> list[str]:
         return [self.expert_id, self.reason_code, self.detail]
