@@ -65,8 +65,10 @@ The rules (see ``/work/shared/RULES.md``):
   plates 60 s) restarts from each accepted bid; the close comes only when it runs out.
 - A6: only admitted paddles bid (deposit confirmed); the state knows only paddles.
 - A8 (land practice, cfg): a bid at the price cap ends the price race; the lot is
-  decided among those who accept the capped price by a staff-entered second criterion
-  or by a lottery over a seed passed in (``lottery_pick``, re-runnable by anyone).
+  decided among those who accept the capped price (the bidder who reached it first,
+  then each ``AcceptCap`` in order; a suspended bidder is left out) by a staff-entered
+  second criterion or by a lottery over a seed passed in (``lottery_pick``, re-runnable
+  by anyone from the ``CapResolved`` event).
 
 Refusals of ``PlaceBid``, in this order of precedence: ``bad_command`` (bid id, paddle),
 ``bad_amount``, the phase (``not_open``, ``paused``, ``closed``), ``not_admitted``,
@@ -81,7 +83,9 @@ Outage. After a restart the engine rebuilds each live lot and calls ``recover``:
 deadline that passed while the server was down is taken at its true time (a countdown
 that ran out closes at its true end: no bid can have been accepted after it); a countdown
 still running is set again by the outage policy (default: a full countdown from now),
-recorded by ``OutagePolicyApplied`` with the downtime.
+recorded by ``OutagePolicyApplied`` with the downtime. Read literally, this also closes
+a land lot whose listing *and* whole timed phase fell inside the outage: its countdown
+ran out while the server was down, with no bid after it.
 """
 
 from __future__ import annotations
@@ -145,6 +149,7 @@ from trading.clock import iso_ms, utc_ms
 __all__ = [
     "MAX_LOTTERY_SEED_BYTES",
     "MIN_RESERVE_SALT_BYTES",
+    "TRANSITIONS",
     "apply",
     "check_amount",
     "decide",
@@ -537,27 +542,37 @@ def _decide_by_criterion(log: _Log, command: DecideByCriterion, now: datetime) -
     _check_cap_policy(state, CapPolicy.SECOND_CRITERION)
     if command.winner not in state.cap_candidates:
         raise _reject(AuctionReason.NOT_A_CANDIDATE, command.winner, paddle=command.winner)
+    if command.winner in state.suspended:
+        raise _reject(AuctionReason.SUSPENDED, command.winner, paddle=command.winner)
     log.emit(
         CapResolved,
         now,
         basis=Basis.SECOND_CRITERION,
         winner=command.winner,
-        candidates=state.cap_candidates,
+        candidates=_eligible_candidates(state),
         seed_hex=None,
         note=command.note,
     )
     _close_race(log, now)
 
 
+def _eligible_candidates(state: LotState) -> tuple[str, ...]:
+    """The cap's candidates in the order they accepted, less any suspended since."""
+    return tuple(p for p in state.cap_candidates if p not in state.suspended)
+
+
 def _draw_lottery(log: _Log, command: DrawLottery, now: datetime) -> None:
     state = log.state
     _check_cap_policy(state, CapPolicy.LOTTERY)
+    candidates = _eligible_candidates(state)
+    if not candidates:
+        raise _reject(AuctionReason.SUSPENDED, "every candidate is suspended")
     log.emit(
         CapResolved,
         now,
         basis=Basis.LOTTERY,
-        winner=lottery_pick(command.seed, state.cap_candidates),
-        candidates=state.cap_candidates,
+        winner=lottery_pick(command.seed, candidates),
+        candidates=candidates,
         seed_hex=command.seed.hex(),
         note="",
     )

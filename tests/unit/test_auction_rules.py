@@ -693,6 +693,25 @@ def test_cap_second_criterion_is_entered_by_staff_among_candidates() -> None:
     assert (closed.winner, closed.basis) == ("A2", Basis.SECOND_CRITERION)
 
 
+def test_a_suspended_candidate_is_left_out_of_the_cap_decision() -> None:
+    """A8: only bidders in good standing take the lot at the capped price."""
+    lot = capped()
+    lot.bid("A1", CAP)
+    lot.do(AcceptCap("A2"))
+    lot.do(Suspend("A1", "forged documents"))
+    resolved, _ = lot.do(DrawLottery(b"seed"))
+    assert isinstance(resolved, CapResolved)
+    assert (resolved.candidates, resolved.winner) == (("A2",), "A2")
+    other = capped(cap_policy=CapPolicy.SECOND_CRITERION)
+    other.bid("A1", CAP)
+    other.do(Suspend("A1", "forged documents"))
+    assert other.refused(DecideByCriterion("A1", "area")) is AuctionReason.SUSPENDED
+    lottery = capped()
+    lottery.bid("A1", CAP)
+    lottery.do(Suspend("A1", "forged documents"))
+    assert lottery.refused(DrawLottery(b"seed")) is AuctionReason.SUSPENDED
+
+
 def test_cap_with_a_sealed_reserve_waits_for_the_reveal() -> None:
     """A3, A8: the reserve is still checked at the close, after the cap is resolved."""
     lot = Lot(plate(price_cap_fen=CAP))

@@ -266,7 +266,12 @@ class LotLife(RuleBasedStateMachine):
         elif reason is R.NOT_ADMITTED:
             assert getattr(command, "paddle", None) not in eff.admitted
         elif reason is R.SUSPENDED:
-            assert getattr(command, "paddle", None) in eff.suspended
+            if isinstance(command, DrawLottery):
+                assert set(eff.cap_candidates) <= eff.suspended
+            elif isinstance(command, DecideByCriterion):
+                assert command.winner in eff.suspended
+            else:
+                assert getattr(command, "paddle", None) in eff.suspended
         elif reason is R.LISTING_QUIET:
             assert phase is Phase.LISTING and eff.listing_ends_at is not None
             assert self.now >= eff.listing_ends_at - self.config.listing_quiet
