@@ -247,6 +247,43 @@ def test_result_codes_follow_their_order_of_precedence(faults: set[str]) -> None
     assert result is expected
 
 
+garbage = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(),
+    st.text(max_size=140),
+    st.sampled_from(["bank", "suspense", "refunds_payable", "forfeited", "p-1", ""]),
+    st.lists(st.integers(), max_size=2),
+    st.sampled_from(list(TransferCode) + list(TransferFlags)),
+)
+
+
+@SETTINGS
+@given(
+    st.lists(
+        st.tuples(garbage, garbage, garbage, garbage, garbage, garbage, garbage, garbage),
+        max_size=6,
+    )
+)
+def test_any_input_yields_a_result_code_and_a_failure_changes_nothing(
+    rows: list[tuple[object, ...]],
+) -> None:
+    """Bad input of any type gets a result code, never an exception, and only accepted
+    transfers change the ledger (D8)."""
+    ledger = ledger_with()
+    ledger.create_transfers(
+        [Transfer("seed", "bank", "suspense", 50, TransferCode.SUSPENSE_RECEIVED)], T0
+    )
+    transfers = [Transfer(*row) for row in rows]  # type: ignore[arg-type]
+    before = len(ledger.journal())
+    outcomes = ledger.create_transfers(transfers, T0)
+    assert len(outcomes) == len(transfers)
+    assert all(isinstance(o.result, TransferResult) for o in outcomes)
+    assert len(ledger.journal()) == before + sum(o.ok and not o.replayed for o in outcomes)
+    assert ledger.trial_balance().balanced
+
+
 def test_debits_must_not_exceed_credits_counts_pending_debits() -> None:
     """A deposit held cannot go negative, and a reservation (pending debit) counts (D8)."""
     held, payable, _ = _accounts()

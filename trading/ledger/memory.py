@@ -601,8 +601,11 @@ class MemoryLedger:
         at: datetime,
     ) -> Deposit:
         """Refund a confirmed deposit: D4 (withdrawn before the deadline), D5 (contract
-        signed: with interest for the days held), A7 (auction lost). Cash moves to refunds
-        payable and a pending payout goes to the bank batch; a guarantee is released."""
+        signed: with interest for the days held, from the value date of the deposit to the
+        day of this decision, ``at``), A7 (auction lost). ``cause_at`` is when the cause
+        happened (withdrawal, result, contract): the refund is due within the cause's days
+        of it. Cash moves to refunds payable and a pending payout goes to the bank batch,
+        to the account the deposit came from; a guarantee is released at once."""
         fingerprint = ("refund", project_id, bidder_id, cause, cause_at)
         done, answer = self._command(command_id, fingerprint)
         if done:
@@ -615,7 +618,7 @@ class MemoryLedger:
             else DepositEvent.REQUEST_REFUND
         )
         next_deposit_state(deposit.state, event)
-        check_refund(terms, deposit, cause, cause_at)
+        check_refund(terms, cause, cause_at)
         due_on = refund_due_on(cause, cause_at, self.calendar)
         if deposit.form is DepositForm.GUARANTEE:
             new = self._save(deposit, event, refund_cause=cause, refund_due_on=due_on)

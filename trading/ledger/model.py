@@ -492,7 +492,6 @@ class ForfeitRequest:
     transfer_id: str | None
     """The pending FORFEIT transfer (None for a guarantee: no money moves here)."""
     approved_by: str | None = None
-    rejected_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,13 +27,16 @@ debited beyond their posted credits (pending debits count: a reservation is a pr
 
 Deposits (保证金). A ``Deposit`` moves through ``DEPOSIT_TRANSITIONS``::
 
-    awaiting ──confirm──▶ confirmed ──request_refund──▶ refund_pending ──payout_posted──▶ refunded
-        ▲                  │  │  │                        ▲   │ payout_voided / reissued (loop)
-        └──────reverse─────┘  │  └──release (guarantee)───┼───┼──────────────────────▶ refunded
-                              │                           │
-                              ├──request_forfeit──▶ forfeit_pending ──approve──▶ forfeited
-                              │          ◀──reject────────┘
-                              └──convert──▶ converted
+    awaiting    --confirm-->          confirmed      (cash credit in time, or a guarantee)
+    confirmed   --reverse-->          awaiting       (the bank took the credit back)
+    confirmed   --request_refund-->   refund_pending (cash to refunds payable, payout pending)
+    confirmed   --release-->          refunded       (a guarantee handed back)
+    refund_pending --payout_voided / payout_reissued--> refund_pending
+    refund_pending --payout_posted--> refunded       (the bank paid)
+    confirmed   --request_forfeit-->  forfeit_pending (cash reserved, waiting for approval)
+    forfeit_pending --approve_forfeit--> forfeited   (a second staff member)
+    forfeit_pending --reject_forfeit-->  confirmed
+    confirmed   --convert-->          converted      (auction winner: part of the price)
 
 ``next_deposit_state`` is a table lookup; a missing entry raises and changes nothing. The
 three ends (refunded, forfeited, converted) have no way out: a deposit is resolved once.
@@ -59,9 +62,10 @@ practice (A7: ≥ 20 %, winner's deposit into the price, losers within 5 working
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from crypto.signing import canonical_json, verify
 from trading.clock import iso_ms
@@ -663,9 +667,9 @@ def deposit_terms_problems(terms: DepositTerms, policy: DepositPolicy) -> list[L
     """Every problem with a project's deposit terms (empty when they are acceptable)."""
     problems: list[LedgerRejected] = []
 
-    def check(fn: object, *args: object, **kwargs: object) -> None:
+    def check(fn: Callable[..., None], *args: Any, **kwargs: Any) -> None:
         try:
-            fn(*args, **kwargs)  # type: ignore[operator]
+            fn(*args, **kwargs)
         except LedgerRejected as e:
             problems.append(e)
 
@@ -874,9 +878,7 @@ def classify_reversal(
 # -- refunds, forfeits, conversion, guarantees ------------------------------------------------
 
 
-def check_refund(
-    terms: DepositTerms, deposit: Deposit, cause: RefundCause, cause_at: datetime
-) -> None:
+def check_refund(terms: DepositTerms, cause: RefundCause, cause_at: datetime) -> None:
     """The cause must fit the project: losers of an auction; the contract of a tender; a
     withdrawal strictly before the deadline."""
     if not isinstance(cause, RefundCause):
