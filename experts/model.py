@@ -62,6 +62,7 @@ __all__ = [
     "VerifyReport",
     "all_valid_ids",
     "is_valid_id",
+    "is_valid_id_list",
     "is_valid_id_number",
     "mask_id_number",
 ]
@@ -91,6 +92,11 @@ def all_valid_ids(values: Iterable[str]) -> bool:
         joined = "\n".join(items)
     except TypeError:
         return False
+    return is_valid_id_list(joined)
+
+
+def is_valid_id_list(joined: str) -> bool:
+    """True when ``joined`` is one or more valid ids separated by single line feeds."""
     return _ID_LIST.fullmatch(joined) is not None
 
 

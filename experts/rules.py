@@ -36,9 +36,12 @@ Nothing here reads the clock or draws a random number; ``experts.draw`` does the
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass
 from datetime import date, timedelta
+from itertools import filterfalse
+from operator import attrgetter, itemgetter
 
 from experts.errors import ExpertReason, Problem
 from experts.model import (
@@ -315,6 +318,8 @@ def years_before(day: date, years: int) -> date:
         return day.replace(year=day.year - years, day=28)
 
 
+_EXCLUSION_KEY = attrgetter("expert_id", "reason_code", "detail")
+
 _RELATION_REASON = {
     RelationKind.EMPLOYMENT: ExclusionReason.LABOUR_RELATION,
     RelationKind.DIRECTOR: ExclusionReason.DIRECTOR_RELATION,
@@ -462,7 +467,7 @@ def exclusions_for(
     and for checking one expert; ``compute_eligibility`` does the whole pool at once."""
     ctx = _Context(request, history, today)
     rows = {Exclusion(expert.expert_id, r.code, d) for r, d in _exclusions_of(expert, ctx)}
-    return tuple(sorted(rows, key=Exclusion.sort_key))
+    return tuple(sorted(rows, key=_EXCLUSION_KEY))
 
 
 def compute_eligibility(
@@ -509,27 +514,39 @@ def compute_eligibility(
         if r is not None:
             suspects.add(r)
 
-    excluded: set[Exclusion] = set()
+    # Suspects are visited in rank order, which is expert-id order, so the rows come out
+    # in canonical order without a global sort.
+    rows: list[Exclusion] = []
     excluded_ranks: set[int] = set()
-    if suspects:
-        matched = [set(ranks) for ranks in line_ranks]
-        for r in sorted(suspects):
-            if not any(r in m for m in matched):
-                continue  # matches no line: not part of this draw
-            e = pool.expert_at(r)
-            reasons = _exclusions_of(e, ctx)
-            if reasons:
-                excluded_ranks.add(r)
-                for reason, detail in reasons:
-                    excluded.add(Exclusion(e.expert_id, reason.code, detail))
+    for r in sorted(suspects):
+        if not any(_sorted_has(ranks, r) for ranks in line_ranks):
+            continue  # matches no line: not part of this draw
+        e = pool.expert_at(r)
+        reasons = _exclusions_of(e, ctx)
+        if reasons:
+            excluded_ranks.add(r)
+            eid = e.expert_id
+            for code, detail in sorted({(reason.code, detail) for reason, detail in reasons}):
+                rows.append(Exclusion(eid, code, detail))
     ids = pool.ids
     candidates = tuple(
-        tuple([ids[r] for r in ranks if r not in excluded_ranks])
-        if excluded_ranks
-        else tuple([ids[r] for r in ranks])
+        _pick(ids, filterfalse(excluded_ranks.__contains__, ranks) if excluded_ranks else ranks)
         for ranks in line_ranks
     )
-    return Eligibility(candidates, tuple(sorted(excluded, key=Exclusion.sort_key)))
+    return Eligibility(candidates, tuple(rows))
+
+
+def _sorted_has(ranks: list[int], r: int) -> bool:
+    i = bisect_left(ranks, r)
+    return i < len(ranks) and ranks[i] == r
+
+
+def _pick(ids: tuple[str, ...], ranks: Iterable[int]) -> tuple[str, ...]:
+    """``tuple(ids[r] for r in ranks)``, at C speed."""
+    chosen = list(ranks)
+    if len(chosen) < 2:
+        return tuple(ids[r] for r in chosen)
+    return itemgetter(*chosen)(ids)  # type: ignore[no-any-return]
 
 
 # --- feasibility -----------------------------------------------------------------------
@@ -546,17 +563,14 @@ def check_feasibility(request: DrawRequest, candidates: Sequence[Sequence[str]])
     no seed can make the draw run short.
     """
     out: list[Problem] = []
-    sets: list[set[str]] | None = None
-    if len(candidates) > 1:
-        sets = [set(c) for c in candidates]
     for i, d in enumerate(request.demands):
         eligible = len(candidates[i])
         contested = 0
-        if i > 0 and sets is not None:
-            mine = sets[i]
-            overlap_sum = sum(min(request.demands[j].count, len(mine & sets[j])) for j in range(i))
-            earlier: set[str] = set().union(*sets[:i])
-            union_overlap = len(mine & earlier)
+        if i > 0:
+            mine = set(candidates[i])
+            shared = [mine.intersection(candidates[j]) for j in range(i)]
+            overlap_sum = sum(min(request.demands[j].count, len(s)) for j, s in enumerate(shared))
+            union_overlap = len(set().union(*shared))
             contested = min(overlap_sum, union_overlap)
         available = eligible - contested
         if available < d.count:

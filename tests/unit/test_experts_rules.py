@@ -586,7 +586,7 @@ def test_experts_shared_between_lines_count_against_the_later_line() -> None:
 
 # --- the pool index against a one-by-one reference --------------------------------------
 
-IDS = [f"E{n:02d}" for n in range(30)]
+IDS = [f"E{n:02d}" for n in range(60)]
 ORGS = [TENDEREE, "ORG-B1", "ORG-B2", SUPERVISOR, "ORG-O1", "ORG-O2"]
 REGIONS = [HOME, "330100", "330200"]
 CODES = ["A08", "A0801", "A080101", "A0802", "A09", "B02", "B0201"]
@@ -601,27 +601,46 @@ def sometimes(strategy: st.SearchStrategy[Any], empty: Any) -> st.SearchStrategy
     return st.one_of(st.just(empty), st.just(empty), strategy)
 
 
+_relations = sometimes(
+    st.lists(
+        st.builds(
+            Relation,
+            st.sampled_from(list(RelationKind)),
+            st.sampled_from(ORGS),
+            maybe_day,
+            maybe_day,
+        ),
+        min_size=1,
+        max_size=2,
+    ).map(tuple),
+    (),
+)
+_sanctions = sometimes(
+    st.builds(Sanction, st.sampled_from(list(SanctionKind)), st.sampled_from(DAYS), maybe_day).map(
+        lambda x: (x,)
+    ),
+    (),
+)
+_statuses = sometimes(st.sampled_from(list(ExpertStatus)), ExpertStatus.ACTIVE)
+_employers = sometimes(st.none() | st.sampled_from(ORGS), "ORG-O1")
+_unavailable = sometimes(st.frozensets(st.sampled_from(DAYS), max_size=2), frozenset())
+_codes = st.lists(st.sampled_from(CODES), min_size=1, max_size=2)
+_regions = st.sampled_from(REGIONS)
+
+
 @st.composite
 def experts_strategy(draw: st.DrawFn, expert_id: str) -> Expert:
-    relation = st.builds(
-        Relation, st.sampled_from(list(RelationKind)), st.sampled_from(ORGS), maybe_day, maybe_day
-    )
-    sanction = st.builds(
-        Sanction, st.sampled_from(list(SanctionKind)), st.sampled_from(DAYS), maybe_day
-    )
-    status = draw(sometimes(st.sampled_from(list(ExpertStatus)), ExpertStatus.ACTIVE))
+    status = draw(_statuses)
     return make_expert(
         expert_id,
-        *draw(st.lists(st.sampled_from(CODES), min_size=1, max_size=2)),
-        region=draw(st.sampled_from(REGIONS)),
-        employer_org_id=draw(sometimes(st.none() | st.sampled_from(ORGS), "ORG-O1")),
+        *draw(_codes),
+        region=draw(_regions),
+        employer_org_id=draw(_employers),
         status=status,
         suspended_until=draw(maybe_day) if status is ExpertStatus.SUSPENDED else None,
-        unavailable_dates=draw(
-            sometimes(st.frozensets(st.sampled_from(DAYS), max_size=2), frozenset())
-        ),
-        relations=tuple(draw(sometimes(st.lists(relation, min_size=1, max_size=2), []))),
-        sanctions=tuple(draw(sometimes(st.lists(sanction, min_size=1, max_size=1), []))),
+        unavailable_dates=draw(_unavailable),
+        relations=draw(_relations),
+        sanctions=draw(_sanctions),
     )
 
 
