@@ -490,8 +490,9 @@ class DrawRequest:
     ``demands`` are kept in canonical order (by code, then region rule, count, reserve): the
     draw processes lines in that order and results refer to a line by its index in it.
     ``evaluation_date``/``evaluation_time`` are local (the centre's time zone); the sitting
-    lasts ``evaluation_days`` calendar days. ``cooldown_days = 0`` and ``yearly_cap = None``
-    switch those two exclusions off.
+    lasts ``evaluation_days`` calendar days. ``supervising_org_ids`` are the competent and
+    supervising departments (项目主管部门、行政监督部门) whose staff may not sit.
+    ``cooldown_days = 0`` and ``yearly_cap = None`` switch those two exclusions off.
     """
 
     request_id: str

@@ -11,12 +11,14 @@ number of reserves kept in order as replacements. Before anything is drawn:
    ``min_members`` (default 5), drawn experts at least two thirds of the members when the
    tenderee seats its own representatives), well-formed ids and numbers, consistent
    region rules, no line twice, and — given the classification — no unknown code.
-2. ``compute_eligibility(pool, request, history, today)`` walks the pool once. An expert
-   *matches* a line when one of their specialty codes falls under the line's code and the
-   line's region rule admits their region. Each matching expert is then either eligible
-   for every line they match, or excluded, with one ``Exclusion`` row per reason
-   (E3: O12 12, GPR 9, IR 46). Experts who match no line are neither: they are not part of
-   this draw at all and are not listed.
+2. ``compute_eligibility(pool, request, history, today)``: an expert *matches* a line
+   when one of their specialty codes falls under the line's code and the line's region
+   rule admits their region. Each matching expert is then either eligible for every line
+   they match, or excluded, with one ``Exclusion`` row per reason (E3: O12 12, GPR 9,
+   IR 46). Experts who match no line are neither: they are not part of this draw at all
+   and are not listed. The pool is an ``ExpertPool`` index, so only the few experts who
+   could have a reason to be excluded are examined one by one; a property test checks the
+   result equals the rules applied expert by expert.
 3. ``check_feasibility(request, candidates)`` refuses a request that could run short of
    experts for some seed (``not_enough_eligible``, naming the line and the shortfall).
 
