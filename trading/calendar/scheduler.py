@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -26,6 +26,7 @@ MAX_ATTEMPTS = 5
 RETRY_AFTER = timedelta(seconds=30)
 SAFETY_INTERVAL_S = 60
 _JOB_ID = "sunlit-wake"
+_CHANNEL = "sunlit_timed_events"
 
 
 class Scheduler:
@@ -35,6 +36,8 @@ class Scheduler:
         self._registry = registry
         self._aps: AsyncIOScheduler | None = None
         self._listener: asyncpg.Connection | None = None
+        self._relisten_task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._running = asyncio.Lock()
 
     async def start(self, *, listen: bool = True) -> list[TimedEvent]:
@@ -44,19 +47,56 @@ class Scheduler:
         self._aps.start()
         self._aps.add_job(self.rearm, "interval", seconds=SAFETY_INTERVAL_S, id="sunlit-safety")
         if listen:
-            self._listener = await self._pool.acquire()
-            await self._listener.add_listener("sunlit_timed_events", self._on_notify)
+            await self._listen()
         await self.rearm()
         return ran
 
     async def stop(self) -> None:
+        self._stopping = True
+        if self._relisten_task is not None:
+            self._relisten_task.cancel()
+            self._relisten_task = None
         if self._aps is not None:
             self._aps.shutdown(wait=False)
             self._aps = None
-        if self._listener is not None:
-            await self._listener.remove_listener("sunlit_timed_events", self._on_notify)
-            await self._pool.release(self._listener)
-            self._listener = None
+        conn, self._listener = self._listener, None
+        if conn is not None:
+            if not conn.is_closed():
+                await conn.remove_listener(_CHANNEL, self._on_notify)
+            await self._pool.release(conn)
+
+    async def _listen(self) -> None:
+        conn = await self._pool.acquire()
+        try:
+            await conn.add_listener(_CHANNEL, self._on_notify)
+        except BaseException:
+            await self._pool.release(conn)
+            raise
+        conn.add_termination_listener(self._on_listener_lost)
+        self._listener = conn
+
+    def _on_listener_lost(self, _conn: Any) -> None:
+        """PostgreSQL dropped the LISTEN connection (failover, admin): listen again, with backoff."""
+        if self._stopping or self._relisten_task is not None:
+            return
+        log.warning("scheduler lost its LISTEN connection; reconnecting")
+        self._relisten_task = asyncio.get_running_loop().create_task(self._relisten())
+
+    async def _relisten(self) -> None:
+        lost, self._listener = self._listener, None
+        if lost is not None:
+            await self._pool.release(lost)
+        delay_s = 0.2
+        while not self._stopping:
+            try:
+                await self._listen()
+                await self.rearm()
+                break
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("scheduler LISTEN reconnect failed; retrying", extra={"error": repr(exc), "delay_s": delay_s})
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, 30.0)
+        self._relisten_task = None
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, _payload: str) -> None:
         asyncio.get_running_loop().create_task(self.rearm())
@@ -76,8 +116,11 @@ class Scheduler:
             if self._aps.get_job(_JOB_ID):
                 self._aps.remove_job(_JOB_ID)
             return
+        # APScheduler waits in wall-clock time; the wait is measured on the injected clock, so a
+        # fake clock in the past never makes the wake-up fire at once, over and over.
+        wait = max(due - self._clock.now(), timedelta(0))
         self._aps.add_job(
-            self._wake, "date", run_date=max(due, self._clock.now()), id=_JOB_ID,
+            self._wake, "date", run_date=datetime.now(UTC) + wait, id=_JOB_ID,
             replace_existing=True, misfire_grace_time=None,
         )
 
