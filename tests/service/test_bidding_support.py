@@ -122,13 +122,17 @@ async def make_world(
         for _ in range(n):
             party = await make_user(conn, audit, clock, Role.CUSTODIAN, org_id=centre)
             private, public = generate_x25519()
-            await parties.register_key(conn, audit, party.actor, now, public_key=public, algorithm="x25519")
+            await parties.register_key(
+                conn, audit, party.actor, now, public_key=public, algorithm="x25519"
+            )
             custodians.append(Custodian(party, private))
         people: list[Bidder] = []
         for _ in range(bidders):
             party = await make_user(conn, audit, clock, Role.BIDDER)
             key = generate_signing_key()
-            await parties.register_key(conn, audit, party.actor, now, public_key=public_key_bytes(key))
+            await parties.register_key(
+                conn, audit, party.actor, now, public_key=public_key_bytes(key)
+            )
             people.append(Bidder(party, key))
         draft = TenderDraft(
             code=code or f"T-{staff.user_id}-{now.timestamp():.0f}",
@@ -147,8 +151,15 @@ async def make_world(
         )
         tender = await tenders.create_tender(conn, audit, staff.actor, now, draft, settings)
         await tenders.add_document(
-            conn, audit, staff.actor, now, tender_id=tender.id, name="招标文件.pdf",
-            source=pieces(b"%PDF-1.7 tender documents " * 100), content_length=None, settings=settings,
+            conn,
+            audit,
+            staff.actor,
+            now,
+            tender_id=tender.id,
+            name="招标文件.pdf",
+            source=pieces(b"%PDF-1.7 tender documents " * 100),
+            content_length=None,
+            settings=settings,
         )
         if publish:
             tender = await tenders.publish_tender(conn, audit, staff.actor, now, tender.id)
@@ -157,7 +168,12 @@ async def make_world(
                     await tenders.register_bidder(conn, audit, b.party.actor, now, tender.id)
                 if confirm:
                     await admission.flag_confirmed(
-                        conn, audit, staff.actor, now, org_id=b.org_id, project_ref=tender.project_ref,
+                        conn,
+                        audit,
+                        staff.actor,
+                        now,
+                        org_id=b.org_id,
+                        project_ref=tender.project_ref,
                         note="test deposit",
                     )
     return World(pool, audit, clock, settings, staff, custodians, people, tender)
@@ -190,8 +206,14 @@ def seal_for(
 async def submit(world: World, bidder: Bidder, envelope: bytes, *, piece: int = 1000) -> Signed:
     async with world.pool.acquire() as conn:
         return await submission.submit_bid(
-            conn, world.audit, bidder.party.actor, world.clock, tender_id=world.tender_id,
-            source=pieces(envelope, piece), content_length=len(envelope), settings=world.settings,
+            conn,
+            world.audit,
+            bidder.party.actor,
+            world.clock,
+            tender_id=world.tender_id,
+            source=pieces(envelope, piece),
+            content_length=len(envelope),
+            settings=world.settings,
         )
 
 
@@ -232,7 +254,12 @@ async def hand_in(world: World, custodian: Custodian, share: str | None = None) 
     share = share if share is not None else await share_of(world, custodian)
     async with world.pool.acquire() as conn:
         return await opening.hand_in_share(
-            conn, world.audit, custodian.party.actor, world.clock.now(), world.tender_id, share,
+            conn,
+            world.audit,
+            custodian.party.actor,
+            world.clock.now(),
+            world.tender_id,
+            share,
             world.settings,
         )
 

@@ -1,0 +1,185 @@
+"""Demo data for sealed tendering: one published works tender by the demo centre, with
+custodian1..3 holding its opening key 2 of 3, and bidder1..4 registered with their
+deposits confirmed. Key files for all of them are written (0600) under
+``<data dir>/demo-keys/`` so a newcomer can seal, submit, hand in shares and read the
+opening record (docs/bidding.md, "Walk-through").
+
+The deadline is legal (21 days after publication, T1); the walk-through moves it earlier
+with ``PATCH /api/v1/tenders/{id}/dates`` — staff may, before the deadline, audited and
+notified to the bidders (T4). Idempotent: a second load finds the tender and only prints
+where things are.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+from bidding.client import load_key, write_key_file
+from bidding.model import BiddingSettings, Category, Procedure, TenderDraft
+from bidding.service import tenders
+from crypto.keys import b64url_encode, generate_x25519, x25519_public
+from crypto.signing import (
+    generate_signing_key,
+    load_signing_key,
+    private_key_bytes,
+    public_key_bytes,
+)
+from trading import admission
+from trading.context import Actor, Role
+from trading.demo import DemoContext
+from trading.parties import service as parties
+
+DEMO_CODE = "HZJT-2026-001"
+CUSTODIANS = ("custodian1", "custodian2", "custodian3")
+BIDDERS = {
+    "bidder1": "bidder_a",
+    "bidder2": "bidder_b",
+    "bidder3": "bidder_c",
+    "bidder4": "bidder_d",
+}
+
+TENDER_DOCUMENT = """湖州市公共资源交易中心 招标文件（演示）
+项目：湖州市环城北路改造工程施工 (HZJT-2026-001)
+第一章 投标人须知 … 投标报价以人民币分为单位填写于 price-schedule.json 的 amount_fen。
+Chapter 1, Instructions to bidders: state the bid price in fen as amount_fen in
+price-schedule.json, the construction period in days as duration_days.
+"""
+
+
+def _key_dir(ctx: DemoContext) -> Path:
+    return ctx.data_dir / "demo-keys"
+
+
+async def _x25519_for(ctx: DemoContext, username: str) -> Path:
+    path = _key_dir(ctx) / f"{username}.x25519"
+    if path.exists():
+        private = load_key(path)
+    else:
+        private, _ = generate_x25519()
+        write_key_file(path, private)
+        write_key_file(path.with_name(path.name + ".pub"), x25519_public(private), private=False)
+    public = x25519_public(private)
+    uid = ctx.users[username]
+    async with ctx.pool.acquire() as conn:
+        registered = await parties.active_keys(conn, user_id=uid, algorithm="x25519")
+        if not any(k.public_key == public for k in registered):
+            user = await parties.get_user(conn, uid)
+            actor = Actor(uid, username, user.role, user.org_id)
+            await parties.register_key(
+                conn, ctx.audit, actor, ctx.now, public_key=public, algorithm="x25519", label="demo"
+            )
+    return path
+
+
+async def _ed25519_for(ctx: DemoContext, username: str) -> Path:
+    path = _key_dir(ctx) / f"{username}.ed25519"
+    if path.exists():
+        key = load_signing_key(load_key(path))
+    else:
+        key = generate_signing_key()
+        write_key_file(path, private_key_bytes(key))
+        write_key_file(path.with_name(path.name + ".pub"), public_key_bytes(key), private=False)
+    public = public_key_bytes(key)
+    uid = ctx.users[username]
+    async with ctx.pool.acquire() as conn:
+        registered = await parties.active_keys(conn, user_id=uid, algorithm="ed25519")
+        if not any(k.public_key == public for k in registered):
+            user = await parties.get_user(conn, uid)
+            actor = Actor(uid, username, user.role, user.org_id)
+            await parties.register_key(
+                conn,
+                ctx.audit,
+                actor,
+                ctx.now,
+                public_key=public,
+                algorithm="ed25519",
+                label="demo",
+            )
+    return path
+
+
+async def load(ctx: DemoContext) -> None:
+    keys_dir = _key_dir(ctx)
+    for username in CUSTODIANS:
+        await _x25519_for(ctx, username)
+    for username in BIDDERS:
+        await _ed25519_for(ctx, username)
+    staff = Actor(ctx.users["staff1"], "staff1", Role.STAFF, ctx.orgs["centre"])
+    async with ctx.pool.acquire() as conn:
+        tender_id = await conn.fetchval("SELECT id FROM tenders WHERE code = $1", DEMO_CODE)
+        if tender_id is None:
+            deadline = ctx.now.replace(microsecond=0) + timedelta(days=21)
+            draft = TenderDraft(
+                code=DEMO_CODE,
+                project_name="湖州市环城北路改造工程施工 Huancheng North Road works",
+                category=Category.WORKS,
+                procedure=Procedure.OPEN,
+                lots=("第一标段 路基路面 Lot 1 roadbed", "第二标段 桥梁 Lot 2 bridges"),
+                estimated_price_fen=860_000_000,  # 8.6 million yuan
+                deposit_fen=8_000_000,  # 80,000 yuan: within 2 % and the works cap
+                bid_deadline_at=deadline,
+                opening_at=deadline + timedelta(minutes=30),
+                place="湖州市公共资源交易中心 第一开标室 (Opening room 1)",
+                custodian_user_ids=tuple(ctx.users[u] for u in CUSTODIANS),
+                threshold_k=2,
+                max_bid_bytes=256 * 1024 * 1024,
+            )
+            settings = BiddingSettings()
+            tender = await tenders.create_tender(conn, ctx.audit, staff, ctx.now, draft, settings)
+
+            async def document() -> AsyncIterator[bytes]:
+                yield TENDER_DOCUMENT.encode()
+
+            await tenders.add_document(
+                conn,
+                ctx.audit,
+                staff,
+                ctx.now,
+                tender_id=tender.id,
+                name="招标文件.txt",
+                source=document(),
+                content_length=None,
+                settings=settings,
+            )
+            tender = await tenders.publish_tender(conn, ctx.audit, staff, ctx.now, tender.id)
+            tender_id = tender.id
+            for username, org_key in BIDDERS.items():
+                bidder = Actor(ctx.users[username], username, Role.BIDDER, ctx.orgs[org_key])
+                await tenders.register_bidder(conn, ctx.audit, bidder, ctx.now, tender.id)
+                await admission.flag_confirmed(
+                    conn,
+                    ctx.audit,
+                    staff,
+                    ctx.now,
+                    org_id=ctx.orgs[org_key],
+                    project_ref=tender.project_ref,
+                    note="demo: deposit received",
+                )
+        public = await conn.fetchval(
+            "SELECT opening_public_key FROM tenders WHERE id = $1", tender_id
+        )
+    public_path = keys_dir / f"tender-{tender_id}.pub"
+    public_path.write_text(b64url_encode(bytes(public)) + "\n", "ascii")
+    sample = keys_dir / "price-schedule-sample.json"
+    if not sample.exists():
+        sample.write_text(
+            json.dumps(
+                {
+                    "amount_fen": 812_345_600,
+                    "duration_days": 540,
+                    "declared_items": {"质量标准 quality": "合格 pass", "项目经理 manager": "张工"},
+                    "confidential_items": {"分项报价 breakdown": "路基 40%，路面 35%，桥梁 25%"},
+                },
+                ensure_ascii=False,
+                indent=2,
+            ),
+            "utf-8",
+        )
+    ctx.lines.append(
+        f"Sealed tender {DEMO_CODE} (id {tender_id}) published; opening key {public_path}; "
+        f"custodian and bidder keys in {keys_dir}; walk-through in docs/bidding.md. "
+        f"Bidder org ids: " + ", ".join(f"{u}={ctx.orgs[o]}" for u, o in BIDDERS.items())
+    )
