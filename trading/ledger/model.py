@@ -424,6 +424,16 @@ class DepositTerms:
     """Auctions: the starting price (起始价)."""
     land: bool = False
     """Auctions: a land-use right sale (the 20 % floor applies)."""
+    opening_at: datetime | None = None
+    """Tenders: the bid opening, until which who paid stays sealed (D1); None means the
+    deadline (the opening is at the deadline unless announced otherwise, BL 34)."""
+
+    @property
+    def unsealed_at(self) -> datetime | None:
+        """When payers become visible: tenders at the opening; auctions never sealed."""
+        if self.kind is not ProjectKind.TENDER:
+            return None
+        return self.opening_at or self.deadline_at
 
 
 class DepositState(Enum):
@@ -555,6 +565,8 @@ class SuspenseReason(Enum):
     AFTER_DEADLINE = "after_deadline"
     DEPOSIT_NOT_AWAITING = "deposit_not_awaiting"
     AMOUNT_INSUFFICIENT = "amount_insufficient"
+    STATEMENT_UNMATCHED = "statement_unmatched"
+    """On the bank's statement, never notified: put in suspense by reconciliation (D9)."""
 
 
 class NotificationVerdict(Enum):

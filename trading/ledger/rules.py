@@ -683,6 +683,21 @@ def deposit_terms_problems(terms: DepositTerms, policy: DepositPolicy) -> list[L
     check(require_amount, terms.required_fen, "required_fen")
     if not isinstance(terms.deadline_at, datetime) or terms.deadline_at.tzinfo is None:
         problems.append(LedgerReason.INVALID_INPUT.reject("deadline_at", field="deadline_at"))
+    opening = terms.opening_at
+    if opening is not None and (
+        not isinstance(opening, datetime)
+        or opening.tzinfo is None
+        or (
+            isinstance(terms.deadline_at, datetime)
+            and terms.deadline_at.tzinfo is not None
+            and opening < terms.deadline_at
+        )
+    ):
+        problems.append(
+            LedgerReason.INVALID_INPUT.reject(
+                "opening_at must be at or after the deadline", field="opening_at"
+            )
+        )
     rate = terms.interest_rate_bp
     if isinstance(rate, bool) or not isinstance(rate, int) or not 0 <= rate <= 10_000:
         problems.append(

@@ -1,0 +1,198 @@
+"""A batch of transfers decided against a loaded view of the ledger: pure, no I/O.
+
+Theory of operation
+===================
+
+A store cannot ask "what is this account's balance?" once per transfer and stay fast. So it
+loads, under lock and in one round trip each, exactly what a batch can touch (``ids_to_load``):
+the accounts it names (locked in id order), the transfers recorded under its ids and its
+``pending_id`` s, the posts and voids already recorded against those pending transfers, and the
+failures recorded under its ids. ``execute_batch`` then decides the whole batch in memory, in
+order, with the rules of ``trading.ledger.rules`` — the same semantics as
+``MemoryLedger.create_transfers``:
+
+- one ``TransferOutcome`` per transfer, in order;
+- a chain of ``LINKED`` transfers (closed by one without the flag) is applied whole or not
+  at all: on a failure the failing transfer gets its code, the rest of the chain
+  ``LINKED_EVENT_FAILED``; an unclosed chain at the end fails with ``LINKED_EVENT_CHAIN_OPEN``;
+- a known id with the same content answers its first result (``replayed``), changing nothing;
+- a state-dependent failure (``TransferResult.is_transient``) is recorded under its id so that a
+  retry gets the same answer.
+
+The answer (``BatchResult``) says what to write: the accepted transfers in order, the failures
+to record and the final sums of every account that changed. The store writes them in a few
+statements; the database's own constraints (balance limits by kind, one settlement per pending
+transfer, append-only transfers) stand behind the rules as a second line of defence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .model import Account, Transfer, TransferFlags, TransferOutcome, TransferResult
+from .rules import apply_transfer, validate_transfer
+
+__all__ = ["BATCH_MAX", "BatchResult", "LedgerView", "execute_batch", "ids_to_load"]
+
+BATCH_MAX = 8_190
+"""Most transfers in one batch (TigerBeetle's limit): bounds a transaction's locks and memory."""
+
+_R = TransferResult
+_LINKED = TransferFlags.LINKED
+
+
+@dataclass
+class LedgerView:
+    """What a store loaded for one batch (mutable: ``execute_batch`` works on a copy)."""
+
+    accounts: dict[str, Account] = field(default_factory=dict)
+    transfers: dict[str, Transfer] = field(default_factory=dict)
+    """Accepted transfers by id: those named by the batch's ids and pending ids."""
+    failures: dict[str, tuple[Transfer, TransferResult]] = field(default_factory=dict)
+    """Recorded state-dependent failures by id."""
+    resolutions: dict[str, Transfer] = field(default_factory=dict)
+    """The post or void recorded against each pending transfer, by the pending id."""
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    outcomes: list[TransferOutcome]
+    accepted: list[Transfer]
+    """To insert, in this order."""
+    failures: list[tuple[Transfer, TransferResult]]
+    """To record (their ids are new)."""
+    accounts: dict[str, Account]
+    """Final sums of every account that changed."""
+
+    @property
+    def ok(self) -> bool:
+        return all(o.ok for o in self.outcomes)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def ids_to_load(transfers: Sequence[Transfer]) -> tuple[list[str], list[str], list[str]]:
+    """(account ids, transfer ids, pending ids) a batch may touch, sorted and without
+    duplicates. Values that are not text name nothing (their transfer fails on its own)."""
+    accounts: set[str] = set()
+    ids: set[str] = set()
+    pending: set[str] = set()
+    for t in transfers:
+        for value, into in (
+            (t.debit_account_id, accounts),
+            (t.credit_account_id, accounts),
+            (t.id, ids),
+            (t.pending_id, pending),
+        ):
+            text = _text(value)
+            if text is not None:
+                into.add(text)
+    return sorted(accounts), sorted(ids | pending), sorted(pending)
+
+
+def _is_linked(t: Transfer) -> bool:
+    return isinstance(t.flags, TransferFlags) and _LINKED in t.flags
+
+
+def _lookup(table: dict[str, object], key: object) -> object | None:
+    return table.get(key) if isinstance(key, str) else None
+
+
+def execute_batch(transfers: Sequence[Transfer], view: LedgerView) -> BatchResult:
+    """Decide ``transfers`` in order against ``view`` (see the module docstring)."""
+    accounts = dict(view.accounts)
+    known = dict(view.transfers)
+    failed = dict(view.failures)
+    resolutions = dict(view.resolutions)
+    accepted: list[Transfer] = []
+    new_failures: list[tuple[Transfer, TransferResult]] = []
+    changed: set[str] = set()
+
+    def create_one(t: Transfer, undo: list[tuple[str, str, object]]) -> TransferOutcome:
+        recorded = _lookup(known, t.id)
+        failure = _lookup(failed, t.id)
+        prior = recorded if recorded is not None else (failure[0] if failure else None)  # type: ignore[index]
+        pending = _lookup(known, t.pending_id)
+        debit = _lookup(accounts, t.debit_account_id)
+        credit = _lookup(accounts, t.credit_account_id)
+        result = validate_transfer(
+            t,
+            prior=prior,  # type: ignore[arg-type]
+            debit=debit,  # type: ignore[arg-type]
+            credit=credit,  # type: ignore[arg-type]
+            pending=pending,  # type: ignore[arg-type]
+            pending_resolution=_lookup(resolutions, t.pending_id),  # type: ignore[arg-type]
+        )
+        if result is _R.EXISTS:
+            first = _R.OK if recorded is not None else failure[1]  # type: ignore[index]
+            return TransferOutcome(t.id, first, replayed=True)
+        if result is not _R.OK:
+            return TransferOutcome(str(t.id), result)
+        assert isinstance(debit, Account) and isinstance(credit, Account)
+        new_debit, new_credit = apply_transfer(t, debit, credit, pending)  # type: ignore[arg-type]
+        undo.append(("account", debit.id, debit))
+        undo.append(("account", credit.id, credit))
+        accounts[debit.id] = new_debit
+        accounts[credit.id] = new_credit
+        known[t.id] = t
+        accepted.append(t)
+        undo.append(("transfer", t.id, None))
+        if t.pending_id is not None:
+            resolutions[t.pending_id] = t
+            undo.append(("resolution", t.pending_id, None))
+        return TransferOutcome(t.id, _R.OK)
+
+    def rollback(undo: list[tuple[str, str, object]]) -> None:
+        for what, key, old in reversed(undo):
+            if what == "account":
+                accounts[key] = old  # type: ignore[assignment]
+            elif what == "transfer":
+                gone = accepted.pop()
+                assert gone.id == key
+                del known[key]
+            else:
+                del resolutions[key]
+
+    n = len(transfers)
+    out: list[TransferOutcome | None] = [None] * n
+    i = 0
+    while i < n:
+        j = i
+        while j < n and _is_linked(transfers[j]):
+            j += 1
+        if j == n:  # the last transfer is linked: the chain is never closed
+            for k in range(i, n):
+                out[k] = TransferOutcome(str(transfers[k].id), _R.LINKED_EVENT_FAILED)
+            out[n - 1] = TransferOutcome(str(transfers[n - 1].id), _R.LINKED_EVENT_CHAIN_OPEN)
+            break
+        undo: list[tuple[str, str, object]] = []
+        failed_at = None
+        for k in range(i, j + 1):
+            outcome = create_one(transfers[k], undo)
+            out[k] = outcome
+            if not outcome.ok:
+                failed_at = k
+                break
+        if failed_at is None:
+            changed.update(key for what, key, _ in undo if what == "account")
+        else:
+            rollback(undo)
+            for k in range(i, j + 1):
+                if k != failed_at:
+                    out[k] = TransferOutcome(str(transfers[k].id), _R.LINKED_EVENT_FAILED)
+            bad = out[failed_at]
+            assert bad is not None
+            if bad.result.is_transient and not bad.replayed:
+                t = transfers[failed_at]
+                failed[t.id] = (t, bad.result)
+                new_failures.append((t, bad.result))
+        i = j + 1
+    return BatchResult(
+        outcomes=[o for o in out if o is not None],
+        accepted=accepted,
+        failures=new_failures,
+        accounts={a: accounts[a] for a in sorted(changed) if accounts[a] != view.accounts.get(a)},
+    )
