@@ -4,8 +4,10 @@ Tree (the roots live in ``trading.errors``)::
 
     DomainError
     ├── Rejected
-    │   └── AuctionRejected(reason: AuctionReason)   a rule refused a command; nothing changed
-    └── CorruptLog                                   a lot's log does not replay (a bug or tampering)
+    │   ├── AuctionRejected(reason: AuctionReason)   a rule refused a command; nothing changed
+    │   └── StreamRejected(reason: StreamReason)     the websocket gateway refused a frame
+    ├── CorruptLog                                   a lot's log does not replay (a bug or tampering)
+    └── EngineUnavailable                            the log could not be written; retry, same id
 
 Every refusal has its own stable code, so a bidder's client can say exactly what to fix.
 The precedence in which the rules check them is stated in ``auction.rules`` (lots) and
@@ -18,7 +20,14 @@ from typing import Any
 
 from trading.errors import DomainError, Reason, Rejected
 
-__all__ = ["AuctionReason", "AuctionRejected", "CorruptLog"]
+__all__ = [
+    "AuctionReason",
+    "AuctionRejected",
+    "CorruptLog",
+    "EngineUnavailable",
+    "StreamReason",
+    "StreamRejected",
+]
 
 
 class AuctionReason(Reason):
@@ -163,6 +172,102 @@ class AuctionReason(Reason):
         "The bid is outside the window around the current lowest winning price",
         "报价超出当前最低可成交价上下浮动范围",
     )
+    # -- the engine (not a rule of the lot, but an answer a bidder must be able to read) ----
+    BID_ID_REUSED = (
+        "bid_id_reused",
+        409,
+        "This bid id was already used for a different bid; choose a new id",
+        "该出价编号已用于另一笔出价，请使用新的编号",
+    )
+    SETTLING = (
+        "lot_settling",
+        409,
+        "The lot has just closed; its result is being recorded",
+        "标的已结束，正在记录结果",
+    )
+
+
+class StreamReason(Reason):
+    """Why the websocket gateway refused a frame. The connection and the lot go on."""
+
+    MALFORMED_FRAME = (
+        "malformed_frame",
+        400,
+        "The frame is not a JSON object of at most the allowed size",
+        "消息不是合法的 JSON 对象或超过长度限制",
+    )
+    BINARY_FRAME = (
+        "binary_frame",
+        400,
+        "Send text frames holding JSON",
+        "请发送 JSON 文本消息",
+    )
+    UNKNOWN_OP = (
+        "unknown_op",
+        400,
+        "Unknown operation",
+        "未知的操作",
+    )
+    BAD_FIELD = (
+        "bad_field",
+        422,
+        "A field of the frame is missing or of the wrong type",
+        "消息字段缺失或类型错误",
+    )
+    UNAUTHENTICATED = (
+        "unauthenticated",
+        401,
+        "Authenticate first with a bearer token",
+        "请先使用令牌认证",
+    )
+    INVALID_TOKEN = (
+        "invalid_token",
+        401,
+        "The token is not valid or has expired",
+        "令牌无效或已过期",
+    )
+    ALREADY_AUTHENTICATED = (
+        "already_authenticated",
+        409,
+        "This connection is already authenticated",
+        "该连接已认证",
+    )
+    ROLE_CANNOT_BID = (
+        "role_cannot_bid",
+        403,
+        "Only bidders bid",
+        "只有竞买人可以出价",
+    )
+    LOT_NOT_FOUND = (
+        "lot_not_found",
+        404,
+        "No such lot",
+        "标的不存在",
+    )
+    NOT_SUBSCRIBED = (
+        "not_subscribed",
+        409,
+        "Subscribe to the lot before bidding on it",
+        "请先订阅该标的再出价",
+    )
+    TOO_MANY_SUBSCRIPTIONS = (
+        "too_many_subscriptions",
+        429,
+        "Too many lots on one connection",
+        "单个连接订阅的标的过多",
+    )
+    RATE_LIMITED = (
+        "rate_limited",
+        429,
+        "Too many frames; slow down",
+        "发送过于频繁，请稍后再试",
+    )
+    TOO_MANY_IN_FLIGHT = (
+        "too_many_in_flight",
+        429,
+        "Too many bids awaiting an answer on this connection",
+        "该连接等待应答的出价过多",
+    )
 
 
 class AuctionRejected(Rejected):
@@ -187,3 +292,35 @@ class CorruptLog(DomainError):
 
     code = "auction_log_corrupt"
     status_hint = 500
+
+
+class StreamRejected(Rejected):
+    """The gateway refused a frame (malformed, unknown, unauthenticated, rate-limited)."""
+
+    reason: StreamReason
+
+    def __init__(
+        self,
+        reason: StreamReason,
+        detail_en: str = "",
+        detail_zh: str = "",
+        *,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(reason, detail_en, detail_zh, details=details)
+
+
+class EngineUnavailable(DomainError):
+    """The lot's log could not be written (the database is unreachable, or the lot is being
+    reloaded after a failed write). Nothing was acknowledged: send the command again with
+    the same bid id; if it had in fact been recorded, the answer is the first one."""
+
+    code = "engine_unavailable"
+    status_hint = 503
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(
+            "The bid could not be recorded just now; send it again with the same bid id"
+            + (f" ({detail})" if detail else ""),
+            "出价暂时无法记录，请使用相同的出价编号重新提交",
+        )

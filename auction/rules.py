@@ -92,6 +92,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -290,11 +291,18 @@ def _validate(command: Command) -> None:
 
 class _Log:
     """Collects the events of one decision, numbering each and folding it at once, so that
-    ``Decision.state`` is by construction what ``apply`` makes of ``Decision.events``."""
+    ``Decision.state`` is by construction what ``apply`` makes of ``Decision.events``.
+    ``admitted`` is the admission held outside the lot's log (see ``decide``)."""
 
-    def __init__(self, state: LotState) -> None:
+    def __init__(self, state: LotState, admitted: AbstractSet[str] | None = None) -> None:
         self.state = state
         self.events: list[Event] = []
+        self.admitted = admitted
+
+    def is_admitted(self, paddle: str) -> bool:
+        return paddle in self.state.admitted or (
+            self.admitted is not None and paddle in self.admitted
+        )
 
     def emit(self, cls: type[Event], at: datetime, **fields: Any) -> None:
         event = cls(seq=self.state.seq + 1, at=at, **fields)
@@ -391,7 +399,7 @@ def _admit(log: _Log, command: Admit, now: datetime) -> None:
 
 
 def _suspend(log: _Log, command: Suspend, now: datetime) -> None:
-    if command.paddle not in log.state.admitted:
+    if not log.is_admitted(command.paddle):
         raise _reject(AuctionReason.NOT_ADMITTED, command.paddle, paddle=command.paddle)
     if command.paddle not in log.state.suspended:
         log.emit(BidderSuspended, now, paddle=command.paddle, reason=command.reason)
@@ -408,17 +416,17 @@ def _seal_reserve(log: _Log, command: SealReserve, now: datetime) -> None:
     log.emit(ReserveSealed, now, commitment=command.commitment)
 
 
-def _check_bidder(state: LotState, paddle: str) -> None:
-    if paddle not in state.admitted:
+def _check_bidder(log: _Log, paddle: str) -> None:
+    if not log.is_admitted(paddle):
         raise _reject(AuctionReason.NOT_ADMITTED, paddle, paddle=paddle)
-    if paddle in state.suspended:
+    if paddle in log.state.suspended:
         raise _reject(AuctionReason.SUSPENDED, paddle, paddle=paddle)
 
 
 def _place_bid(log: _Log, command: PlaceBid, now: datetime) -> None:
     state, config = log.state, log.state.config
     amount = command.amount_fen
-    _check_bidder(state, command.paddle)
+    _check_bidder(log, command.paddle)
     if state.phase is Phase.LISTING:
         assert state.listing_ends_at is not None
         quiet_from = state.listing_ends_at - config.listing_quiet
@@ -524,7 +532,7 @@ def _reveal_reserve(log: _Log, command: RevealReserve, now: datetime) -> None:
 
 
 def _accept_cap(log: _Log, command: AcceptCap, now: datetime) -> None:
-    _check_bidder(log.state, command.paddle)
+    _check_bidder(log, command.paddle)
     if command.paddle not in log.state.cap_candidates:
         log.emit(CapAccepted, now, paddle=command.paddle)
 
@@ -641,15 +649,28 @@ def _refusal(phase: Phase, command: Command) -> AuctionRejected:
 # -- the entry points ------------------------------------------------------------------------
 
 
-def decide(state: LotState, command: Command, now: datetime) -> Decision:
+def decide(
+    state: LotState,
+    command: Command,
+    now: datetime,
+    *,
+    admitted: AbstractSet[str] | None = None,
+) -> Decision:
     """Judge ``command`` at ``now``. Returns the decision, or raises ``AuctionRejected``
     and changes nothing. Deadlines that fell due by ``now`` are taken first (their events
-    lead the decision's events)."""
+    lead the decision's events).
+
+    ``admitted``: paddles admitted outside the lot's log, read as if each had a
+    ``BidderAdmitted`` event (A6). A plate session admits its bidders once for all its
+    lots (one paddle per bidder per session); copying a 20,000-paddle set into every lot's
+    state on every admission would be quadratic, so the engine keeps the session's set and
+    passes it here. Like ``now`` it is an input of the decision, not part of the state;
+    ``apply`` never needs it, so replay is unchanged."""
     now = _instant(now)
     if state.last_event_at is not None and now < state.last_event_at:
         now = state.last_event_at
     _validate(command)
-    log = _Log(state)
+    log = _Log(state, admitted)
     _advance(log, now)
     handler = TRANSITIONS.get((log.state.phase, type(command)))
     if handler is None:

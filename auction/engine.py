@@ -1,0 +1,863 @@
+"""The live auction engine: lots in memory, one writer, a group-commit log, its own timers.
+
+Theory of operation
+===================
+
+Each live lot is an ``auction.rules`` state machine held in memory. Commands are judged on
+the event loop, one at a time, with no ``await`` between reading a lot's state and taking
+the decision's new state: the event loop *is* the lot's single writer, and the order in
+which commands reach ``decide`` is the order of the lot's log (A2: the server's arrival
+order decides).
+
+A lot holds two states. ``state`` includes every decision taken so far, also those whose
+events are still on their way to the database; ``committed`` holds only what is durable.
+Every decision's events join one queue. The writer task flushes the queue with **one**
+``INSERT`` of many rows, and starts the next flush as soon as the previous one returns, so
+that under load a flush carries whatever arrived while the last one was in flight (group
+commit). Only once a flush has committed does the engine, for each of its decisions in
+order: advance ``committed``, broadcast the public events (encoded once, put on every
+watcher's queue without waiting), and answer the command (a bid's ack). Nobody ever sees
+an event that is not durable.
+
+If a flush fails, its outcome is uncertain (a lost connection may hide a commit), so every
+lot with undurable decisions is marked *reloading*: its pending commands are answered
+``engine_unavailable`` (send again, same bid id), and the lot is rebuilt from its log in
+the database as soon as that is reachable; events found there that were never broadcast
+are broadcast then, and their bids answered as the first answer to a repeat.
+
+Bid ids. A bidder's ``(paddle, bid_id)`` names one attempt. The engine remembers the answer
+(the accepted event, from the log, or the refusal, in memory, bounded) and answers a repeat
+with it; the same id with another amount is ``bid_id_reused``. A repeat while the first is
+in flight waits for the same answer.
+
+Time. The engine reads its clock (``app[keys.CLOCK]``) once per decision. Each lot has at
+most one pending deadline (``rules.next_deadline``); the engine arms ``loop.call_at`` for
+it and sends ``Tick`` when it fires. Tests with a fake clock call ``tick()`` after moving
+the clock and ``wait_idle()`` to let the writer finish. The rules never trust the timer:
+any command first takes the deadlines that fell due, at their true times.
+
+Restart. ``start()`` takes the engine lock (one engine per database), reads the heartbeat
+(when the last engine was last known alive), rebuilds every lot not yet settled from its
+log, and lets ``rules.recover`` take what fell due during the outage (a countdown that ran
+out closes at its true end) and apply the outage policy to a countdown still running,
+recorded in the log. Lots created later (by another process, e.g. ``sunlit demo load``)
+are loaded on first use.
+
+Admission lives outside the lot's log: the ``auction_paddles`` table, held in memory per
+scope (a land lot, or a whole plate session) and passed to ``decide(admitted=...)``.
+
+Hooks (``EngineHooks``) run after commit, in background tasks the engine owns: revealing
+the sealed reserve when bidding ends (``AWAITING_RESERVE``), and settling a closed lot
+(result row, audit entry, notices).
+
+Limits: ``EngineSettings`` names every one (rows per flush, events kept for resume,
+remembered refusals per lot, heartbeat period).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from auction import protocol
+from auction.errors import AuctionReason, AuctionRejected, EngineUnavailable
+from auction.model import (
+    BidAccepted,
+    Command,
+    Decision,
+    Event,
+    LotConfig,
+    LotState,
+    Phase,
+    PlaceBid,
+    RevealReserve,
+    Tick,
+    event_to_dict,
+)
+from auction.rules import decide, next_deadline, public_view, rebuild, recover
+from trading.clock import Clock, utc_ms
+from trading.errors import NotFound
+
+__all__ = [
+    "Engine",
+    "EngineHooks",
+    "EngineSettings",
+    "LoadedLot",
+    "LogRow",
+    "LogStore",
+    "Watcher",
+    "scope_of",
+]
+
+log = logging.getLogger("sunlit.auction.engine")
+
+LogRow = tuple[int, int, datetime, str, bool, str | None, str | None, str]
+"""(lot_id, seq, at, type, public, paddle, bid_id, data as JSON text): one row of a lot's log."""
+
+BidKey = tuple[str, str]
+"""(paddle, bid_id)."""
+
+
+def scope_of(config: LotConfig, lot_id: int) -> str:
+    """Where a lot's admissions live: its plate session, or the lot itself."""
+    return f"session:{config.session_id}" if config.session_id else f"lot:{lot_id}"
+
+
+@dataclass(frozen=True)
+class LoadedLot:
+    """What the store hands the engine to rebuild one lot."""
+
+    lot_id: int
+    title: str
+    config: LotConfig
+    events: list[Event]
+
+
+class LogStore(Protocol):
+    """What the engine needs from the database (``auction.store.PgLogStore``; tests fake it)."""
+
+    async def open(self) -> None:
+        """Take the engine lock and the writer's connection."""
+
+    async def close(self) -> None: ...
+
+    async def append(self, rows: Sequence[LogRow]) -> None:
+        """Write the rows in one statement; return once durable, raise if not."""
+
+    async def unsettled_lot_ids(self) -> list[int]: ...
+
+    async def load_lot(self, lot_id: int) -> LoadedLot | None: ...
+
+    async def load_scope(self, scope: str) -> dict[int, str]:
+        """org id → paddle of every admission in the scope."""
+
+    async def paddle_of(self, scope: str, org_id: int) -> str | None: ...
+
+    async def public_events(
+        self, lot_id: int, after_seq: int, upto_seq: int
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """(seq, event dict) of the public events in (after_seq, upto_seq], in order."""
+
+    async def heartbeat(self, at: datetime) -> None: ...
+
+    async def last_heartbeat(self) -> datetime | None: ...
+
+
+class Watcher(Protocol):
+    """A subscriber's outlet (the gateway's client). ``push`` must not block, must not raise
+    and must not call back into the engine: a client whose queue is full marks itself and
+    closes later."""
+
+    def push(self, frame: bytes) -> None: ...
+
+
+@dataclass
+class EngineHooks:
+    """After-commit work the engine starts in its own tasks."""
+
+    reveal_reserve: Callable[[int, str], Awaitable[tuple[int, bytes]]] | None = None
+    """(lot id, commitment) → (reserve_fen, salt): open the sealed reserve at the close."""
+    lot_closed: Callable[[int, LotState], Awaitable[None]] | None = None
+    """Record the result of a closed lot (idempotent: it may run again after a restart)."""
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    flush_rows_max: int = 5000
+    """Rows in one INSERT; more waiting rows go in the next flush."""
+    recent_events_max: int = 2048
+    """Public event frames kept per lot to resume a reconnecting client from memory."""
+    resume_from_log_max: int = 20_000
+    """A resume further back than this many events gets a fresh snapshot instead."""
+    refusals_max: int = 50_000
+    """Refused bid ids remembered per lot (oldest forgotten first)."""
+    heartbeat_s: float = 2.0
+    retry_after_s: float = 0.5
+    """Wait after a failed flush or reload before trying again."""
+    lock_wait_s: float = 30.0
+    """How long ``start`` waits for another engine to let go of the database."""
+
+
+@dataclass
+class _Scope:
+    key: str
+    by_org: dict[int, str]
+    paddles: set[str]
+
+
+@dataclass
+class _Lot:
+    id: int
+    title: str
+    scope: _Scope
+    state: LotState
+    committed: LotState
+    recent: deque[tuple[int, bytes]]
+    """The latest public event frames (seq, frame), for resuming from memory."""
+    dropped_upto: int = 0
+    """The newest seq the ring has let go of: a resume after it is served from memory."""
+    watchers: dict[Watcher, list[tuple[int, bytes]] | None] = field(default_factory=dict)
+    """watcher → None (live) or the frames held back while its resume is read from the log."""
+    accepted: dict[BidKey, BidAccepted] = field(default_factory=dict)
+    refused: OrderedDict[BidKey, tuple[int, AuctionRejected]] = field(default_factory=OrderedDict)
+    inflight: dict[BidKey, tuple[int, asyncio.Future[Any]]] = field(default_factory=dict)
+    timer: asyncio.TimerHandle | None = None
+    timer_at: datetime | None = None
+    reloading: bool = False
+    hooks_started: set[tuple[str, int]] = field(default_factory=set)
+
+
+@dataclass
+class _Pending:
+    lot: _Lot
+    decision: Decision
+    rows: list[LogRow]
+    future: asyncio.Future[Any] | None
+    result: Any
+    bid_key: BidKey | None = None
+
+
+def _row(lot_id: int, event: Event) -> LogRow:
+    data = event_to_dict(event)
+    return (
+        lot_id,
+        event.seq,
+        event.at,
+        event.type_name,
+        event.public,
+        getattr(event, "paddle", None),
+        getattr(event, "bid_id", None),
+        json.dumps(data, separators=(",", ":"), ensure_ascii=False),
+    )
+
+
+def _refusal_copy(exc: AuctionRejected) -> AuctionRejected:
+    """A fresh exception carrying the same answer (an exception is raised once)."""
+    copy = AuctionRejected(exc.reason, details=dict(exc.details))
+    copy.message_en, copy.message_zh = exc.message_en, exc.message_zh
+    return copy
+
+
+def _done(
+    loop: asyncio.AbstractEventLoop, result: Any = None, error: BaseException | None = None
+) -> asyncio.Future[Any]:
+    fut: asyncio.Future[Any] = loop.create_future()
+    if error is not None:
+        fut.set_exception(error)
+    else:
+        fut.set_result(result)
+    return fut
+
+
+class Engine:
+    """See the module docstring. Create, ``await start()``, use, ``await stop()``."""
+
+    def __init__(
+        self,
+        store: LogStore,
+        clock: Clock,
+        *,
+        settings: EngineSettings | None = None,
+        hooks: EngineHooks | None = None,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self.settings = settings or EngineSettings()
+        self.hooks = hooks or EngineHooks()
+        self._lots: dict[int, _Lot] = {}
+        self._scopes: dict[str, _Scope] = {}
+        self._loading: dict[int, asyncio.Future[_Lot | None]] = {}
+        self._queue: deque[_Pending] = deque()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._flushing = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._writer: asyncio.Task[None] | None = None
+        self._beater: asyncio.Task[None] | None = None
+        self._running = False
+        self._down_since: datetime | None = None
+        self.flushes = 0
+        self.rows_written = 0
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Take the engine lock, rebuild every unsettled lot, recover from the outage."""
+        await self._store.open()
+        self._down_since = await self._store.last_heartbeat()
+        self._running = True
+        self._writer = asyncio.create_task(self._write_loop(), name="auction-writer")
+        for lot_id in await self._store.unsettled_lot_ids():
+            await self._lot(lot_id, down_since=self._down_since)
+        await self._store.heartbeat(self._clock.now())
+        self._beater = asyncio.create_task(self._beat_loop(), name="auction-heartbeat")
+
+    async def stop(self) -> None:
+        """Stop the timers, let the writer flush what is queued, release the store."""
+        for lot in self._lots.values():
+            if lot.timer is not None:
+                lot.timer.cancel()
+                lot.timer = None
+        if self._beater is not None:
+            self._beater.cancel()
+            await asyncio.gather(self._beater, return_exceptions=True)
+        try:
+            await asyncio.wait_for(self.wait_idle(), timeout=10)
+        except TimeoutError:
+            log.warning("auction engine stopped with work outstanding")
+        self._running = False
+        self._wake.set()
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._store.close()
+
+    async def wait_idle(self, *, rounds_max: int = 10_000) -> None:
+        """Until the queue is flushed and the after-commit tasks (reveal, settle) are done,
+        including what those tasks queue in turn."""
+        for _ in range(rounds_max):
+            if self._queue or self._flushing:
+                await self._idle.wait()
+                await asyncio.sleep(0)
+            elif self._tasks:
+                await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            else:
+                await asyncio.sleep(0)
+                if not (self._queue or self._flushing or self._tasks):
+                    return
+        raise RuntimeError("the auction engine did not become idle")
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return utc_ms(self._clock.now())
+
+    async def ensure(self, lot_id: int) -> None:
+        """Load the lot if it exists; ``NotFound`` if not."""
+        await self._lot(lot_id)
+
+    def loaded(self, lot_id: int) -> bool:
+        return lot_id in self._lots
+
+    def state(self, lot_id: int) -> LotState | None:
+        """The committed state of a lot in memory (None when not loaded)."""
+        lot = self._lots.get(lot_id)
+        return None if lot is None else lot.committed
+
+    async def committed_state(self, lot_id: int) -> LotState:
+        return (await self._lot(lot_id)).committed
+
+    def lot_ids(self) -> list[int]:
+        return sorted(self._lots)
+
+    def snapshot(self, lot_id: int) -> dict[str, Any] | None:
+        lot = self._lots.get(lot_id)
+        return None if lot is None else public_view(lot.committed)
+
+    def known_paddle(self, lot_id: int, org_id: int) -> str | None:
+        lot = self._lots.get(lot_id)
+        return None if lot is None else lot.scope.by_org.get(org_id)
+
+    async def paddle_for(self, lot_id: int, org_id: int) -> str | None:
+        """The organisation's paddle on this lot, asking the database on a miss (an
+        admission made by another process)."""
+        lot = await self._lot(lot_id)
+        paddle = lot.scope.by_org.get(org_id)
+        if paddle is None:
+            paddle = await self._store.paddle_of(lot.scope.key, org_id)
+            if paddle is not None:
+                self.note_admission(lot.scope.key, org_id, paddle)
+        return paddle
+
+    def note_admission(self, scope: str, org_id: int, paddle: str) -> None:
+        """An admission was committed (``auction_paddles``): bids from it count now."""
+        held = self._scopes.get(scope)
+        if held is not None:
+            held.by_org[org_id] = paddle
+            held.paddles.add(paddle)
+
+    # -- commands ------------------------------------------------------------------------------
+
+    def place_bid(
+        self, lot_id: int, paddle: str, bid_id: str, amount_fen: int, *, now: datetime | None = None
+    ) -> asyncio.Future[BidAccepted]:
+        """Judge a bid now; the future resolves to its ``BidAccepted`` once durable, or fails
+        with ``AuctionRejected`` (at once), ``EngineUnavailable`` or ``NotFound``."""
+        loop = asyncio.get_running_loop()
+        lot = self._lots.get(lot_id)
+        if lot is None:
+            return asyncio.ensure_future(
+                self._bid_after_load(lot_id, paddle, bid_id, amount_fen, now)
+            )
+        return self._bid(loop, lot, paddle, bid_id, amount_fen, now)
+
+    async def _bid_after_load(
+        self, lot_id: int, paddle: str, bid_id: str, amount_fen: int, now: datetime | None
+    ) -> BidAccepted:
+        lot = await self._lot(lot_id)
+        result: BidAccepted = await self._bid(
+            asyncio.get_running_loop(), lot, paddle, bid_id, amount_fen, now
+        )
+        return result
+
+    def _bid(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        lot: _Lot,
+        paddle: str,
+        bid_id: str,
+        amount_fen: int,
+        now: datetime | None,
+    ) -> asyncio.Future[Any]:
+        key = (paddle, bid_id)
+        first = lot.accepted.get(key)
+        if first is not None:
+            if first.amount_fen != amount_fen:
+                return _done(loop, error=self._reused(first.amount_fen))
+            return _done(loop, first)
+        refused = lot.refused.get(key)
+        if refused is not None:
+            amount, exc = refused
+            if amount != amount_fen:
+                return _done(loop, error=self._reused(amount))
+            return _done(loop, error=_refusal_copy(exc))
+        inflight = lot.inflight.get(key)
+        if inflight is not None:
+            amount, fut = inflight
+            if amount != amount_fen:
+                return _done(loop, error=self._reused(amount))
+            return fut
+        if lot.reloading:
+            return _done(loop, error=EngineUnavailable("the lot is being reloaded"))
+        try:
+            decision = decide(
+                lot.state,
+                PlaceBid(bid_id=bid_id, paddle=paddle, amount_fen=amount_fen),
+                now or self.now(),
+                admitted=lot.scope.paddles,
+            )
+        except AuctionRejected as exc:
+            if exc.reason not in (AuctionReason.BAD_COMMAND, AuctionReason.BAD_AMOUNT):
+                lot.refused[key] = (amount_fen, exc)
+                if len(lot.refused) > self.settings.refusals_max:
+                    lot.refused.popitem(last=False)
+            return _done(loop, error=_refusal_copy(exc))
+        accepted = next(e for e in reversed(decision.events) if isinstance(e, BidAccepted))
+        fut: asyncio.Future[Any] = loop.create_future()
+        lot.inflight[key] = (amount_fen, fut)
+        self._enqueue(lot, decision, fut, accepted, bid_key=key)
+        return fut
+
+    @staticmethod
+    def _reused(amount_fen: int) -> AuctionRejected:
+        return AuctionRejected(
+            AuctionReason.BID_ID_REUSED,
+            f"first used for {amount_fen} fen",
+            details={"first_amount_fen": amount_fen},
+        )
+
+    async def execute(
+        self, lot_id: int, command: Command, *, now: datetime | None = None
+    ) -> Decision:
+        """Any command (staff's, the scheduler's): decided now, returned once durable.
+        Raises ``AuctionRejected`` (nothing changed), ``EngineUnavailable``, ``NotFound``."""
+        if isinstance(command, PlaceBid):
+            raise TypeError("bids go through place_bid (bid ids are remembered there)")
+        lot = await self._lot(lot_id)
+        if lot.reloading:
+            raise EngineUnavailable("the lot is being reloaded")
+        decision = decide(lot.state, command, now or self.now(), admitted=lot.scope.paddles)
+        if not decision.events:
+            return decision
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._enqueue(lot, decision, fut, decision)
+        result: Decision = await fut
+        return result
+
+    async def tick(self, now: datetime | None = None) -> None:
+        """Take every deadline that fell due by ``now`` (default: the clock) on every lot in
+        memory, and wait until it is durable. The timers do this by themselves; tests with
+        a fake clock call it after moving the clock."""
+        when = now or self.now()
+        for lot in list(self._lots.values()):
+            due = next_deadline(lot.state)
+            if due is not None and due <= when:
+                self._tick_lot(lot, when)
+        await self.wait_idle()
+
+    def _tick_lot(self, lot: _Lot, now: datetime) -> None:
+        if lot.reloading:
+            return
+        decision = decide(lot.state, Tick(), now, admitted=lot.scope.paddles)
+        if decision.events:
+            self._enqueue(lot, decision, None, decision)
+        else:
+            self._arm(lot)
+
+    # -- watchers ------------------------------------------------------------------------------
+
+    async def subscribe(
+        self,
+        lot_id: int,
+        watcher: Watcher,
+        *,
+        after_seq: int | None = None,
+        paddle: str | None = None,
+    ) -> None:
+        """Register ``watcher`` on the lot and push what it needs first: a snapshot, or
+        (with ``after_seq``) a ``resumed`` frame and the events it missed — from memory,
+        else from the log, else a fresh snapshot. Then every event in order."""
+        lot = await self._lot(lot_id)
+        lot.watchers.pop(watcher, None)
+        seq = lot.committed.seq
+        if after_seq is None or after_seq > seq:
+            self._push_snapshot(lot, watcher, paddle)
+            lot.watchers[watcher] = None
+            return
+        if after_seq >= lot.dropped_upto:  # memory holds every public event after it
+            missed = [frame for s, frame in lot.recent if s > after_seq]
+            watcher.push(protocol.resumed_frame(lot.id, after_seq, seq, len(missed), self.now()))
+            for frame in missed:
+                watcher.push(frame)
+            lot.watchers[watcher] = None
+            return
+        if seq - after_seq > self.settings.resume_from_log_max:
+            self._push_snapshot(lot, watcher, paddle)
+            lot.watchers[watcher] = None
+            return
+        held: list[tuple[int, bytes]] = []
+        lot.watchers[watcher] = held
+        rows: list[tuple[int, dict[str, Any]]] | None
+        try:
+            rows = await self._store.public_events(lot.id, after_seq, seq)
+        except Exception as exc:  # the database, unreachable or refusing: log, carry on
+            log.warning(
+                "resume from the log failed; sending a snapshot",
+                extra={"lot_id": lot.id, "error": str(exc)},
+            )
+            rows = None
+        if lot.watchers.get(watcher) is not held:
+            return  # unsubscribed meanwhile
+        if rows is None:
+            self._push_snapshot(lot, watcher, paddle)
+            last = lot.committed.seq
+        else:
+            watcher.push(protocol.resumed_frame(lot.id, after_seq, seq, len(rows), self.now()))
+            for s, data in rows:
+                watcher.push(protocol.event_frame_from_dict(lot.id, s, data))
+            last = seq
+        for s, frame in held:
+            if s > last:
+                watcher.push(frame)
+        lot.watchers[watcher] = None
+
+    def unsubscribe(self, lot_id: int, watcher: Watcher) -> None:
+        lot = self._lots.get(lot_id)
+        if lot is not None:
+            lot.watchers.pop(watcher, None)
+
+    def watcher_count(self, lot_id: int) -> int:
+        lot = self._lots.get(lot_id)
+        return 0 if lot is None else len(lot.watchers)
+
+    def _push_snapshot(self, lot: _Lot, watcher: Watcher, paddle: str | None) -> None:
+        watcher.push(
+            protocol.snapshot_frame(
+                lot.id,
+                public_view(lot.committed),
+                title=lot.title,
+                server_time=self.now(),
+                paddle=paddle,
+            )
+        )
+
+    # -- loading -------------------------------------------------------------------------------
+
+    async def _lot(self, lot_id: int, *, down_since: datetime | None = None) -> _Lot:
+        lot = self._lots.get(lot_id)
+        if lot is not None:
+            return lot
+        pending = self._loading.get(lot_id)
+        if pending is None:
+            pending = asyncio.get_running_loop().create_future()
+            self._loading[lot_id] = pending
+            try:
+                loaded = await self._load(lot_id, down_since)
+            except asyncio.CancelledError:
+                pending.cancel()
+                raise
+            except Exception as exc:
+                pending.set_exception(exc)
+                pending.exception()  # retrieved here; every awaiting caller re-raises it
+                raise
+            finally:
+                self._loading.pop(lot_id, None)
+            pending.set_result(loaded)
+        found = await pending
+        if found is None:
+            raise NotFound(f"no lot {lot_id}", f"标的 {lot_id} 不存在", code="lot_not_found")
+        return found
+
+    async def _load(self, lot_id: int, down_since: datetime | None) -> _Lot | None:
+        loaded = await self._store.load_lot(lot_id)
+        if loaded is None:
+            return None
+        key = scope_of(loaded.config, lot_id)
+        scope = self._scopes.get(key)
+        if scope is None:
+            by_org = await self._store.load_scope(key)
+            scope = self._scopes.setdefault(key, _Scope(key, by_org, set(by_org.values())))
+        state = rebuild(loaded.config, loaded.events)
+        lot = _Lot(
+            id=lot_id,
+            title=loaded.title,
+            scope=scope,
+            state=state,
+            committed=state,
+            recent=deque(maxlen=self.settings.recent_events_max),
+        )
+        for event in loaded.events[-self.settings.recent_events_max :]:
+            if event.public:
+                self._remember(lot, event.seq, protocol.event_frame(lot_id, event))
+        if len(loaded.events) > self.settings.recent_events_max:
+            lot.dropped_upto = max(
+                lot.dropped_upto, loaded.events[-self.settings.recent_events_max - 1].seq
+            )
+        for event in loaded.events:
+            if isinstance(event, BidAccepted):
+                lot.accepted[(event.paddle, event.bid_id)] = event
+        self._lots[lot_id] = lot
+        if state.phase is not Phase.CLOSED and state.phase is not Phase.SCHEDULED:
+            decision = recover(state, self.now(), down_since=down_since)
+            if decision.events:
+                self._enqueue(lot, decision, None, decision)
+        self._arm(lot)
+        self._after_commit(lot)
+        return lot
+
+    async def _reload(self, lot: _Lot) -> None:
+        """After a failed flush: rebuild the lot from its log, broadcast and answer what
+        the log holds beyond what was known to be durable."""
+        while self._running:
+            try:
+                loaded = await self._store.load_lot(lot.id)
+                assert loaded is not None
+                state = rebuild(loaded.config, loaded.events)
+            except Exception as exc:  # the database, unreachable or refusing: log, carry on
+                log.warning(
+                    "lot reload failed; retrying", extra={"lot_id": lot.id, "error": str(exc)}
+                )
+                await asyncio.sleep(self.settings.retry_after_s)
+                continue
+            known = lot.committed.seq
+            for event in loaded.events[known:]:
+                self._publish(lot, event)
+            lot.state = lot.committed = state
+            lot.reloading = False
+            self._arm(lot)
+            self._after_commit(lot)
+            return
+
+    # -- the writer ----------------------------------------------------------------------------
+
+    def _enqueue(
+        self,
+        lot: _Lot,
+        decision: Decision,
+        future: asyncio.Future[Any] | None,
+        result: Any,
+        *,
+        bid_key: BidKey | None = None,
+    ) -> None:
+        lot.state = decision.state
+        rows = [_row(lot.id, e) for e in decision.events]
+        self._queue.append(_Pending(lot, decision, rows, future, result, bid_key))
+        self._idle.clear()
+        self._wake.set()
+        self._arm(lot)
+
+    async def _write_loop(self) -> None:
+        while self._running or self._queue:
+            if not self._queue:
+                self._idle.set()
+                self._wake.clear()
+                if not self._running:
+                    return
+                await self._wake.wait()
+                continue
+            batch: list[_Pending] = []
+            rows: list[LogRow] = []
+            while self._queue and (
+                not rows or len(rows) + len(self._queue[0].rows) <= self.settings.flush_rows_max
+            ):
+                item = self._queue.popleft()
+                batch.append(item)
+                rows.extend(item.rows)
+            self._flushing = True
+            try:
+                await self._store.append(rows)
+            except Exception as exc:  # any failure (asyncpg, OS, timeout): the outcome is uncertain
+                self._flushing = False
+                log.exception("auction log flush failed")
+                self._failed(batch, exc)
+                await asyncio.sleep(self.settings.retry_after_s)
+                continue
+            self._flushing = False
+            self.flushes += 1
+            self.rows_written += len(rows)
+            for item in batch:
+                self._committed(item)
+            if not self._queue:
+                self._idle.set()
+
+    def _committed(self, item: _Pending) -> None:
+        lot = item.lot
+        if lot.reloading:  # a later failure already gave up on this lot; the reload decides
+            return
+        lot.committed = item.decision.state
+        for event in item.decision.events:
+            self._publish(lot, event)
+        if item.bid_key is not None:
+            lot.inflight.pop(item.bid_key, None)
+        if item.future is not None and not item.future.done():
+            item.future.set_result(item.result)
+        self._after_commit(lot)
+
+    def _publish(self, lot: _Lot, event: Event) -> None:
+        if isinstance(event, BidAccepted):
+            key = (event.paddle, event.bid_id)
+            lot.accepted[key] = event
+            pending = lot.inflight.pop(key, None)
+            if pending is not None and not pending[1].done():
+                pending[1].set_result(event)
+        if not event.public:
+            return
+        frame = protocol.event_frame(lot.id, event)
+        self._remember(lot, event.seq, frame)
+        for watcher, held in lot.watchers.items():
+            if held is None:
+                watcher.push(frame)
+            else:
+                held.append((event.seq, frame))
+
+    @staticmethod
+    def _remember(lot: _Lot, seq: int, frame: bytes) -> None:
+        if lot.recent.maxlen is not None and len(lot.recent) == lot.recent.maxlen:
+            lot.dropped_upto = lot.recent[0][0]
+        lot.recent.append((seq, frame))
+
+    def _failed(self, batch: list[_Pending], exc: BaseException) -> None:
+        """A flush failed: give up on every undurable decision, reload the lots concerned."""
+        log.error(
+            "auction log flush failed; reloading the lots concerned", extra={"error": str(exc)}
+        )
+        lots: dict[int, _Lot] = {}
+        for item in [*batch, *self._queue]:
+            lots[item.lot.id] = item.lot
+            if item.future is not None and not item.future.done():
+                item.future.set_exception(EngineUnavailable(type(exc).__name__))
+                item.future.exception()
+        self._queue.clear()
+        for lot in lots.values():
+            for _amount, fut in lot.inflight.values():
+                if not fut.done():
+                    fut.set_exception(EngineUnavailable(type(exc).__name__))
+                    fut.exception()
+            lot.inflight.clear()
+            lot.reloading = True
+            lot.state = lot.committed
+            if lot.timer is not None:
+                lot.timer.cancel()
+                lot.timer, lot.timer_at = None, None
+            self._spawn(self._reload(lot), f"reload-{lot.id}")
+
+    # -- timers --------------------------------------------------------------------------------
+
+    def _arm(self, lot: _Lot) -> None:
+        due = next_deadline(lot.state)
+        if due == lot.timer_at and lot.timer is not None:
+            return
+        if lot.timer is not None:
+            lot.timer.cancel()
+            lot.timer, lot.timer_at = None, None
+        if due is None or not self._running:
+            return
+        loop = asyncio.get_running_loop()
+        delay_s = max(0.0, (due - self._clock.now()).total_seconds()) + 0.001
+        lot.timer = loop.call_at(loop.time() + delay_s, self._fire, lot.id)
+        lot.timer_at = due
+
+    def _fire(self, lot_id: int) -> None:
+        lot = self._lots.get(lot_id)
+        if lot is None:
+            return
+        lot.timer, lot.timer_at = None, None
+        self._tick_lot(lot, self.now())
+
+    # -- after commit --------------------------------------------------------------------------
+
+    def _after_commit(self, lot: _Lot) -> None:
+        state = lot.committed
+        if lot.state.seq != state.seq:
+            return  # more is on its way; look again when it is durable
+        if state.phase is Phase.AWAITING_RESERVE and self.hooks.reveal_reserve is not None:
+            mark = ("reveal", state.seq)
+            if mark not in lot.hooks_started and state.reserve_commitment is not None:
+                lot.hooks_started.add(mark)
+                self._spawn(self._reveal(lot.id, state.reserve_commitment), f"reveal-{lot.id}")
+        if state.phase is Phase.CLOSED and self.hooks.lot_closed is not None:
+            mark = ("closed", 0)
+            if mark not in lot.hooks_started:
+                lot.hooks_started.add(mark)
+                self._spawn(self.hooks.lot_closed(lot.id, state), f"settle-{lot.id}")
+
+    async def _reveal(self, lot_id: int, commitment: str) -> None:
+        assert self.hooks.reveal_reserve is not None
+        reserve_fen, salt = await self.hooks.reveal_reserve(lot_id, commitment)
+        await self.execute(lot_id, RevealReserve(reserve_fen=reserve_fen, salt=salt))
+
+    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "auction background task %s failed", task.get_name(), exc_info=task.exception()
+            )
+
+    async def _beat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_s)
+            try:
+                await self._store.heartbeat(self._clock.now())
+            except Exception as exc:  # the database, unreachable or refusing: log, carry on
+                log.warning("auction heartbeat failed", extra={"error": str(exc)})
+
+    # -- introspection for tests and metrics ---------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "lots": len(self._lots),
+            "queued": len(self._queue),
+            "flushes": self.flushes,
+            "rows_written": self.rows_written,
+            "watchers": sum(len(lot.watchers) for lot in self._lots.values()),
+        }
+
+
+def rows_of(lot_id: int, events: Iterable[Event]) -> list[LogRow]:
+    """The log rows of events (for stores and tests)."""
+    return [_row(lot_id, e) for e in events]

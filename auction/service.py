@@ -1,0 +1,882 @@
+"""Use cases of live auctions: create and schedule lots and plate sessions, admit bidders
+(paddles), seal the reserve, settle a closed lot, and read results and confirmations.
+
+Each takes ``(conn, audit, actor, now, ...)`` and runs in one transaction. Commands to a live
+lot (start, pause, bids…) go through the engine (``auction.engine``), which logs them; the
+web layer then records the staff action here with ``record_action``. Bids are not in the
+audit log: the lot's own append-only log is their record (an audit entry per bid would put
+the audit chain's lock on the auction's hot path).
+
+Admission (A6): a paddle (竞买号, six random digits) per organisation per scope — a land lot
+(``lot:<id>``, deposit ref ``lot:<id>``) or a whole plate session (``session:<id>``, deposit
+ref ``auction_session:<id>``: one deposit covers the session's plates) — only once
+``trading.admission.is_deposit_confirmed`` says so. Who holds which paddle is shown to staff
+once the lot is closed and, for the winner, to the public in the result.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from auction import store
+from auction.errors import AuctionReason, AuctionRejected
+from auction.model import (
+    MAX_AMOUNT_FEN,
+    CapPolicy,
+    CountdownPolicy,
+    LotConfig,
+    LotKind,
+    LotState,
+    Outcome,
+    config_from_dict,
+    config_to_dict,
+)
+from auction.reserve import ReserveKey, SealedReserve
+from auction.rules import reserve_commitment
+from crypto.signing import canonical_json, sha256_hex
+from trading import admission, notices, supervision
+from trading.audit import AuditLog
+from trading.calendar import events as calendar
+from trading.clock import iso_ms
+from trading.context import Actor
+from trading.errors import Conflict, NotFound, ValidationFailed
+
+__all__ = [
+    "START_EVENT",
+    "admit",
+    "bidders",
+    "confirmation",
+    "create_land_lot",
+    "create_plate_session",
+    "deposit_ref",
+    "enter_reserve",
+    "get_lot",
+    "get_session",
+    "list_lots",
+    "lot_json",
+    "open_reserve",
+    "record_action",
+    "result",
+    "schedule_lot",
+    "schedule_session",
+    "scope_lot_ids",
+    "settle",
+    "yuan",
+]
+
+START_EVENT = "auction.start"
+"""The timed event that opens a lot (``ref`` = ``lot:<id>``) or a plate session (``session:<id>``)."""
+MAX_LOTS_PER_SESSION = 1000
+MAX_ADMISSIONS_PER_CALL = 1000
+PADDLE_DIGITS = 6
+
+
+def yuan(fen: int | None) -> str | None:
+    """The one rendering of money for people: 12345678 fen → '123456.78'."""
+    if fen is None:
+        return None
+    sign = "-" if fen < 0 else ""
+    fen = abs(fen)
+    return f"{sign}{fen // 100}.{fen % 100:02d}"
+
+
+def deposit_ref(scope: str) -> str:
+    """The deposit ledger's project reference for an admission scope."""
+    kind, _, number = scope.partition(":")
+    return f"lot:{number}" if kind == "lot" else f"auction_session:{number}"
+
+
+def _not_found(what: str, ident: int) -> NotFound:
+    names = {"lot": "标的", "session": "场次"}
+    return NotFound(
+        f"no auction {what} {ident}", f"{names[what]} {ident} 不存在", code=f"{what}_not_found"
+    )
+
+
+def lot_json(row: asyncpg.Record) -> dict[str, Any]:
+    """The stored part of a lot (configuration and, once settled, its result)."""
+    config = row["config"]
+    closed = row["status"] == "closed"
+    return {
+        "id": row["id"],
+        "session_id": row["session_id"],
+        "kind": row["kind"],
+        "title": row["title"],
+        "description": row["description"],
+        "status": row["status"],
+        "starting_price_fen": config["starting_price_fen"],
+        "increment_fen": config["increment_fen"],
+        "deposit_fen": config["deposit_fen"],
+        "price_cap_fen": config["price_cap_fen"],
+        "opens_at": config["opens_at"],
+        "listing_ends_at": config["listing_ends_at"],
+        "countdown_s": config["countdown_s"],
+        "listing_quiet_s": config["listing_quiet_s"] if row["kind"] == "land" else None,
+        "allow_self_raise": config["allow_self_raise"],
+        "cap_policy": config["cap_policy"] if config["price_cap_fen"] is not None else None,
+        "created_at": row["created_at"],
+        "scheduled_at": row["scheduled_at"],
+        "result": {
+            "outcome": row["outcome"],
+            "basis": row["basis"],
+            "winner_paddle": row["winner_paddle"],
+            "price_fen": row["price_fen"],
+            "reserve_fen": row["reserve_fen"],
+            "closed_at": row["closed_at"],
+        }
+        if closed
+        else None,
+    }
+
+
+# -- creating --------------------------------------------------------------------------------------
+
+
+async def create_land_lot(
+    conn: asyncpg.Connection,
+    audit: AuditLog,
+    actor: Actor,
+    now: datetime,
+    *,
+    title: str,
+    description: str,
+    starting_price_fen: int,
+    increment_fen: int,
+    deposit_fen: int,
+    listing_starts_at: datetime,
+    listing_ends_at: datetime,
+    options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A land lot (土地使用权): listing then, if anyone bid, a timed phase. ``options`` are the
+    other ``LotConfig`` fields (countdown_s, listing_quiet_s, min_listing_days, price_cap_fen,
+    cap_policy, allow_self_raise, outage_policy, resume_policy)."""
+    opts = _options(options or {})
+    config = LotConfig.land(
+        lot_id="0",
+        starting_price_fen=starting_price_fen,
+        increment_fen=increment_fen,
+        deposit_fen=deposit_fen,
+        listing_starts_at=listing_starts_at,
+        listing_ends_at=listing_ends_at,
+        **opts,
+    )
+    async with conn.transaction():
+        (lot_id,) = await store.next_lot_ids(conn, 1)
+        config = replace(config, lot_id=str(lot_id))
+        await store.insert_lots(
+            conn,
+            [
+                {
+                    "id": lot_id,
+                    "session_id": None,
+                    "kind": "land",
+                    "title": title,
+                    "description": description,
+                    "config": config_to_dict(config),
+                    "created_by": actor.user_id,
+                }
+            ],
+            now=now,
+        )
+        await audit.append(
+            conn,
+            actor=actor,
+            action="auction.lot.create",
+            object_type="auction_lot",
+            object_id=lot_id,
+            at=now,
+            payload=config_to_dict(config),
+        )
+        row = await store.get_lot(conn, lot_id)
+    assert row is not None
+    return lot_json(row)
+
+
+def _options(options: dict[str, Any]) -> dict[str, Any]:
+    out = dict(options)
+    for name, enum in (
+        ("cap_policy", CapPolicy),
+        ("outage_policy", CountdownPolicy),
+        ("resume_policy", CountdownPolicy),
+    ):
+        if isinstance(out.get(name), str):
+            try:
+                out[name] = enum(out[name])
+            except ValueError:
+                raise ValidationFailed(
+                    f"{name}: unknown value {out[name]!r}",
+                    f"{name}：未知的取值 {out[name]!r}",
+                    details={"errors": [f"{name} must be one of {[e.value for e in enum]}"]},
+                ) from None
+    return {k: v for k, v in out.items() if v is not None}
+
+
+async def create_plate_session(
+    conn: asyncpg.Connection,
+    audit: AuditLog,
+    actor: Actor,
+    now: datetime,
+    *,
+    title: str,
+    starts_at: datetime,
+    countdown_s: int,
+    lots: Sequence[dict[str, Any]],
+    options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A session of plate lots (号牌) with a common start; each lot is ``{title,
+    starting_price_fen, increment_fen, deposit_fen[, price_cap_fen, allow_self_raise]}``.
+    Every problem of every lot is listed at once."""
+    if not 0 < len(lots) <= MAX_LOTS_PER_SESSION:
+        raise ValidationFailed(
+            f"a session has 1 to {MAX_LOTS_PER_SESSION} lots",
+            f"每个场次须有 1 至 {MAX_LOTS_PER_SESSION} 个标的",
+            details={"errors": [f"lots: 1 to {MAX_LOTS_PER_SESSION}"]},
+        )
+    opts = _options(options or {})
+    configs: list[LotConfig] = []
+    problems: list[str] = []
+    for i, spec in enumerate(lots):
+        try:
+            configs.append(
+                LotConfig.plate(
+                    lot_id="0",
+                    session_id="0",
+                    starting_price_fen=spec["starting_price_fen"],
+                    increment_fen=spec["increment_fen"],
+                    deposit_fen=spec["deposit_fen"],
+                    starts_at=starts_at,
+                    countdown_s=countdown_s,
+                    price_cap_fen=spec.get("price_cap_fen"),
+                    allow_self_raise=spec.get("allow_self_raise", False),
+                    **opts,
+                )
+            )
+        except ValidationFailed as exc:
+            problems.extend(f"lots[{i}]: {p}" for p in exc.details.get("errors", [str(exc)]))
+    titles = [spec["title"] for spec in lots]
+    if len(set(titles)) != len(titles):
+        problems.append("each plate of a session needs its own title")
+    if problems:
+        raise ValidationFailed(
+            "Invalid plate session: " + "; ".join(problems[:20]),
+            "号牌场次配置无效：" + "；".join(problems[:20]),
+            details={"errors": problems},
+        )
+    async with conn.transaction():
+        session_id = await store.insert_session(
+            conn,
+            title=title,
+            starts_at=configs[0].opens_at,
+            countdown_s=countdown_s,
+            created_by=actor.user_id,
+            now=now,
+        )
+        ids = await store.next_lot_ids(conn, len(configs))
+        rows = []
+        for lot_id, config, spec in zip(ids, configs, lots, strict=True):
+            config = replace(config, lot_id=str(lot_id), session_id=str(session_id))
+            rows.append(
+                {
+                    "id": lot_id,
+                    "session_id": session_id,
+                    "kind": "plate",
+                    "title": spec["title"],
+                    "description": spec.get("description", ""),
+                    "config": config_to_dict(config),
+                    "created_by": actor.user_id,
+                }
+            )
+        await store.insert_lots(conn, rows, now=now)
+        await audit.append(
+            conn,
+            actor=actor,
+            action="auction.session.create",
+            object_type="auction_session",
+            object_id=session_id,
+            at=now,
+            payload={"title": title, "lots": [r["config"] for r in rows]},
+        )
+    return await get_session(conn, session_id)
+
+
+async def get_session(conn: asyncpg.Connection, session_id: int) -> dict[str, Any]:
+    row = await store.get_session(conn, session_id)
+    if row is None:
+        raise _not_found("session", session_id)
+    lots = await store.list_lots(
+        conn, kind=None, session_id=session_id, closed=None, after_id=0, limit=MAX_LOTS_PER_SESSION
+    )
+    return {
+        "id": row["id"],
+        "title": row["title"],
+        "starts_at": row["starts_at"],
+        "countdown_s": row["countdown_s"],
+        "status": row["status"],
+        "created_at": row["created_at"],
+        "scheduled_at": row["scheduled_at"],
+        "deposit_ref": deposit_ref(f"session:{session_id}"),
+        "lots": [lot_json(r) for r in lots],
+    }
+
+
+async def get_lot(conn: asyncpg.Connection, lot_id: int) -> dict[str, Any]:
+    row = await store.get_lot(conn, lot_id)
+    if row is None:
+        raise _not_found("lot", lot_id)
+    return lot_json(row)
+
+
+async def list_lots(
+    conn: asyncpg.Connection,
+    *,
+    kind: str | None = None,
+    session_id: int | None = None,
+    closed: bool | None = None,
+    after_id: int = 0,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    rows = await store.list_lots(
+        conn, kind=kind, session_id=session_id, closed=closed, after_id=after_id, limit=limit
+    )
+    return [lot_json(r) for r in rows]
+
+
+async def scope_lot_ids(conn: asyncpg.Connection, scope: str) -> list[int]:
+    """The lots an admission scope (or a start event's ref) covers."""
+    kind, _, number = scope.partition(":")
+    if kind == "lot":
+        return [int(number)]
+    return await store.session_lot_ids(conn, int(number))
+
+
+# -- scheduling -----------------------------------------------------------------------------------
+
+
+async def schedule_lot(
+    conn: asyncpg.Connection, audit: AuditLog, actor: Actor, now: datetime, *, lot_id: int
+) -> dict[str, Any]:
+    """Publish a land lot: its listing opens by itself at ``opens_at`` (the scheduler)."""
+    async with conn.transaction():
+        row = await store.lock_lot(conn, lot_id)
+        if row is None:
+            raise _not_found("lot", lot_id)
+        if row["session_id"] is not None:
+            raise Conflict(
+                "a plate lot is scheduled with its session",
+                "号牌标的须随场次一同安排",
+                code="schedule_the_session",
+            )
+        if row["status"] != "draft":
+            raise Conflict(
+                f"the lot is already {row['status']}",
+                f"标的状态为 {row['status']}",
+                code="not_draft",
+            )
+        config = config_from_dict(row["config"])
+        await store.mark_scheduled_lots(conn, [lot_id], now)
+        await calendar.schedule(
+            conn, kind=START_EVENT, ref=f"lot:{lot_id}", due_at=config.opens_at, now=now
+        )
+        await audit.append(
+            conn,
+            actor=actor,
+            action="auction.lot.schedule",
+            object_type="auction_lot",
+            object_id=lot_id,
+            at=now,
+            payload={"opens_at": iso_ms(config.opens_at)},
+        )
+        row = await store.get_lot(conn, lot_id)
+    assert row is not None
+    return lot_json(row)
+
+
+async def schedule_session(
+    conn: asyncpg.Connection, audit: AuditLog, actor: Actor, now: datetime, *, session_id: int
+) -> dict[str, Any]:
+    """Publish a plate session: every lot starts together at ``starts_at``."""
+    async with conn.transaction():
+        row = await store.lock_session(conn, session_id)
+        if row is None:
+            raise _not_found("session", session_id)
+        if row["status"] != "draft":
+            raise Conflict("the session is already scheduled", "场次已安排", code="not_draft")
+        lot_ids = await store.session_lot_ids(conn, session_id)
+        await store.mark_scheduled_session(conn, session_id, now)
+        await store.mark_scheduled_lots(conn, lot_ids, now)
+        await calendar.schedule(
+            conn, kind=START_EVENT, ref=f"session:{session_id}", due_at=row["starts_at"], now=now
+        )
+        await audit.append(
+            conn,
+            actor=actor,
+            action="auction.session.schedule",
+            object_type="auction_session",
+            object_id=session_id,
+            at=now,
+            payload={"starts_at": iso_ms(row["starts_at"]), "lots": lot_ids},
+        )
+    return await get_session(conn, session_id)
+
+
+# -- admission --------------------------------------------------------------------------------------
+
+
+def _draw_paddle(taken: set[str]) -> str:
+    for _ in range(1000):
+        paddle = f"{100000 + secrets.randbelow(900000):0{PADDLE_DIGITS}d}"
+        if paddle not in taken:
+            taken.add(paddle)
+            return paddle
+    raise Conflict(
+        "no paddle number left in this scope", "该场次竞买号已用尽", code="paddles_exhausted"
+    )
+
+
+async def _check_scope(conn: asyncpg.Connection, scope: str) -> None:
+    kind, _, number = scope.partition(":")
+    if kind == "lot":
+        row = await store.get_lot(conn, int(number))
+        if row is None:
+            raise _not_found("lot", int(number))
+        if row["session_id"] is not None:
+            raise Conflict(
+                "plate bidders are admitted to the whole session",
+                "号牌竞买人须按场次获得竞买资格",
+                code="admit_to_the_session",
+            )
+        closed = row["status"] == "closed"
+    else:
+        session = await store.get_session(conn, int(number))
+        if session is None:
+            raise _not_found("session", int(number))
+        lots = await store.list_lots(
+            conn, kind=None, session_id=int(number), closed=False, after_id=0, limit=1
+        )
+        closed = not lots
+    if closed:
+        raise AuctionRejected(AuctionReason.CLOSED, scope)
+
+
+async def admit(
+    conn: asyncpg.Connection,
+    audit: AuditLog,
+    actor: Actor,
+    now: datetime,
+    *,
+    scope: str,
+    org_ids: Sequence[int],
+) -> list[dict[str, Any]]:
+    """Give each organisation its paddle in ``scope`` (idempotent: an admitted organisation
+    keeps its paddle). All or nothing: every organisation without a confirmed deposit, or
+    that may not bid, is listed and nobody is admitted."""
+    if not 0 < len(org_ids) <= MAX_ADMISSIONS_PER_CALL:
+        raise ValidationFailed(
+            f"admit 1 to {MAX_ADMISSIONS_PER_CALL} organisations per call",
+            f"每次可为 1 至 {MAX_ADMISSIONS_PER_CALL} 个机构办理",
+            details={"errors": ["org_ids: size"]},
+        )
+    wanted = list(dict.fromkeys(org_ids))
+    ref = deposit_ref(scope)
+    async with conn.transaction():
+        await _check_scope(conn, scope)
+        await store.lock_scope(conn, scope)
+        orgs = await store.organisations(conn, wanted)
+        held = await store.scope_paddles(conn, scope)
+        problems: list[dict[str, Any]] = []
+        for org_id in wanted:
+            org = orgs.get(org_id)
+            if org is None:
+                problems.append({"org_id": org_id, "code": "org_not_found"})
+            elif org["kind"] != "bidder" or org["platform_affiliate"]:
+                problems.append({"org_id": org_id, "code": "not_a_bidder"})
+            elif org_id not in held and not await admission.is_deposit_confirmed(
+                conn, org_id=org_id, project_ref=ref
+            ):
+                problems.append({"org_id": org_id, "code": "deposit_not_confirmed"})
+        if problems:
+            ids = ", ".join(f"{p['org_id']} ({p['code']})" for p in problems[:20])
+            raise AuctionRejected(
+                AuctionReason.NOT_ADMITTED,
+                f"nobody admitted; fix these first: {ids}",
+                f"未办理任何竞买资格，请先处理：{ids}",
+                details={"errors": problems, "deposit_ref": ref},
+            )
+        taken = set(held.values())
+        fresh = [(org_id, _draw_paddle(taken)) for org_id in wanted if org_id not in held]
+        if fresh:
+            await store.insert_paddles(conn, scope, fresh, admitted_by=actor.user_id, now=now)
+            await audit.append(
+                conn,
+                actor=actor,
+                action="auction.admit",
+                object_type="auction_scope",
+                object_id=scope,
+                at=now,
+                payload={"admitted": [[o, p] for o, p in fresh]},
+                detail={"count": len(fresh)},
+            )
+    new = dict(fresh)
+    return [
+        {
+            "org_id": org_id,
+            "paddle": held.get(org_id) or new[org_id],
+            "new": org_id in new,
+            "scope": scope,
+        }
+        for org_id in wanted
+    ]
+
+
+# -- the reserve --------------------------------------------------------------------------------------
+
+
+async def enter_reserve(
+    conn: asyncpg.Connection,
+    audit: AuditLog,
+    actor: Actor,
+    now: datetime,
+    *,
+    lot_id: int,
+    reserve_fen: int,
+    key: ReserveKey,
+) -> SealedReserve:
+    """Seal a reserve price (A3) and record the entry (audit, supervision alert). The
+    caller then has the engine log ``SealReserve(commitment)``; an entry the engine refuses
+    stays unused."""
+    if not isinstance(reserve_fen, int) or not 0 < reserve_fen <= MAX_AMOUNT_FEN:
+        raise AuctionRejected(AuctionReason.BAD_AMOUNT, "reserve_fen")
+    async with conn.transaction():
+        row = await store.get_lot(conn, lot_id)
+        if row is None:
+            raise _not_found("lot", lot_id)
+        if row["status"] == "closed":
+            raise AuctionRejected(AuctionReason.CLOSED)
+        sealed = key.seal(lot_id, reserve_fen)
+        await store.insert_reserve(
+            conn,
+            lot_id=lot_id,
+            commitment=sealed.commitment,
+            sealed_box=sealed.box,
+            key_id=sealed.key_id,
+            entered_by=actor.user_id,
+            now=now,
+        )
+        await audit.append(
+            conn,
+            actor=actor,
+            action="auction.reserve.enter",
+            object_type="auction_lot",
+            object_id=lot_id,
+            at=now,
+            payload={"commitment": sealed.commitment},
+            detail={"commitment": sealed.commitment, "key_id": sealed.key_id},
+        )
+        await supervision.raise_alert(
+            conn,
+            now,
+            kind="auction.reserve_entered",
+            severity="info",
+            object_type="auction_lot",
+            object_id=str(lot_id),
+            message_en=f"Reserve price for lot {lot_id} entered by {actor.username}, sealed",
+            message_zh=f"标的 {lot_id} 的底价已由 {actor.username} 录入并封存",
+            detail={"commitment": sealed.commitment, "entered_by": actor.user_id},
+        )
+    return sealed
+
+
+async def open_reserve(
+    conn: asyncpg.Connection, key: ReserveKey, *, lot_id: int, commitment: str
+) -> tuple[int, bytes]:
+    """Open the sealed reserve the lot's log names (at the close only: the engine calls
+    this when bidding has ended)."""
+    row = await store.get_reserve(conn, lot_id, commitment)
+    if row is None:
+        raise NotFound(
+            f"no sealed reserve for lot {lot_id} matches its log",
+            f"标的 {lot_id} 无与日志相符的封存底价",
+            code="reserve_not_found",
+        )
+    reserve_fen, salt = key.open(lot_id, row["sealed_box"])
+    if reserve_commitment(reserve_fen, salt) != commitment:
+        raise AuctionRejected(AuctionReason.RESERVE_MISMATCH)
+    return reserve_fen, salt
+
+
+# -- staff actions -----------------------------------------------------------------------------------
+
+
+async def record_action(
+    conn: asyncpg.Connection,
+    audit: AuditLog,
+    actor: Actor,
+    now: datetime,
+    *,
+    lot_id: int,
+    action: str,
+    payload: dict[str, Any],
+    seq: int | None,
+) -> None:
+    """The audit entry of a staff command the engine has logged (``seq``: its last event)."""
+    async with conn.transaction():
+        await audit.append(
+            conn,
+            actor=actor,
+            action=action,
+            object_type="auction_lot",
+            object_id=lot_id,
+            at=now,
+            payload=payload,
+            detail={"seq": seq, **{k: v for k, v in payload.items() if k in ("reason", "paddle")}},
+        )
+
+
+# -- the close ------------------------------------------------------------------------------------------
+
+
+async def settle(
+    conn: asyncpg.Connection,
+    audit: AuditLog,
+    now: datetime,
+    *,
+    lot_id: int,
+    state: LotState,
+    key: ReserveKey | None,
+) -> bool:
+    """Record a closed lot's result once (idempotent): the result columns, the revealed
+    reserve, an audit entry, notices to the winner and to the other admitted bidders
+    (their deposits are refundable; the winner's converts into the price, A7)."""
+    assert state.outcome is not None and state.closed_at is not None
+    actor = Actor.system("auction")
+    async with conn.transaction():
+        row = await store.lock_lot(conn, lot_id)
+        if row is None or row["settled_at"] is not None:
+            return False
+        scope = f"session:{row['session_id']}" if row["session_id"] else f"lot:{lot_id}"
+        holders = await store.scope_paddles(conn, scope)
+        by_paddle = {p: o for o, p in holders.items()}
+        winner_org = by_paddle.get(state.winner) if state.winner else None
+        if (
+            state.reserve_fen is not None
+            and state.reserve_commitment is not None
+            and key is not None
+        ):
+            _fen, salt = await open_reserve(
+                conn, key, lot_id=lot_id, commitment=state.reserve_commitment
+            )
+            await store.mark_reserve_revealed(
+                conn,
+                lot_id,
+                state.reserve_commitment,
+                reserve_fen=state.reserve_fen,
+                salt=salt,
+                now=now,
+            )
+        assert state.basis is not None
+        await store.settle_lot(
+            conn,
+            lot_id,
+            outcome=state.outcome.value,
+            basis=state.basis.value,
+            winner_paddle=state.winner,
+            winner_org_id=winner_org,
+            price_fen=state.price_fen,
+            reserve_fen=state.reserve_fen,
+            closed_at=state.closed_at,
+            now=now,
+        )
+        await audit.append(
+            conn,
+            actor=actor,
+            action="auction.lot.close",
+            object_type="auction_lot",
+            object_id=lot_id,
+            at=now,
+            payload={
+                "seq": state.seq,
+                "outcome": state.outcome.value,
+                "winner": state.winner,
+                "price_fen": state.price_fen,
+            },
+            detail={
+                "seq": state.seq,
+                "outcome": state.outcome.value,
+                "basis": state.basis.value,
+                "closed_at": iso_ms(state.closed_at),
+                "winner_paddle": state.winner,
+                "winner_org_id": winner_org,
+                "price_fen": state.price_fen,
+            },
+        )
+        title = row["title"]
+        if state.outcome is Outcome.SOLD and winner_org is not None:
+            await notices.add_notice(
+                conn,
+                now,
+                subject=f"Lot won: {title} / 竞得：{title}",
+                body=(
+                    f"Paddle {state.winner} won lot {lot_id} at {yuan(state.price_fen)} yuan. Download the "
+                    f"confirmation (成交确认书) at /api/v1/auctions/lots/{lot_id}/confirmation. Your deposit "
+                    f"converts into the price.\n竞买号 {state.winner} 以 {yuan(state.price_fen)} 元竞得标的 "
+                    f"{lot_id}，请下载成交确认书；竞买保证金转作价款。"
+                ),
+                org_id=winner_org,
+                object_type="auction_lot",
+                object_id=str(lot_id),
+            )
+        if row["session_id"] is None:
+            for org_id in holders:
+                if org_id == winner_org:
+                    continue
+                await notices.add_notice(
+                    conn,
+                    now,
+                    subject=f"Lot closed: {title} / 竞价结束：{title}",
+                    body=(
+                        f"Lot {lot_id} closed ({state.outcome.value}). Your deposit is refundable within 5 "
+                        f"working days.\n标的 {lot_id} 已结束，保证金将于 5 个工作日内退还。"
+                    ),
+                    org_id=org_id,
+                    object_type="auction_lot",
+                    object_id=str(lot_id),
+                )
+    return True
+
+
+# -- results ----------------------------------------------------------------------------------------------
+
+
+async def result(conn: asyncpg.Connection, lot_id: int) -> dict[str, Any]:
+    """The public result of a closed lot: outcome, the winner (paddle and, now, identity),
+    the price, the premium over the starting price, the reserve with its commitment and
+    salt (anyone can check), and every accepted bid by paddle."""
+    row = await store.get_lot(conn, lot_id)
+    if row is None:
+        raise _not_found("lot", lot_id)
+    if row["status"] != "closed":
+        raise Conflict("the lot has no result yet", "标的尚未产生结果", code="no_result_yet")
+    bids = await store.accepted_bids(conn, lot_id)
+    reserve = await store.revealed_reserve(conn, lot_id)
+    winner = None
+    if row["winner_org_id"] is not None:
+        org = (await store.organisations(conn, [row["winner_org_id"]]))[row["winner_org_id"]]
+        winner = {
+            "paddle": row["winner_paddle"],
+            "org_id": org["id"],
+            "name": org["name"],
+            "credit_code": org["credit_code"],
+        }
+    start = row["config"]["starting_price_fen"]
+    price = row["price_fen"]
+    premium = None
+    if price is not None:  # 增值率 in hundredths of a percent, integer arithmetic
+        bp = (price - start) * 10_000 // start
+        premium = f"{'-' if bp < 0 else ''}{abs(bp) // 100}.{abs(bp) % 100:02d}"
+    return {
+        "lot": lot_json(row),
+        "outcome": row["outcome"],
+        "basis": row["basis"],
+        "winner": winner,
+        "price_fen": price,
+        "price_yuan": yuan(price),
+        "premium_pct": premium,
+        "reserve": None
+        if reserve is None
+        else {
+            "reserve_fen": reserve["revealed_fen"],
+            "commitment": reserve["commitment"],
+            "salt_hex": bytes(reserve["revealed_salt"]).hex(),
+            "entered_at": reserve["entered_at"],
+        },
+        "closed_at": row["closed_at"],
+        "bids": [
+            {"seq": b["seq"], "at": b["at"], "paddle": b["paddle"], "amount_fen": b["amount_fen"]}
+            for b in bids
+        ],
+    }
+
+
+async def bidders(conn: asyncpg.Connection, lot_id: int) -> dict[str, Any]:
+    """Who held which paddle (staff, once the lot is closed)."""
+    row = await store.get_lot(conn, lot_id)
+    if row is None:
+        raise _not_found("lot", lot_id)
+    if row["status"] != "closed":
+        raise Conflict(
+            "identities stay behind paddles until the lot is closed",
+            "标的结束前，竞买人身份以竞买号保密",
+            code="identities_sealed",
+        )
+    scope = f"session:{row['session_id']}" if row["session_id"] else f"lot:{lot_id}"
+    holders = await store.paddle_holders(conn, scope)
+    return {
+        "lot_id": lot_id,
+        "scope": scope,
+        "bidders": [
+            {
+                "paddle": h["paddle"],
+                "org_id": h["org_id"],
+                "name": h["name"],
+                "credit_code": h["credit_code"],
+                "admitted_at": h["admitted_at"],
+            }
+            for h in holders
+        ],
+    }
+
+
+async def confirmation(
+    conn: asyncpg.Connection, audit: AuditLog, now: datetime, *, lot_id: int
+) -> dict[str, Any]:
+    """The confirmation (成交确认书) of a sold lot, signed with the server's key over the
+    canonical JSON of ``document``; ``log_sha256`` binds it to the lot's whole log."""
+    data = await result(conn, lot_id)
+    if data["outcome"] != Outcome.SOLD.value or data["winner"] is None:
+        raise Conflict("the lot was not sold", "标的未成交", code="not_sold")
+    row = await store.get_lot(conn, lot_id)
+    assert row is not None
+    events = await store.events_page(conn, lot_id, after_seq=0, limit=10_000_000, public_only=False)
+    log_digest = sha256_hex(canonical_json([e["data"] for e in events]))
+    deposit = row["config"]["deposit_fen"]
+    price = data["price_fen"]
+    document = {
+        "document": "auction_confirmation",
+        "title_zh": "成交确认书",
+        "title_en": "Auction confirmation",
+        "lot": {
+            "id": lot_id,
+            "kind": row["kind"],
+            "title": row["title"],
+            "session_id": row["session_id"],
+        },
+        "winner": data["winner"],
+        "price_fen": price,
+        "price_yuan": yuan(price),
+        "deposit_fen": deposit,
+        "deposit_applied_fen": min(deposit, price),
+        "balance_due_fen": max(price - deposit, 0),
+        "basis": data["basis"],
+        "closed_at": iso_ms(data["closed_at"]),
+        "log_seq": events[-1]["seq"] if events else 0,
+        "log_sha256": log_digest,
+        "issued_at": iso_ms(now),
+    }
+    signature = audit.sign(canonical_json(document))
+    return {
+        "confirmation": document,
+        "signature": signature.hex(),
+        "key_id": audit.key_id,
+        "public_key": audit.public_key.hex(),
+        "signed": "Ed25519 over the canonical JSON (sorted keys, no spaces, UTF-8) of 'confirmation'",
+    }
+
+
+def lot_kind(row: asyncpg.Record) -> LotKind:
+    return LotKind(row["kind"])

@@ -1,0 +1,428 @@
+"""The websocket gateway of live auctions: ``GET /api/v1/auctions/ws``.
+
+It parses frames (``auction.protocol``), authenticates, rate-limits, and forwards to the
+engine (``auction.engine``); every rule lives in ``auction/``. The protocol is documented
+in ``auction.protocol`` and ``docs/auction.md``.
+
+Each client has a bounded send queue (``ws_queue_max`` frames) drained by its own writer
+task. The engine encodes a broadcast once and puts the same bytes on every watcher's queue
+without awaiting; a client whose queue is full is closed (code 4008) and, on reconnecting,
+resumes from its last sequence number or gets a fresh snapshot. A refused frame gets an
+error frame with its code; the connection and the lot go on.
+
+Authentication: a bearer token in ``Authorization``, in ``?token=``, or in a first
+``{"op": "auth"}`` frame. A connection without one watches; only a bidder bids, as the
+paddle its organisation holds on the lot — the stream never shows who is behind a paddle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from auction import protocol
+from auction.engine import Engine
+from auction.errors import AuctionReason, AuctionRejected, StreamReason, StreamRejected
+from auction.model import AcceptCap, BidAccepted
+from trading.context import Role
+from trading.errors import DomainError
+from trading.parties import service as parties
+from trading.parties.model import User
+from web import keys
+from web.api import Api, Call
+
+log = logging.getLogger("sunlit.auction.ws")
+
+CLOSE_LAGGING = 4008
+"""Close code for a client that could not keep up: reconnect and resume."""
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """Every limit of the gateway, named (env ``SUNLIT_AUCTION_<NAME>`` or config.extra)."""
+
+    ws_queue_max: int = 1024
+    """Frames waiting to be sent to one client before it is dropped as too slow."""
+    frame_rate_per_s: float = 50.0
+    frame_burst: int = 200
+    """Frames of any kind one connection may send (token bucket)."""
+    bid_rate_per_s: float = 20.0
+    bid_burst: int = 40
+    """Bids one bidder may place, across all their connections (token bucket)."""
+    in_flight_max: int = 64
+    """Bids of one connection awaiting their durable answer."""
+    subscriptions_max: int = 1000
+    max_message_bytes: int = 64 * 1024
+    """Larger frames close the connection (1009); up to it, oversized JSON is refused."""
+    heartbeat_s: float = 30.0
+
+    @classmethod
+    def from_config(cls, extra: dict[str, str]) -> GatewaySettings:
+        values: dict[str, Any] = {}
+        for name, field_type in (
+            ("ws_queue_max", int),
+            ("frame_rate_per_s", float),
+            ("frame_burst", int),
+            ("bid_rate_per_s", float),
+            ("bid_burst", int),
+            ("in_flight_max", int),
+            ("subscriptions_max", int),
+            ("max_message_bytes", int),
+            ("heartbeat_s", float),
+        ):
+            raw = extra.get(f"auction_{name}") or os.environ.get(f"SUNLIT_AUCTION_{name.upper()}")
+            if raw:
+                values[name] = field_type(raw)
+        return cls(**values)
+
+    def limits(self) -> dict[str, Any]:
+        return {
+            "ws_queue_max": self.ws_queue_max,
+            "frame_rate_per_s": self.frame_rate_per_s,
+            "bid_rate_per_s": self.bid_rate_per_s,
+            "in_flight_max": self.in_flight_max,
+            "subscriptions_max": self.subscriptions_max,
+            "max_frame_chars": protocol.MAX_FRAME_CHARS,
+        }
+
+
+class TokenBucket:
+    """``rate_per_s`` tokens a second up to ``burst``; ``take`` says whether one was there."""
+
+    __slots__ = ("rate_per_s", "burst", "tokens", "at")
+
+    def __init__(self, rate_per_s: float, burst: int, now: float) -> None:
+        self.rate_per_s = rate_per_s
+        self.burst = burst
+        self.tokens = float(burst)
+        self.at = now
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate_per_s)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+class Gateway:
+    """The gateway's shared state: the engine, settings, the bidders' buckets, the clients."""
+
+    def __init__(self, app: web.Application, settings: GatewaySettings) -> None:
+        self.app = app
+        self.settings = settings
+        self.bid_buckets: dict[int, TokenBucket] = {}
+        self.clients: set[Client] = set()
+
+    @property
+    def engine(self) -> Engine:
+        return self.app[ENGINE]
+
+    async def close_all(self) -> None:
+        await asyncio.gather(
+            *(c.close(1001, b"server shutting down") for c in list(self.clients)),
+            return_exceptions=True,
+        )
+
+
+class Client:
+    """One websocket connection: a watcher (``engine.Watcher``) and, if a bidder, a bidder."""
+
+    def __init__(self, gateway: Gateway, ws: web.WebSocketResponse) -> None:
+        self.gateway = gateway
+        self.ws = ws
+        self.settings = gateway.settings
+        self.engine = gateway.engine
+        self.loop = asyncio.get_running_loop()
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=self.settings.ws_queue_max)
+        self.frames = TokenBucket(
+            self.settings.frame_rate_per_s, self.settings.frame_burst, self.loop.time()
+        )
+        self.user: User | None = None
+        self.subscribed: dict[int, str | None] = {}
+        self.in_flight = 0
+        self.lagging = False
+        self.closing = False
+        self.writer = asyncio.create_task(self._write(), name="auction-ws-writer")
+
+    # -- the outlet (engine.Watcher) --------------------------------------------------------
+
+    def push(self, frame: bytes) -> None:
+        if self.lagging or self.closing:
+            return
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            self.lagging = True
+            self.loop.call_soon(self._drop)
+
+    def _drop(self) -> None:
+        asyncio.ensure_future(self.close(CLOSE_LAGGING, b"too slow: reconnect and resume"))
+
+    async def _write(self) -> None:
+        try:
+            while True:
+                frame = await self.queue.get()
+                if frame is None or self.lagging:
+                    return
+                await self.ws.send_frame(frame, WSMsgType.TEXT)
+        except (ConnectionError, RuntimeError) as exc:  # the peer went away mid-send
+            log.debug("websocket send ended", extra={"error": str(exc)})
+
+    async def close(self, code: int, message: bytes) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        self._unsubscribe_all()
+        self.writer.cancel()
+        await asyncio.gather(self.writer, return_exceptions=True)
+        await self.ws.close(code=code, message=message)
+
+    def _unsubscribe_all(self) -> None:
+        for lot_id in self.subscribed:
+            self.engine.unsubscribe(lot_id, self)
+        self.subscribed.clear()
+
+    async def finish(self) -> None:
+        """The reader is done: unsubscribe, let the writer send what is queued, stop."""
+        self._unsubscribe_all()
+        if not self.writer.done():
+            try:
+                self.queue.put_nowait(None)
+            except asyncio.QueueFull:
+                self.writer.cancel()
+        await asyncio.gather(self.writer, return_exceptions=True)
+
+    # -- the reader ------------------------------------------------------------------------
+
+    def error(self, exc: DomainError, context: dict[str, Any] | None = None) -> None:
+        self.push(protocol.error_frame(exc, context))
+
+    async def handle_text(self, text: str) -> None:
+        if not self.frames.take(self.loop.time()):
+            self.error(
+                StreamRejected(
+                    StreamReason.RATE_LIMITED, f"{self.settings.frame_rate_per_s:g} frames/s"
+                )
+            )
+            return
+        try:
+            op = protocol.parse_frame(text)
+        except DomainError as exc:
+            self.error(exc)
+            return
+        context: dict[str, Any] = {"op": type(op).__name__.removesuffix("Op").lower()}
+        if op.req is not None:
+            context["req"] = op.req
+        try:
+            if isinstance(op, protocol.BidOp):
+                self.bid(op)
+            elif isinstance(op, protocol.SubscribeOp):
+                await self.subscribe(op)
+            elif isinstance(op, protocol.UnsubscribeOp):
+                for lot_id in op.lot_ids:
+                    if self.subscribed.pop(lot_id, 0) != 0:
+                        self.engine.unsubscribe(lot_id, self)
+            elif isinstance(op, protocol.AuthOp):
+                await self.authenticate(op.token)
+            elif isinstance(op, protocol.AcceptCapOp):
+                await self.accept_cap(op, context)
+            elif isinstance(op, protocol.PingOp):
+                self.push(protocol.pong_frame(self.engine.now(), op.req))
+        except DomainError as exc:
+            self.error(
+                exc,
+                context | ({"lot_id": exc.details["lot_id"]} if "lot_id" in exc.details else {}),
+            )
+
+    async def authenticate(self, token: str) -> None:
+        if self.user is not None:
+            raise StreamRejected(StreamReason.ALREADY_AUTHENTICATED)
+        app = self.gateway.app
+        async with app[keys.POOL].acquire() as conn:
+            self.user = await parties.resolve_session(conn, token, app[keys.CLOCK].now())
+        self.push(protocol.hello_frame(self.engine.now(), self.whoami(), self.settings.limits()))
+        for lot_id in list(self.subscribed):  # a watcher who logs in learns their paddles
+            self.subscribed[lot_id] = await self.paddle(lot_id)
+
+    def whoami(self) -> dict[str, Any] | None:
+        if self.user is None:
+            return None
+        return {
+            "user_id": self.user.id,
+            "username": self.user.username,
+            "role": str(self.user.role),
+            "org_id": self.user.org_id,
+        }
+
+    async def paddle(self, lot_id: int) -> str | None:
+        if self.user is None or self.user.role != Role.BIDDER or self.user.org_id is None:
+            return None
+        return await self.engine.paddle_for(lot_id, self.user.org_id)
+
+    async def subscribe(self, op: protocol.SubscribeOp) -> None:
+        fresh = [lot_id for lot_id, _ in op.lots if lot_id not in self.subscribed]
+        if len(self.subscribed) + len(fresh) > self.settings.subscriptions_max:
+            raise StreamRejected(
+                StreamReason.TOO_MANY_SUBSCRIPTIONS, f"at most {self.settings.subscriptions_max}"
+            )
+        for lot_id, after_seq in op.lots:
+            try:
+                await self.engine.ensure(lot_id)
+            except DomainError as exc:
+                if exc.code == "lot_not_found":
+                    exc = StreamRejected(StreamReason.LOT_NOT_FOUND, str(lot_id))
+                self.error(
+                    exc,
+                    {"op": "subscribe", "lot_id": lot_id, **({"req": op.req} if op.req else {})},
+                )
+                continue
+            paddle = await self.paddle(lot_id)
+            self.subscribed[lot_id] = paddle
+            await self.engine.subscribe(lot_id, self, after_seq=after_seq, paddle=paddle)
+            if self.closing:
+                return
+
+    def _bidder_paddle(self, lot_id: int) -> str:
+        if self.user is None:
+            raise StreamRejected(StreamReason.UNAUTHENTICATED)
+        if self.user.role != Role.BIDDER or self.user.org_id is None:
+            raise StreamRejected(StreamReason.ROLE_CANNOT_BID, str(self.user.role))
+        if lot_id not in self.subscribed:
+            raise StreamRejected(StreamReason.NOT_SUBSCRIBED, str(lot_id))
+        paddle = self.subscribed[lot_id] or self.engine.known_paddle(lot_id, self.user.org_id)
+        if paddle is None:
+            raise AuctionRejected(
+                AuctionReason.NOT_ADMITTED, "no paddle on this lot: is your deposit confirmed?"
+            )
+        self.subscribed[lot_id] = paddle
+        return paddle
+
+    def bid(self, op: protocol.BidOp) -> None:
+        context = {"op": "bid", "lot_id": op.lot_id, "bid_id": op.bid_id}
+        if op.req is not None:
+            context["req"] = op.req
+        try:
+            paddle = self._bidder_paddle(op.lot_id)
+            assert self.user is not None
+            if self.in_flight >= self.settings.in_flight_max:
+                raise StreamRejected(
+                    StreamReason.TOO_MANY_IN_FLIGHT, str(self.settings.in_flight_max)
+                )
+            now = self.loop.time()
+            bucket = self.gateway.bid_buckets.get(self.user.id)
+            if bucket is None:
+                bucket = TokenBucket(self.settings.bid_rate_per_s, self.settings.bid_burst, now)
+                self.gateway.bid_buckets[self.user.id] = bucket
+            if not bucket.take(now):
+                raise StreamRejected(
+                    StreamReason.RATE_LIMITED, f"{self.settings.bid_rate_per_s:g} bids/s per bidder"
+                )
+        except DomainError as exc:
+            self.error(exc, context)
+            return
+        self.in_flight += 1
+        future = self.engine.place_bid(op.lot_id, paddle, op.bid_id, op.amount_fen)
+        future.add_done_callback(lambda fut: self._answered(fut, op.lot_id, context))
+
+    def _answered(
+        self, future: asyncio.Future[BidAccepted], lot_id: int, context: dict[str, Any]
+    ) -> None:
+        self.in_flight -= 1
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is None:
+            self.push(protocol.ack_frame(lot_id, future.result(), req=context.get("req")))
+        elif isinstance(exc, DomainError):
+            self.error(exc, context)
+        else:
+            log.error("bid failed unexpectedly", exc_info=exc)
+            self.push(
+                protocol.encode(
+                    {
+                        **context,
+                        "type": "error",
+                        "code": "internal_error",
+                        "message": "internal error",
+                        "message_zh": "服务器内部错误",
+                    }
+                )
+            )
+
+    async def accept_cap(self, op: protocol.AcceptCapOp, context: dict[str, Any]) -> None:
+        context["lot_id"] = op.lot_id
+        paddle = self._bidder_paddle(op.lot_id)
+        decision = await self.engine.execute(op.lot_id, AcceptCap(paddle=paddle))
+        frame: dict[str, Any] = {
+            "type": "ack",
+            "op": "accept_cap",
+            "lot_id": op.lot_id,
+            "seq": decision.state.seq,
+        }
+        if op.req is not None:
+            frame["req"] = op.req
+        self.push(protocol.encode(frame))
+
+
+ENGINE = web.AppKey("auction_engine", Engine)
+GATEWAY = web.AppKey("auction_gateway", Gateway)
+
+api_ws = Api()
+
+
+def _token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.query.get("token") or None
+
+
+@api_ws.route(
+    "GET",
+    "/auctions/ws",
+    summary="Live auction stream (websocket): subscribe, resume, bid — see docs/auction.md",
+    tag="auctions",
+    roles=None,
+    websocket=True,
+)
+async def auction_ws(call: Call) -> web.StreamResponse:
+    gateway = call.app[GATEWAY]
+    settings = gateway.settings
+    ws = web.WebSocketResponse(
+        compress=False, max_msg_size=settings.max_message_bytes, heartbeat=settings.heartbeat_s
+    )
+    await ws.prepare(call.request)
+    client = Client(gateway, ws)
+    gateway.clients.add(client)
+    try:
+        token = _token(call.request)
+        if token is not None:
+            try:
+                await client.authenticate(token)
+            except DomainError as exc:
+                client.error(exc, {"op": "auth"})
+        if client.user is None:
+            client.push(protocol.hello_frame(client.engine.now(), None, settings.limits()))
+        async for msg in ws:
+            if msg.type is WSMsgType.TEXT:
+                await client.handle_text(msg.data)
+            elif msg.type is WSMsgType.BINARY:
+                client.error(StreamRejected(StreamReason.BINARY_FRAME))
+            else:
+                break
+            if client.closing:
+                break
+    finally:
+        gateway.clients.discard(client)
+        await client.finish()
+        if not ws.closed:
+            await ws.close()
+    return ws
