@@ -53,7 +53,6 @@ from trading.ledger.model import (
     Guarantee,
     NotificationKind,
     PayoutResult,
-    PayoutState,
     ProjectKind,
     RefundCause,
     Transfer,
