@@ -118,8 +118,8 @@ async def iter_blob(conn: asyncpg.Connection, blob_id: int) -> AsyncIterator[byt
 class ThreadBlobReader:
     """A blocking reader (``readinto``) over a blob, for use in a worker thread.
 
-    ``fetch(seq)`` is a coroutine function run on ``loop``; the reader keeps one chunk ahead
-    in flight. A missing chunk reads as the end of the data (the envelope parser then says
+    ``fetch(seq)`` is a coroutine function run on ``loop`` (one at a time: it may share a
+    connection); the reader keeps the next chunk in flight while the caller works. A missing chunk reads as the end of the data (the envelope parser then says
     ``truncated``; the caller compares the stored hash to tell storage damage apart).
     """
 
@@ -148,8 +148,10 @@ class ThreadBlobReader:
             return False
         pending = self._ahead if self._ahead is not None else self._request(self._seq)
         assert pending is not None
-        self._ahead = self._request(self._seq + 1)
         data = pending.result()
+        # One query at a time on the connection: ask for the next chunk only now, so the
+        # loop reads it while this thread works on the current one.
+        self._ahead = self._request(self._seq + 1)
         self._seq += 1
         if data is None:
             self._count = self._seq - 1  # stop here: the rest is missing

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -105,14 +105,10 @@ async def make_world(
     k: int = 2,
     n: int = 3,
     settings: BiddingSettings = SMALL,
-    deadline_in: timedelta = timedelta(days=21),
-    opening_after: timedelta = timedelta(hours=1),
-    publish: bool = True,
-    register: bool = True,
-    confirm: bool = True,
-    max_bid_bytes: int = 256 * 1024,
-    code: str | None = None,
+    **tender_options: Any,
 ) -> World:
+    """Staff, ``n`` custodians with X25519 keys, ``bidders`` bidders with Ed25519 keys, and
+    a tender (see :func:`new_tender` for the options)."""
     now = clock.now()
     async with pool.acquire() as conn:
         await audit.register_key(conn, now)
@@ -122,20 +118,40 @@ async def make_world(
         for _ in range(n):
             party = await make_user(conn, audit, clock, Role.CUSTODIAN, org_id=centre)
             private, public = generate_x25519()
-            await parties.register_key(
-                conn, audit, party.actor, now, public_key=public, algorithm="x25519"
-            )
+            await parties.register_key(conn, audit, party.actor, now, public_key=public, algorithm="x25519")
             custodians.append(Custodian(party, private))
         people: list[Bidder] = []
         for _ in range(bidders):
             party = await make_user(conn, audit, clock, Role.BIDDER)
             key = generate_signing_key()
-            await parties.register_key(
-                conn, audit, party.actor, now, public_key=public_key_bytes(key)
-            )
+            await parties.register_key(conn, audit, party.actor, now, public_key=public_key_bytes(key))
             people.append(Bidder(party, key))
+    world = World(pool, audit, clock, settings, staff, custodians, people, None)  # type: ignore[arg-type]
+    return await new_tender(world, k=k, **tender_options)
+
+
+_codes = iter(range(1, 10**6))
+
+
+async def new_tender(
+    world: World,
+    *,
+    k: int = 2,
+    deadline_in: timedelta = timedelta(days=21),
+    opening_after: timedelta = timedelta(hours=1),
+    publish: bool = True,
+    register: bool = True,
+    confirm: bool = True,
+    max_bid_bytes: int = 256 * 1024,
+    min_bidders: int = 3,
+) -> World:
+    """The same people, a new tender (published, bidders registered with deposits confirmed
+    unless told otherwise)."""
+    now = world.clock.now()
+    audit, staff, settings = world.audit, world.staff, world.settings
+    async with world.pool.acquire() as conn:
         draft = TenderDraft(
-            code=code or f"T-{staff.user_id}-{now.timestamp():.0f}",
+            code=f"T-{staff.user_id}-{next(_codes)}",
             project_name="湖州市某道路改造工程 Road works",
             category=Category.WORKS,
             procedure=Procedure.OPEN,
@@ -145,38 +161,27 @@ async def make_world(
             bid_deadline_at=now + deadline_in,
             opening_at=now + deadline_in + opening_after,
             place="湖州市公共资源交易中心 开标室 1",
-            custodian_user_ids=tuple(c.party.user_id for c in custodians),
+            custodian_user_ids=tuple(c.party.user_id for c in world.custodians),
             threshold_k=k,
             max_bid_bytes=max_bid_bytes,
+            min_bidders=min_bidders,
         )
         tender = await tenders.create_tender(conn, audit, staff.actor, now, draft, settings)
         await tenders.add_document(
-            conn,
-            audit,
-            staff.actor,
-            now,
-            tender_id=tender.id,
-            name="招标文件.pdf",
-            source=pieces(b"%PDF-1.7 tender documents " * 100),
-            content_length=None,
-            settings=settings,
+            conn, audit, staff.actor, now, tender_id=tender.id, name="招标文件.pdf",
+            source=pieces(b"%PDF-1.7 tender documents " * 100), content_length=None, settings=settings,
         )
         if publish:
             tender = await tenders.publish_tender(conn, audit, staff.actor, now, tender.id)
-            for b in people:
+            for b in world.bidders:
                 if register:
                     await tenders.register_bidder(conn, audit, b.party.actor, now, tender.id)
                 if confirm:
                     await admission.flag_confirmed(
-                        conn,
-                        audit,
-                        staff.actor,
-                        now,
-                        org_id=b.org_id,
-                        project_ref=tender.project_ref,
+                        conn, audit, staff.actor, now, org_id=b.org_id, project_ref=tender.project_ref,
                         note="test deposit",
                     )
-    return World(pool, audit, clock, settings, staff, custodians, people, tender)
+    return replace(world, tender=tender)
 
 
 def seal_for(
