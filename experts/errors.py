@@ -128,6 +128,124 @@ class ExpertReason(Reason):
         "The draw record is not consistent",
         "抽取记录内容不一致",
     )
+    # --- the pool (service) ---------------------------------------------------------------
+    EXPERT_NOT_FOUND = (
+        "expert_not_found",
+        404,
+        "There is no such expert in the pool",
+        "专家库中无此专家",
+    )
+    EXPERT_EXISTS = (
+        "expert_exists",
+        409,
+        "An expert with this id is already in the pool",
+        "专家库中已有该编号的专家",
+    )
+    ID_NUMBER_TAKEN = (
+        "id_number_taken",
+        409,
+        "An expert with this identity card number is already in the pool",
+        "专家库中已有该身份证号码的专家",
+    )
+    INVALID_EXPERT = (
+        "invalid_expert",
+        422,
+        "The expert's data is not valid",
+        "专家信息无效",
+    )
+    IMPORT_REJECTED = (
+        "import_rejected",
+        422,
+        "The import file has bad rows; nothing was imported — fix every row listed and send it again",
+        "导入文件存在错误行，未导入任何数据；请修正所列各行后重新提交",
+    )
+    IMPORT_TOO_LARGE = (
+        "import_too_large",
+        413,
+        "The import file is larger than the limit",
+        "导入文件超过大小上限",
+    )
+    VERSION_CONFLICT = (
+        "version_conflict",
+        409,
+        "The record was changed by someone else; reload it and apply your change again",
+        "记录已被他人修改，请重新加载后再修改",
+    )
+    USER_NOT_EXPERT = (
+        "user_not_expert",
+        422,
+        "Only a user with the expert role can be linked to a pool record",
+        "只有专家角色的用户可以关联专家库记录",
+    )
+    USER_ALREADY_LINKED = (
+        "user_already_linked",
+        409,
+        "This user is already linked to another expert",
+        "该用户已关联其他专家",
+    )
+    UNKNOWN_ORGANISATION = (
+        "unknown_organisation",
+        422,
+        "An organisation named in the request is not registered",
+        "申请中的单位未登记",
+    )
+    # --- draws and summons -------------------------------------------------------------
+    DRAW_NOT_FOUND = ("draw_not_found", 404, "There is no such draw", "无此抽取记录")
+    WRONG_DRAW_STATE = (
+        "wrong_draw_state",
+        409,
+        "The draw is not in a state that allows this",
+        "抽取当前状态不允许此操作",
+    )
+    NOT_DRAW_OWNER = (
+        "not_draw_owner",
+        403,
+        "Only the staff member who requested the draw may do this",
+        "只有申请该抽取的工作人员可以执行此操作",
+    )
+    PANEL_SECRET = (
+        "panel_secret",
+        403,
+        "The panel list is secret until the result is fixed (BL 37)",
+        "评标委员会成员名单在结果确定前保密（招标投标法第三十七条）",
+    )
+    DRAW_NOT_FIXED = (
+        "draw_not_fixed",
+        409,
+        "The secret seed is revealed only after the result is fixed; verify then",
+        "结果确定后才公开秘密种子，届时方可验证",
+    )
+    SEAT_NOT_FOUND = ("seat_not_found", 404, "No one was called to that seat", "该席位无人被通知")
+    SUMMONS_NOT_FOUND = (
+        "summons_not_found",
+        404,
+        "There is no such summons; check the link",
+        "无此通知，请检查链接",
+    )
+    TOKEN_USED = (
+        "token_used",
+        409,
+        "This link has already been used to answer; it works only once",
+        "该链接已用于答复，只能使用一次",
+    )
+    SUMMONS_CLOSED = (
+        "summons_closed",
+        409,
+        "This summons can no longer be answered",
+        "该通知已不能答复",
+    )
+    NOT_SUMMONED = (
+        "not_summoned",
+        403,
+        "You were not summoned for this; only the summoned expert may answer",
+        "您未被通知参加，只有被通知的专家可以答复",
+    )
+    NOT_IN_POOL = (
+        "not_in_pool",
+        403,
+        "Your user account is not linked to an expert in the pool",
+        "您的账号未关联专家库中的专家",
+    )
 
 
 @dataclass(frozen=True, slots=True)

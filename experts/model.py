@@ -843,6 +843,8 @@ class DifferenceKind(Enum):
     LINE_HEADER = "line_header"  # a line's code or count differs
     LENGTH = "length"  # a line's order has a different length
     POSITION = "position"  # a line's order differs at a position
+    CALL_ORDER = "call_order"  # someone was called who is not next in the drawn order
+    RECORD_UNREADABLE = "record_unreadable"  # the stored record cannot even be parsed
 
 
 @dataclass(frozen=True, slots=True)
