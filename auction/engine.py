@@ -152,9 +152,12 @@ class LogStore(Protocol):
 class Watcher(Protocol):
     """A subscriber's outlet (the gateway's client). ``push`` must not block, must not raise
     and must not call back into the engine: a client whose queue is full marks itself and
-    closes later."""
+    closes later. ``room`` is how many frames it can take now: a resume that would not fit
+    is coalesced into a fresh snapshot."""
 
     def push(self, frame: bytes) -> None: ...
+
+    def room(self) -> int: ...
 
 
 @dataclass
@@ -525,12 +528,16 @@ class Engine:
             return
         if after_seq >= lot.dropped_upto:  # memory holds every public event after it
             missed = [frame for s, frame in lot.recent if s > after_seq]
+            if len(missed) + 1 > watcher.room():
+                self._push_snapshot(lot, watcher, paddle)
+                lot.watchers[watcher] = None
+                return
             watcher.push(protocol.resumed_frame(lot.id, after_seq, seq, len(missed), self.now()))
             for frame in missed:
                 watcher.push(frame)
             lot.watchers[watcher] = None
             return
-        if seq - after_seq > self.settings.resume_from_log_max:
+        if seq - after_seq > min(self.settings.resume_from_log_max, watcher.room() - 1):
             self._push_snapshot(lot, watcher, paddle)
             lot.watchers[watcher] = None
             return
@@ -547,7 +554,7 @@ class Engine:
             rows = None
         if lot.watchers.get(watcher) is not held:
             return  # unsubscribed meanwhile
-        if rows is None:
+        if rows is None or len(rows) + len(held) + 1 > watcher.room():
             self._push_snapshot(lot, watcher, paddle)
             last = lot.committed.seq
         else:

@@ -242,6 +242,12 @@ async def create_plate_session(
     configs: list[LotConfig] = []
     problems: list[str] = []
     for i, spec in enumerate(lots):
+        per_lot = {
+            **opts,
+            **{
+                k: spec[k] for k in ("price_cap_fen", "allow_self_raise") if spec.get(k) is not None
+            },
+        }
         try:
             configs.append(
                 LotConfig.plate(
@@ -252,9 +258,7 @@ async def create_plate_session(
                     deposit_fen=spec["deposit_fen"],
                     starts_at=starts_at,
                     countdown_s=countdown_s,
-                    price_cap_fen=spec.get("price_cap_fen"),
-                    allow_self_raise=spec.get("allow_self_raise", False),
-                    **opts,
+                    **per_lot,
                 )
             )
         except ValidationFailed as exc:

@@ -115,6 +115,9 @@ class RecordingWatcher:
     def push(self, frame: bytes) -> None:
         self.frames.append(json.loads(frame))
 
+    def room(self) -> int:
+        return 1_000_000
+
     def of_type(self, kind: str) -> list[dict[str, Any]]:
         return [f for f in self.frames if f["type"] == kind]
 

@@ -10,6 +10,7 @@ Lots open by the timed event ``auction.start``; countdowns run on the engine's o
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import html
 import logging
 import os
@@ -854,6 +855,16 @@ def _reserve_key_path(app: web.Application) -> Path:
     return Path(raw) if raw else config.data_dir / "keys" / "auction-reserve-x25519.key"
 
 
+def _engine_settings(extra: dict[str, str]) -> EngineSettings:
+    """``EngineSettings`` from config.extra (``auction_<name>``) or ``SUNLIT_AUCTION_<NAME>``."""
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(EngineSettings):
+        raw = extra.get(f"auction_{f.name}") or os.environ.get(f"SUNLIT_AUCTION_{f.name.upper()}")
+        if raw:
+            values[f.name] = float(raw) if f.type == "float" else int(raw)
+    return EngineSettings(**values)
+
+
 async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
     pool = app[keys.POOL]
     audit = app[keys.AUDIT]
@@ -870,12 +881,9 @@ async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
             await service.settle(conn, audit, clock.now(), lot_id=lot_id, state=state, key=key)
 
     log_store = PgLogStore(app[keys.DSN], pool)
-    engine = Engine(
-        log_store,
-        clock,
-        settings=EngineSettings(),
-        hooks=EngineHooks(reveal_reserve=reveal, lot_closed=closed),
-    )
+    settings = _engine_settings(app[keys.CONFIG].extra)
+    hooks = EngineHooks(reveal_reserve=reveal, lot_closed=closed)
+    engine = Engine(log_store, clock, settings=settings, hooks=hooks)
     app[ENGINE] = engine
     await engine.start()
     try:

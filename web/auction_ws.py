@@ -162,6 +162,11 @@ class Client:
             self.lagging = True
             self.loop.call_soon(self._drop)
 
+    def room(self) -> int:
+        return (
+            0 if self.lagging or self.closing else self.settings.ws_queue_max - self.queue.qsize()
+        )
+
     def _drop(self) -> None:
         asyncio.ensure_future(self.close(CLOSE_LAGGING, b"too slow: reconnect and resume"))
 
