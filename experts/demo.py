@@ -25,7 +25,16 @@ _CHECK = "10X98765432"
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾萧田董潘袁蔡蒋余于杜叶程魏苏吕丁任沈姚卢钟姜崔谭陆范汪廖石金韦贾夏付方邹熊白孟秦邱侯江尹薛闫段雷龙黎史陶贺毛郝顾龚邵万钱严覃武戴莫孔向汤"
 GIVEN = ["建国", "国强", "海燕", "志明", "秀英", "立新", "文华", "晓东", "丽萍", "卫东", "红梅", "永刚", "春华",
          "明辉", "雪梅", "振华", "玉兰", "德胜", "静怡", "宏伟", "子涵", "浩然", "思远", "雅琴", "俊杰", "晨曦"]  # fmt: skip
-TITLES = ["高级工程师", "正高级工程师", "教授级高级工程师", "高级经济师", "高级会计师", "副教授", "教授", "注册造价工程师"]
+TITLES = [
+    "高级工程师",
+    "正高级工程师",
+    "教授级高级工程师",
+    "高级经济师",
+    "高级会计师",
+    "副教授",
+    "教授",
+    "注册造价工程师",
+]
 # (code, share of the pool)
 SPECIALTIES = [
     ("A030101", 28), ("A030102", 28), ("A030201", 34), ("A030202", 22), ("A0303", 20), ("A0201", 16),
@@ -76,9 +85,15 @@ def demo_experts(org_codes: dict[str, str], sitting: date) -> list[ExpertInput]:
         if n == 1:
             name, codes, region = "许建国", ["A030201", "A0302"], "330500"
         elif n in (2, 3, 4, 5):
-            fields |= {"employer_code": org_codes["bidder_a"], "employer_name": "浙江宏远建设集团有限公司"}
+            fields |= {
+                "employer_code": org_codes["bidder_a"],
+                "employer_name": "浙江宏远建设集团有限公司",
+            }
         elif n in (6, 7, 8):
-            fields |= {"employer_code": org_codes["tenderee"], "employer_name": "湖州市交通投资集团有限公司"}
+            fields |= {
+                "employer_code": org_codes["tenderee"],
+                "employer_name": "湖州市交通投资集团有限公司",
+            }
         elif n in (9, 10):
             fields["relations"] = (RelationInput("relative", org_codes["bidder_b"], "湖州市路桥建设有限公司",
                                                  relationship="spouse", relative_name="配偶（项目经理）"),)  # fmt: skip
@@ -92,7 +107,10 @@ def demo_experts(org_codes: dict[str, str], sitting: date) -> list[ExpertInput]:
             fields["relations"] = (RelationInput("director", org_codes["bidder_d"], "长兴县恒达建设有限公司",
                                                  date(2021, 1, 1), None),)  # fmt: skip
         elif n in (15, 16):
-            fields |= {"employer_code": org_codes["supervisor_dept"], "employer_name": "湖州市发展和改革委员会"}
+            fields |= {
+                "employer_code": org_codes["supervisor_dept"],
+                "employer_name": "湖州市发展和改革委员会",
+            }
         elif n in (17, 18, 19):
             fields |= {"status": "suspended", "suspended_until": sitting + timedelta(days=90)}
         elif n in (20, 21):
@@ -101,7 +119,9 @@ def demo_experts(org_codes: dict[str, str], sitting: date) -> list[ExpertInput]:
             fields["sanctions"] = (SanctionInput("tendering_penalty", date(2025, 9, 1), date(2027, 8, 31),
                                                  "评标中未按规定打分"),)  # fmt: skip
         elif n == 24:
-            fields["sanctions"] = (SanctionInput("judgment_defaulter", date(2025, 11, 1), None, "失信被执行人"),)
+            fields["sanctions"] = (
+                SanctionInput("judgment_defaulter", date(2025, 11, 1), None, "失信被执行人"),
+            )
         elif n in (25, 26, 27):
             fields["unavailable_dates"] = (sitting,)
         if n <= 27:
@@ -135,14 +155,20 @@ async def load(ctx: DemoContext) -> None:
         }
         if not await store.existing_expert_ids(conn, ["DEMO-0001"]):
             rows = [(i, e) for i, e in enumerate(demo_experts(codes, sitting), start=1)]
-            await service.import_experts(conn, ctx.audit, ctx.actor, ctx.now, keys, rows, source="demo")
+            await service.import_experts(
+                conn, ctx.audit, ctx.actor, ctx.now, keys, rows, source="demo"
+            )
             ctx.lines.append(f"Expert pool: {POOL_SIZE} demo experts (DEMO-0001 … DEMO-{POOL_SIZE:04d}), "
                              "27 of them tied to the demo parties, suspended, sanctioned or unavailable")  # fmt: skip
         else:
             ctx.lines.append("Expert pool: demo experts present")
         user_id = ctx.users.get("expert1")
         entry = await service.get_entry(conn, "DEMO-0001")
-        if user_id is not None and entry.user_id is None and await store.expert_of_user(conn, user_id) is None:
+        if (
+            user_id is not None
+            and entry.user_id is None
+            and await store.expert_of_user(conn, user_id) is None
+        ):
             await service.link_user(conn, ctx.audit, ctx.actor, ctx.now, "DEMO-0001", user_id)
     request = {
         "tender_ref": "HZJT-2026-001",

@@ -325,7 +325,9 @@ async def update_expert(
             )
         current = entry_from_record(row)
         merged = _input_of(current, changes)
-        problems = check_expert(replace(merged, expert_id=None), await store.known_codes(conn), generated_id=True)
+        problems = check_expert(
+            replace(merged, expert_id=None), await store.known_codes(conn), generated_id=True
+        )
         if problems:
             raise _reject_expert(problems)
         cols: dict[str, Any] = {}

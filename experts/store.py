@@ -108,9 +108,13 @@ async def copy_experts(conn: asyncpg.Connection, rows: Sequence[Sequence[Any]]) 
         f"CREATE TEMP TABLE expert_import_rows ON COMMIT DROP AS SELECT {', '.join(plain)}, "
         "relations::text AS relations, sanctions::text AS sanctions FROM experts WITH NO DATA"
     )
-    await conn.copy_records_to_table("expert_import_rows", records=rows, columns=list(EXPERT_COLUMNS))
+    await conn.copy_records_to_table(
+        "expert_import_rows", records=rows, columns=list(EXPERT_COLUMNS)
+    )
     cols = ", ".join(EXPERT_COLUMNS)
-    select = ", ".join(f"{c}::jsonb" if c in ("relations", "sanctions") else c for c in EXPERT_COLUMNS)
+    select = ", ".join(
+        f"{c}::jsonb" if c in ("relations", "sanctions") else c for c in EXPERT_COLUMNS
+    )
     await conn.execute(f"INSERT INTO experts ({cols}) SELECT {select} FROM expert_import_rows")
     await conn.execute("DROP TABLE expert_import_rows")
     return len(rows)

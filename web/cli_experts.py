@@ -110,10 +110,19 @@ def cmd_import(args: argparse.Namespace, config: Config) -> int:
         try:
             async with env.pool.acquire() as conn:
                 report = await service.import_experts(
-                    conn, env.audit, Actor.system("cli"), env.clock.now(), keys, rows, problems, source=args.file
+                    conn,
+                    env.audit,
+                    Actor.system("cli"),
+                    env.clock.now(),
+                    keys,
+                    rows,
+                    problems,
+                    source=args.file,
                 )
         except Rejected as err:
-            print(f"error [{err.code}]: {err.message_en}\n        {err.message_zh}", file=sys.stderr)
+            print(
+                f"error [{err.code}]: {err.message_en}\n        {err.message_zh}", file=sys.stderr
+            )
             for e in err.details.get("errors", []):
                 print(f"  row {e['row']}, {e['field']}: [{e['code']}] {e['message_en']} / {e['message_zh']}",
                       file=sys.stderr)  # fmt: skip
@@ -134,12 +143,16 @@ def cmd_codes(args: argparse.Namespace, config: Config) -> int:
     except (OSError, UnicodeDecodeError) as exc:
         print(f"error: cannot read {args.file}: {exc}", file=sys.stderr)
         return 2
-    rows = [tuple((r + ["", "", ""])[:3]) for r in csv.reader(io.StringIO(text)) if r and r[0] != "code"]
+    rows = [
+        tuple((r + ["", "", ""])[:3]) for r in csv.reader(io.StringIO(text)) if r and r[0] != "code"
+    ]
 
     async def go(env: Env) -> int:
         try:
             async with env.pool.acquire() as conn:
-                n = await service.import_codes(conn, env.audit, Actor.system("cli"), env.clock.now(), rows)  # type: ignore[arg-type]
+                n = await service.import_codes(
+                    conn, env.audit, Actor.system("cli"), env.clock.now(), rows
+                )  # type: ignore[arg-type]
         except Rejected as err:
             print(f"error [{err.code}]: {err.message_en}", file=sys.stderr)
             for e in err.details.get("errors", []):
@@ -159,15 +172,23 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("file")
     p.set_defaults(fn=cmd_import)
 
-    p = experts.add_parser("codes", help="add or rename specialty codes from a CSV file (code,name_zh,name_en)")
+    p = experts.add_parser(
+        "codes", help="add or rename specialty codes from a CSV file (code,name_zh,name_en)"
+    )
     p.add_argument("file")
     p.set_defaults(fn=cmd_codes)
 
-    p = experts.add_parser("verify-draw", help="re-run a draw from its published record and compare")
+    p = experts.add_parser(
+        "verify-draw", help="re-run a draw from its published record and compare"
+    )
     p.add_argument("draw_id", nargs="?", type=int, help="a fixed draw in this server's database")
-    p.add_argument("--record", help="a downloaded record (GET /api/v1/draws/{id}/record): verify offline")
+    p.add_argument(
+        "--record", help="a downloaded record (GET /api/v1/draws/{id}/record): verify offline"
+    )
     p.add_argument("--seed", help="the revealed seed (hex); default: the one in the record file")
     p.add_argument("--beacon", help="the beacon value (hex), fetched from the beacon itself")
-    p.add_argument("--public-key", help="the server's public key (hex) to check the record's signature")
+    p.add_argument(
+        "--public-key", help="the server's public key (hex) to check the record's signature"
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(fn=cmd_verify)

@@ -68,7 +68,9 @@ async def test_an_import_of_good_rows_puts_every_expert_in_the_pool(pool, audit,
     rows, problems = read_csv(write_csv(inputs).encode())
     assert problems == [] and len(rows) == 3
     async with pool.acquire() as conn:
-        report = await service.import_experts(conn, audit, STAFF, clock.now(), KEYS, rows, problems, source="t.csv")
+        report = await service.import_experts(
+            conn, audit, STAFF, clock.now(), KEYS, rows, problems, source="t.csv"
+        )
         assert report.imported == 3 and report.expert_ids[:2] == ("E001", "E002")
         assert report.expert_ids[2].startswith("EXP-")
         e1 = await service.get_entry(conn, "E001")
@@ -83,7 +85,9 @@ async def test_an_import_of_good_rows_puts_every_expert_in_the_pool(pool, audit,
         assert await store.pool_version(conn) == 1
 
 
-async def test_an_import_with_bad_rows_writes_nothing_and_reports_every_bad_row(pool, audit, clock) -> None:
+async def test_an_import_with_bad_rows_writes_nothing_and_reports_every_bad_row(
+    pool, audit, clock
+) -> None:
     """Bad input: a malformed CSV row → a clear 4xx naming each row and field; nothing half-written."""
     good = write_csv([expert_input(1), expert_input(2)])
     bad_check = ident(3)[:-1] + ("0" if ident(3)[-1] != "0" else "1")
@@ -118,7 +122,9 @@ async def test_an_import_refuses_a_person_already_in_the_pool(pool, audit, clock
     """The same identity number cannot enter twice (blind index), whatever the expert id."""
     await import_inputs(pool, audit, clock, [expert_input(1)])
     with pytest.raises(Rejected) as err:
-        await import_inputs(pool, audit, clock, [expert_input(2), expert_input(9, id_number=ident(1))])
+        await import_inputs(
+            pool, audit, clock, [expert_input(2), expert_input(9, id_number=ident(1))]
+        )
     assert {(e["row"], e["code"]) for e in err.value.details["errors"]} == {(2, "id_number_taken")}
     assert await count_experts(pool) == 1
 
@@ -136,11 +142,16 @@ async def test_a_file_that_is_not_csv_of_the_pool_is_refused_as_a_whole() -> Non
 async def test_staff_add_update_and_link_an_expert(pool, audit, clock) -> None:
     """The staff API's use cases: add (id made), update with the version read, link an expert user."""
     async with pool.acquire() as conn:
-        entry = await service.add_expert(conn, audit, STAFF, clock.now(), KEYS, expert_input(1, expert_id=None))
+        entry = await service.add_expert(
+            conn, audit, STAFF, clock.now(), KEYS, expert_input(1, expert_id=None)
+        )
         assert entry.expert.expert_id == "EXP-0000001" and entry.version == 1
         changed = await service.update_expert(conn, audit, STAFF, clock.now(), KEYS, entry.expert.expert_id, 1,
                                               {"specialties": ("C04", "A0302"), "status": "retired"})  # fmt: skip
-        assert [c.code for c in changed.expert.specialties] == ["C04", "A0302"] and changed.version == 2
+        assert [c.code for c in changed.expert.specialties] == [
+            "C04",
+            "A0302",
+        ] and changed.version == 2
         with pytest.raises(Rejected) as err:
             await service.update_expert(conn, audit, STAFF, clock.now(), KEYS, entry.expert.expert_id, 1,
                                         {"title": "x"})  # fmt: skip
@@ -148,11 +159,16 @@ async def test_staff_add_update_and_link_an_expert(pool, audit, clock) -> None:
         with pytest.raises(Rejected) as err:
             await service.update_expert(conn, audit, STAFF, clock.now(), KEYS, entry.expert.expert_id, 2,
                                         {"specialties": ("Q77",)})  # fmt: skip
-        assert err.value.code == "invalid_expert" and err.value.details["errors"][0]["code"] == "unknown_specialty"
+        assert (
+            err.value.code == "invalid_expert"
+            and err.value.details["errors"][0]["code"] == "unknown_specialty"
+        )
         expert_user = await make_user(conn, audit, clock, Role.EXPERT)
         bidder = await make_user(conn, audit, clock, Role.BIDDER)
         with pytest.raises(Rejected) as err:
-            await service.link_user(conn, audit, STAFF, clock.now(), entry.expert.expert_id, bidder.user_id)
+            await service.link_user(
+                conn, audit, STAFF, clock.now(), entry.expert.expert_id, bidder.user_id
+            )
         assert err.value.code == "user_not_expert"
         linked = await service.link_user(conn, audit, STAFF, clock.now(), entry.expert.expert_id,
                                          expert_user.user_id)  # fmt: skip
@@ -160,7 +176,9 @@ async def test_staff_add_update_and_link_an_expert(pool, audit, clock) -> None:
         mine = await service.my_entry(conn, expert_user.actor)
         assert mine.expert.expert_id == entry.expert.expert_id
         with pytest.raises(Rejected) as err:
-            await service.add_expert(conn, audit, STAFF, clock.now(), KEYS, expert_input(2, id_number=ident(1)))
+            await service.add_expert(
+                conn, audit, STAFF, clock.now(), KEYS, expert_input(2, id_number=ident(1))
+            )
         assert err.value.code == "id_number_taken"
         assert await store.pool_version(conn) == 3  # add, update, link (failed attempts roll back)
 
@@ -170,7 +188,9 @@ async def test_identity_numbers_are_never_in_the_audit_log(pool, audit, clock) -
     await import_inputs(pool, audit, clock, [expert_input(1), expert_input(2)])
     async with pool.acquire() as conn:
         await service.add_expert(conn, audit, STAFF, clock.now(), KEYS, expert_input(3))
-        text = await conn.fetchval("SELECT string_agg(detail::text || object_id, ' ') FROM audit_log")
+        text = await conn.fetchval(
+            "SELECT string_agg(detail::text || object_id, ' ') FROM audit_log"
+        )
         dump = await conn.fetchval("SELECT string_agg(t::text, ' ') FROM experts t")
     for n in (1, 2, 3):
         assert ident(n) not in text and ident(n) not in dump
@@ -183,4 +203,6 @@ async def test_a_listing_by_parent_code_finds_the_descendants(pool, audit, clock
     async with pool.acquire() as conn:
         ids = [e.expert.expert_id for e in await service.list_entries(conn, code_prefix="A03")]
         assert ids == ["E001", "E002"]
-        assert [e.expert.expert_id for e in await service.list_entries(conn, code_prefix="A0301")] == ["E001"]
+        assert [
+            e.expert.expert_id for e in await service.list_entries(conn, code_prefix="A0301")
+        ] == ["E001"]
