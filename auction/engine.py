@@ -303,7 +303,8 @@ class Engine:
         self._beater = asyncio.create_task(self._beat_loop(), name="auction-heartbeat")
 
     async def stop(self) -> None:
-        """Stop the timers, let the writer flush what is queued, release the store."""
+        """Stop the timers, let the writer flush what is queued, note the time (the outage
+        begins now), release the store."""
         for lot in self._lots.values():
             if lot.timer is not None:
                 lot.timer.cancel()
@@ -311,6 +312,7 @@ class Engine:
         if self._beater is not None:
             self._beater.cancel()
             await asyncio.gather(self._beater, return_exceptions=True)
+            await self.beat()
         try:
             await asyncio.wait_for(self.wait_idle(), timeout=10)
         except TimeoutError:
@@ -845,13 +847,17 @@ class Engine:
                 "auction background task %s failed", task.get_name(), exc_info=task.exception()
             )
 
+    async def beat(self) -> None:
+        """Record that the engine is alive now (after a crash, the outage began at the last beat)."""
+        try:
+            await self._store.heartbeat(self._clock.now())
+        except Exception as exc:  # the database, unreachable or refusing: log, carry on
+            log.warning("auction heartbeat failed", extra={"error": str(exc)})
+
     async def _beat_loop(self) -> None:
         while True:
             await asyncio.sleep(self.settings.heartbeat_s)
-            try:
-                await self._store.heartbeat(self._clock.now())
-            except Exception as exc:  # the database, unreachable or refusing: log, carry on
-                log.warning("auction heartbeat failed", extra={"error": str(exc)})
+            await self.beat()
 
     # -- introspection for tests and metrics ---------------------------------------------------
 
