@@ -175,18 +175,18 @@ def cmd_reconcile(args: argparse.Namespace, config: Config) -> int:
             f"{format_fen(r['to_suspense_fen'])} yuan put in suspense; "
             f"{'CLEAN' if r['clean'] else 'DOES NOT RECONCILE'}"
         )
-        for d in r["differences"]:
+        for d in r["details"]["differences"]:
             print(
                 f"  difference  line {d['line_no']} {d['bank_ref']}: statement {format_fen(d['statement_fen'])}, "
                 f"ledger {format_fen(d['ledger_fen'])}"
             )
-        for s in r["missing_in_ledger"]:
+        for s in r["details"]["missing_in_ledger"]:
             where = f" → suspense {s['to_suspense']}" if s["to_suspense"] else ""
             print(
                 f"  not in ledger  line {s['line_no']} {s['bank_ref'] or '(no ref)'} {format_fen(s['amount_fen'])}"
                 f" on {s['value_on']}{where}"
             )
-        for m in r["missing_in_bank"]:
+        for m in r["details"]["missing_in_bank"]:
             print(
                 f"  not at bank  {m['transfer_id']} {m['bank_ref']} {format_fen(m['amount_fen'])} on {m['value_on']}"
             )

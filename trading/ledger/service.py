@@ -1139,7 +1139,7 @@ async def reconcile_statement(
         "clean": report.clean,
         "statement_net_fen": report.statement_net_fen,
         "ledger_net_fen": report.ledger_net_fen,
-        **body,
+        "details": body,
     }
 
 

@@ -1,0 +1,202 @@
+"""D8 under concurrency: two connections refunding one deposit at once — exactly one refund;
+many batches racing to drain one account — exactly one succeeds; one bank message delivered
+twice at once — processed once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import asyncpg
+
+from crypto.signing import generate_signing_key, public_key_bytes
+from tests.helpers import make_org
+from trading.audit import AuditLog
+from trading.clock import FakeClock
+from trading.context import Actor, Role
+from trading.ledger import bank, service, store
+from trading.ledger.errors import LedgerReason, LedgerRejected
+from trading.ledger.model import (
+    BankNotification,
+    DepositState,
+    NotificationKind,
+    ProjectKind,
+    RefundCause,
+    Transfer,
+    TransferCode,
+    TransferResult,
+)
+from trading.ledger.pgledger import PgLedger
+
+BANK = generate_signing_key()
+STAFF = Actor(9001, "staff.wang", Role.STAFF, None)
+
+
+async def confirmed_deposit(
+    pool: asyncpg.Pool, audit: AuditLog, clock: FakeClock
+) -> tuple[int, str]:
+    now = clock.now()
+    async with pool.acquire() as conn:
+        await audit.register_key(conn, now)
+        org = await make_org(conn, audit, clock)
+        await service.register_bank_key(conn, audit, STAFF, now, public_key_bytes(BANK))
+        await service.register_project(
+            conn,
+            audit,
+            STAFF,
+            now,
+            project_ref="lot:1",
+            kind=ProjectKind.AUCTION,
+            required_fen=20_000_000,
+            deadline_at=now + timedelta(days=10),
+            land=True,
+            starting_price_fen=100_000_000,
+        )
+        d = await service.open_deposit(conn, audit, STAFF, now, "lot:1", org)
+        n = BankNotification(
+            1, "R1", NotificationKind.CREDIT, d.sub_account, 20_000_000, now, "6222", "payer"
+        )
+        body = bank.sign_notification(n, BANK)
+        await service.receive_notification(
+            conn, audit, STAFF, now, n, bank.decode_signature(body["signature"])
+        )
+    return org, d.account_id
+
+
+async def test_two_connections_refunding_one_deposit_at_once_exactly_one_succeeds(
+    pool, audit, clock
+) -> None:
+    """D8: the deposit row is locked by the first; the second then sees it being refunded."""
+    org, account_id = await confirmed_deposit(pool, audit, clock)
+    now = clock.now()
+    first_holds_lock = asyncio.Event()
+    order: list[str] = []
+
+    async def first() -> object:
+        async with pool.acquire() as conn, conn.transaction():
+            d = await service.request_refund(
+                conn,
+                audit,
+                STAFF,
+                now,
+                project_ref="lot:1",
+                org_id=org,
+                cause=RefundCause.LOST,
+                cause_at=now,
+                command_id="refund-a",
+            )
+            first_holds_lock.set()
+            await asyncio.sleep(0.3)  # the second must wait for this commit
+            order.append("first committed")
+            return d
+
+    async def second() -> object:
+        await first_holds_lock.wait()
+        async with pool.acquire() as conn:
+            try:
+                return await service.request_refund(
+                    conn,
+                    audit,
+                    STAFF,
+                    now,
+                    project_ref="lot:1",
+                    org_id=org,
+                    cause=RefundCause.LOST,
+                    cause_at=now,
+                    command_id="refund-b",
+                )
+            except LedgerRejected as e:
+                order.append("second refused")
+                return e
+
+    a, b = await asyncio.gather(first(), second())
+    assert order == ["first committed", "second refused"]
+    assert isinstance(b, LedgerRejected) and b.reason is LedgerReason.DEPOSIT_ALREADY_RESOLVED
+    assert a.state is DepositState.REFUND_PENDING  # type: ignore[attr-defined]
+    async with pool.acquire() as conn:
+        refunds = await conn.fetchval("SELECT count(*) FROM ledger_transfers WHERE code = 'refund'")
+        payouts = await conn.fetchval("SELECT count(*) FROM ledger_payouts")
+        account = await store.get_account(conn, account_id)
+        tb = await store.trial_balance(conn)
+    assert (
+        refunds == 1
+        and payouts == 1
+        and account is not None
+        and account.held_fen == 0
+        and tb.balanced
+    )
+
+
+async def test_racing_refunds_with_one_command_id_refund_once(pool, audit, clock) -> None:
+    """D8: the same command from two connections at once: one refund, both get its answer."""
+    org, _ = await confirmed_deposit(pool, audit, clock)
+    now = clock.now()
+
+    async def refund() -> object:
+        async with pool.acquire() as conn:
+            return await service.request_refund(
+                conn,
+                audit,
+                STAFF,
+                now,
+                project_ref="lot:1",
+                org_id=org,
+                cause=RefundCause.LOST,
+                cause_at=now,
+                command_id="refund-same",
+            )
+
+    results = await asyncio.gather(*(refund() for _ in range(4)))
+    assert all(r == results[0] for r in results)
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM ledger_payouts") == 1
+
+
+async def test_batches_racing_to_drain_one_account_leave_exactly_one_winner(
+    pool, audit, clock
+) -> None:
+    """D8: accounts are locked in id order; no balance goes below what its kind allows."""
+    _, account_id = await confirmed_deposit(pool, audit, clock)
+    now = clock.now()
+
+    async def drain(i: int) -> TransferResult:
+        async with pool.acquire() as conn:
+            batch = [
+                Transfer(
+                    f"drain-{i}-a", "interest_expense", "forfeited", 1, TransferCode.ADJUSTMENT
+                ),
+                Transfer(
+                    f"drain-{i}", account_id, "refunds_payable", 20_000_000, TransferCode.REFUND
+                ),
+            ]
+            outcomes = await PgLedger(conn, now=now).create_transfers(batch, now)
+            return outcomes[1].result
+
+    results = await asyncio.gather(*(drain(i) for i in range(5)))
+    assert sorted(r.value for r in results) == ["exceeds_credits"] * 4 + ["ok"]
+    async with pool.acquire() as conn:
+        tb = await store.trial_balance(conn)
+        account = await store.get_account(conn, account_id)
+    assert tb.balanced and account is not None and account.held_fen == 0
+
+
+async def test_one_bank_message_delivered_twice_at_once_is_processed_once(
+    pool, audit, clock
+) -> None:
+    """D8: messages are taken one at a time; the second delivery answers the first outcome."""
+    now = clock.now()
+    async with pool.acquire() as conn:
+        await audit.register_key(conn, now)
+        await service.register_bank_key(conn, audit, STAFF, now, public_key_bytes(BANK))
+    n = BankNotification(1, "DUP1", NotificationKind.CREDIT, "999", 700, now, "6222", "payer")
+    signature = bank.decode_signature(bank.sign_notification(n, BANK)["signature"])
+
+    async def deliver() -> object:
+        async with pool.acquire() as conn:
+            return await service.receive_notification(conn, audit, STAFF, now, n, signature)
+
+    outcomes = await asyncio.gather(*(deliver() for _ in range(3)))
+    assert sorted(o.replayed for o in outcomes) == [False, True, True]  # type: ignore[attr-defined]
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM ledger_transfers") == 1
+        assert await conn.fetchval("SELECT sum(amount_fen) FROM ledger_suspense") == 700
