@@ -1,0 +1,299 @@
+"""Deposit ledger figures (issue 6).
+
+1. Transfers per second into PostgreSQL with every invariant checked — TigerBeetle-style
+   batches (one transaction per batch: accounts locked in id order, ids checked for
+   idempotency, every balance limit, pending/post, the database's CHECK constraints and
+   UNIQUE (pending_id) behind it) — against a plain INSERT of the same rows into an
+   unconstrained table, same batches, same connection, same run. The workload is the
+   deposit life: money in (bank → deposit held), refund (deposit → refunds payable), payout
+   reserved (pending) and posted when the bank pays. Also one transfer per transaction, for
+   scale. At the end the journal is replayed and must explain every balance; the trial
+   balance must sum to zero.
+2. Reconciliation of a 100,000-line bank statement against the ledger in PostgreSQL: parse,
+   load the period's movements, match, put the stray credits in suspense and record the
+   report (``service.reconcile_statement``), with the parse-only time of the same text with
+   ``csv.reader`` as the floor.
+
+    python bench/bench_ledger.py [--transfers 100000] [--batch 2000] [--lines 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import report
+from crypto.signing import generate_signing_key
+from trading import migrate
+from trading.audit import AuditLog
+from trading.context import Actor, Role
+from trading.db import EmbeddedPostgres, connect
+from trading.ledger import bank, service, store
+from trading.ledger.model import (
+    Account,
+    AccountKind,
+    BankMovement,
+    Transfer,
+    TransferCode,
+    TransferFlags,
+)
+from trading.ledger.pgledger import PgLedger
+from trading.ledger.reconcile import parse_statement_csv, reconcile
+from trading.ledger.rules import apply_transfer, china_date
+
+T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+
+
+def workload(n: int, accounts: int) -> list[Transfer]:
+    """``n`` transfers of the deposit life, four per deposit cycle, spread over ``accounts``
+    deposit accounts (each cycle: in, refund, payout pending, payout posted)."""
+    out: list[Transfer] = []
+    cycle = 0
+    while len(out) < n:
+        acct = f"deposit:bench:{cycle % accounts}"
+        amount = 1_000_000 + cycle % 997
+        c = f"c{cycle}"
+        out += [
+            Transfer(f"{c}/in", "bank", acct, amount, TransferCode.DEPOSIT_RECEIVED, reference=c),
+            Transfer(
+                f"{c}/refund", acct, "refunds_payable", amount, TransferCode.REFUND, reference=c
+            ),
+            Transfer(
+                f"{c}/payout",
+                "refunds_payable",
+                "bank",
+                amount,
+                TransferCode.PAYOUT,
+                TransferFlags.PENDING,
+                reference=c,
+            ),
+            Transfer(
+                f"{c}/post",
+                "refunds_payable",
+                "bank",
+                amount,
+                TransferCode.PAYOUT,
+                TransferFlags.POST_PENDING,
+                pending_id=f"{c}/payout",
+                reference=c,
+            ),
+        ]
+        cycle += 1
+    return out[:n]
+
+
+async def bench_transfers(conn, n: int, batch: int, accounts: int) -> None:  # type: ignore[no-untyped-def]
+    pg = PgLedger(conn, now=T0)
+    await pg.create_accounts(
+        [
+            Account(f"deposit:bench:{i}", AccountKind.DEPOSIT_HELD, "bench", str(i))
+            for i in range(accounts)
+        ]
+    )
+    await conn.execute(
+        """CREATE TABLE plain_transfers (id text, debit_account_id text, credit_account_id text, amount_fen bigint,
+                                         code text, flags int, pending_id text, reference text, created_at timestamptz)"""
+    )
+    transfers = workload(n, accounts)
+    # the baseline first: plain INSERT of the same rows, same batches, one transaction each
+    plain_lat: list[float] = []
+    started = time.perf_counter()
+    for i in range(0, n, batch):
+        chunk = transfers[i : i + batch]
+        t = time.perf_counter()
+        async with conn.transaction():
+            await conn.execute(
+                """INSERT INTO plain_transfers SELECT *, $9::timestamptz FROM unnest($1::text[], $2::text[],
+                       $3::text[], $4::bigint[], $5::text[], $6::int[], $7::text[], $8::text[])""",
+                *store._transfer_columns(chunk),
+                T0,
+            )
+        plain_lat.append(time.perf_counter() - t)
+    plain_s = time.perf_counter() - started
+
+    ledger_lat: list[float] = []
+    started = time.perf_counter()
+    for i in range(0, n, batch):
+        chunk = transfers[i : i + batch]
+        t = time.perf_counter()
+        outcomes = await pg.create_transfers(chunk, T0)
+        ledger_lat.append(time.perf_counter() - t)
+        assert all(o.ok for o in outcomes), [o for o in outcomes if not o.ok][:3]
+    ledger_s = time.perf_counter() - started
+
+    # the invariants, afterwards, from the journal alone
+    accounts_now = {a.id: a for a in await pg.accounts()}
+    rebuilt = {
+        a.id: Account(a.id, a.kind, a.project_id, a.bidder_id) for a in accounts_now.values()
+    }
+    by_id: dict[str, Transfer] = {}
+    for t in await pg.journal():
+        pending = by_id.get(t.pending_id) if t.pending_id else None
+        rebuilt[t.debit_account_id], rebuilt[t.credit_account_id] = apply_transfer(
+            t, rebuilt[t.debit_account_id], rebuilt[t.credit_account_id], pending
+        )
+        by_id[t.id] = t
+    assert rebuilt == accounts_now, "the journal does not explain the balances"
+    tb = await pg.trial_balance()
+    assert tb.balanced and tb.net_fen == 0
+
+    # a replay of the first batch answers every id as already done, and changes nothing
+    t = time.perf_counter()
+    again = await pg.create_transfers(transfers[:batch], T0)
+    replay_s = time.perf_counter() - t
+    assert all(o.ok and o.replayed for o in again)
+
+    # one transfer per transaction, for scale
+    single_n = min(2_000, n)
+    singles = [
+        Transfer(
+            f"single{i}",
+            "bank",
+            f"deposit:bench:{i % accounts}",
+            100,
+            TransferCode.DEPOSIT_RECEIVED,
+        )
+        for i in range(single_n)
+    ]
+    t = time.perf_counter()
+    for s in singles:
+        [o] = await pg.create_transfers([s], T0)
+        assert o.ok
+    single_s = time.perf_counter() - t
+
+    def ms(xs: list[float], p: float) -> float:
+        return round(sorted(xs)[min(len(xs) - 1, int(p / 100 * len(xs)))] * 1000, 2)
+
+    report(
+        "ledger transfers (all invariants) vs plain INSERT",
+        {
+            "transfers_per_s": round(n / ledger_s),
+            "plain_inserts_per_s": round(n / plain_s),
+            "ratio": round(plain_s / ledger_s, 3),
+            "batch": batch,
+            "n": n,
+            "deposit_accounts": accounts,
+            "batch_p50_ms": ms(ledger_lat, 50),
+            "batch_p99_ms": ms(ledger_lat, 99),
+            "plain_batch_p50_ms": ms(plain_lat, 50),
+            "replayed_batch_ms": round(replay_s * 1000, 1),
+            "one_per_transaction_per_s": round(single_n / single_s),
+            "mean_batch_ms": round(statistics.fmean(ledger_lat) * 1000, 2),
+        },
+    )
+
+
+async def bench_reconcile(conn, audit: AuditLog, lines: int) -> None:  # type: ignore[no-untyped-def]
+    """A statement of ``lines`` lines: all but 300 match; 100 missing at the bank, 100 amounts
+    differ, 100 stray credits the ledger never heard of (→ suspense)."""
+    pg = PgLedger(conn, now=T0)
+    n = lines
+    day0 = china_date(T0)
+    # the ledger side: n credits into suspense (bank → suspense), each a bank movement
+    for i in range(0, n, 5_000):
+        chunk = [
+            Transfer(
+                f"bn:S{j:07d}",
+                "bank",
+                "suspense",
+                10_000 + j % 5_000,
+                TransferCode.SUSPENSE_RECEIVED,
+                reference=f"S{j:07d}",
+            )
+            for j in range(i, min(n, i + 5_000))
+        ]
+        assert all(o.ok for o in await pg.create_transfers(chunk, T0))
+    movements = [
+        BankMovement(f"bn:S{j:07d}", f"S{j:07d}", 10_000 + j % 5_000, day0 + timedelta(days=j % 3))
+        for j in range(n)
+    ]
+    await conn.executemany(
+        "INSERT INTO ledger_bank_movements (transfer_id, bank_ref, amount_fen, value_on) VALUES ($1, $2, $3, $4)",
+        [(m.transfer_id, m.bank_ref, m.amount_fen, m.value_on) for m in movements],
+    )
+    damaged = movements[100:]  # the first 100 are missing at the bank
+    changed = {m.bank_ref for m in damaged[:100]}
+    text = bank.statement_csv(
+        [m for m in damaged if m.bank_ref not in changed],
+        extra=[(m.bank_ref, m.amount_fen + 1, m.value_on.isoformat(), "") for m in damaged[:100]]
+        + [(f"X{j:05d}", 5_000 + j, day0.isoformat(), "6222 0000") for j in range(100)],
+    )
+    assert text.count("\n") == n + 1
+
+    t = time.perf_counter()
+    rows = sum(1 for _ in csv.reader(io.StringIO(text)))
+    floor_s = time.perf_counter() - t
+    t = time.perf_counter()
+    parsed, problems = parse_statement_csv(text)
+    parse_s = time.perf_counter() - t
+    assert not problems
+    t = time.perf_counter()
+    loaded = await pg.bank_movements(from_on=day0, to_on=day0 + timedelta(days=2))
+    load_s = time.perf_counter() - t
+    t = time.perf_counter()
+    rep = reconcile(parsed, loaded)
+    match_s = time.perf_counter() - t
+    assert (
+        len(rep.matched) == n - 200
+        and len(rep.differences) == 100
+        and len(rep.missing_in_bank) == 100
+    )
+
+    t = time.perf_counter()
+    r = await service.reconcile_statement(
+        conn, audit, Actor(1, "bench", Role.STAFF, None), T0, text
+    )
+    total_s = time.perf_counter() - t
+    assert r["matched"] == n - 200 and r["to_suspense_fen"] == sum(5_000 + j for j in range(100))
+    report(
+        "reconcile a bank statement against PostgreSQL",
+        {
+            "lines": rows - 1,
+            "total_s": round(total_s, 3),
+            "lines_per_s": round(n / total_s),
+            "parse_s": round(parse_s, 3),
+            "load_movements_s": round(load_s, 3),
+            "match_s": round(match_s, 3),
+            "csv_reader_floor_s": round(floor_s, 3),
+            "matched": r["matched"],
+            "differences": r["differences"],
+            "missing_in_bank": r["missing_in_bank"],
+            "to_suspense": len(r["details"]["missing_in_ledger"]),
+        },
+    )
+
+
+async def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--transfers", type=int, default=100_000)
+    p.add_argument("--batch", type=int, default=2_000)
+    p.add_argument("--accounts", type=int, default=1_000)
+    p.add_argument("--lines", type=int, default=100_000)
+    a = p.parse_args()
+    with tempfile.TemporaryDirectory(prefix="sunlit-bench-") as tmp:
+        pg = EmbeddedPostgres(Path(tmp))
+        dsn = pg.start()
+        try:
+            conn = await connect(dsn)
+            await migrate.migrate(conn)
+            audit = AuditLog(generate_signing_key(), "srv-bench")
+            await audit.register_key(conn, T0)
+            await bench_transfers(conn, a.transfers, a.batch, a.accounts)
+            await bench_reconcile(conn, audit, a.lines)
+            await conn.close()
+        finally:
+            pg.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
