@@ -1,0 +1,163 @@
+"""``sunlit auction``: a small websocket client for live auctions (no database needed).
+
+    sunlit auction watch --lot 7 [--lot 8] [--after-seq N] [--url http://127.0.0.1:8080]
+                         [--username bidder1 --password …]
+    sunlit auction bid --lot 7 --amount-fen 38100000000 --username bidder1 --password … [--bid-id X]
+
+``watch`` prints the snapshot and every event as it comes, with the countdown measured on
+the server's clock; it reconnects and resumes from the last sequence number it saw.
+``bid`` places one bid and prints the answer (the ack once it is durable, or the refusal).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from trading.config import Config
+
+MAX_RECONNECTS = 20
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    group = sub.add_parser(
+        "auction", help="live auctions: watch a lot, place a bid"
+    ).add_subparsers(dest="auction_command", required=True)
+    for name, fn, helptext in (
+        ("watch", cmd_watch, "watch lots live"),
+        ("bid", cmd_bid, "place one bid"),
+    ):
+        p = group.add_parser(name, help=helptext)
+        p.add_argument(
+            "--url", default=None, help="the server (default http://SUNLIT_HOST:SUNLIT_PORT)"
+        )
+        p.add_argument("--lot", type=int, action="append", required=True, dest="lots")
+        p.add_argument("--username")
+        p.add_argument("--password")
+        p.add_argument("--token", help="a bearer token instead of a username and password")
+        if name == "watch":
+            p.add_argument(
+                "--after-seq", type=int, default=None, help="resume after this sequence number"
+            )
+            p.add_argument("--count", type=int, default=None, help="stop after this many events")
+        else:
+            p.add_argument("--amount-fen", type=int, required=True)
+            p.add_argument("--bid-id", default=None, help="your id for this bid (default: random)")
+        p.set_defaults(fn=fn)
+
+
+def _base(args: argparse.Namespace, config: Config) -> str:
+    return (args.url or f"http://{config.host}:{config.port}").rstrip("/")
+
+
+async def _token(args: argparse.Namespace, base: str) -> str | None:
+    if args.token:
+        return str(args.token)
+    if not args.username:
+        return None
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http:
+        body = {"username": args.username, "password": args.password or ""}
+        async with http.post(base + "/api/v1/sessions", json=body) as r:
+            data = await r.json()
+            if r.status != 201:
+                raise SystemExit(f"login failed: {data.get('code')}: {data.get('detail')}")
+            return str(data["token"])
+
+
+def _line(frame: dict[str, Any], skew_s: float) -> str:
+    kind = frame["type"]
+    if kind == "snapshot":
+        lot = frame["lot"]
+        return (
+            f"lot {frame['lot_id']} [{lot['phase']}] seq {frame['seq']} highest {lot['highest_fen']} "
+            f"leader {lot['leader']} ends {lot['countdown_ends_at'] or lot['listing_ends_at']} "
+            f"your paddle {frame['paddle']}"
+        )
+    if kind == "event":
+        e = frame["event"]
+        extra = {k: v for k, v in e.items() if k not in ("type", "seq", "at")}
+        ends = e.get("countdown_ends_at")
+        left = ""
+        if ends:
+            left_s = (
+                datetime.fromisoformat(ends).timestamp() - datetime.now(UTC).timestamp()
+            ) + skew_s
+            left = f"  ({max(left_s, 0):.1f} s left)"
+        return f"lot {frame['lot_id']} #{frame['seq']} {e['at']} {e['type']} {json.dumps(extra, ensure_ascii=False)}{left}"
+    return json.dumps(frame, ensure_ascii=False)
+
+
+async def watch(args: argparse.Namespace, base: str) -> int:
+    import websockets
+
+    token = await _token(args, base)
+    url = base.replace("http", "ws", 1) + "/api/v1/auctions/ws"
+    last = {lot: args.after_seq for lot in args.lots}
+    seen = 0
+    for _ in range(MAX_RECONNECTS):
+        try:
+            async with websockets.connect(url + (f"?token={token}" if token else "")) as ws:
+                lots = [
+                    {"lot_id": lot, **({"after_seq": s} if s is not None else {})}
+                    for lot, s in last.items()
+                ]
+                await ws.send(json.dumps({"op": "subscribe", "lots": lots}))
+                skew_s = 0.0
+                async for raw in ws:
+                    frame = json.loads(raw)
+                    if "server_time" in frame:
+                        server = datetime.fromisoformat(frame["server_time"]).timestamp()
+                        skew_s = server - datetime.now(UTC).timestamp()
+                    if frame["type"] in ("snapshot", "resumed", "event"):
+                        last[frame["lot_id"]] = frame["seq"]
+                    print(_line(frame, skew_s), flush=True)
+                    if frame["type"] == "event":
+                        seen += 1
+                        if args.count is not None and seen >= args.count:
+                            return 0
+        except (OSError, websockets.ConnectionClosed) as exc:
+            print(f"connection lost ({exc}); resuming", file=sys.stderr, flush=True)
+            await asyncio.sleep(1)
+    return 1
+
+
+async def bid(args: argparse.Namespace, base: str) -> int:
+    import websockets
+
+    token = await _token(args, base)
+    if token is None:
+        raise SystemExit("bidding needs --username/--password or --token")
+    url = base.replace("http", "ws", 1) + f"/api/v1/auctions/ws?token={token}"
+    bid_id = args.bid_id or "cli-" + secrets.token_hex(6)
+    lot = args.lots[0]
+    async with websockets.connect(url) as ws:
+        await ws.send(json.dumps({"op": "subscribe", "lots": [lot]}))
+        await ws.send(
+            json.dumps(
+                {"op": "bid", "lot_id": lot, "bid_id": bid_id, "amount_fen": args.amount_fen}
+            )
+        )
+        for _ in range(10_000):
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            if frame.get("bid_id") == bid_id:
+                print(json.dumps(frame, ensure_ascii=False))
+                return 0 if frame["type"] == "ack" else 2
+    return 1
+
+
+def cmd_watch(args: argparse.Namespace, config: Config) -> int:
+    try:
+        return asyncio.run(watch(args, _base(args, config)))
+    except KeyboardInterrupt:
+        return 0
+
+
+def cmd_bid(args: argparse.Namespace, config: Config) -> int:
+    return asyncio.run(bid(args, _base(args, config)))
