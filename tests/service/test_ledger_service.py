@@ -605,3 +605,25 @@ async def test_a_guarantee_confirms_without_cash(w: World) -> None:
     assert d.state is DepositState.CONFIRMED and d.form.value == "guarantee"  # type: ignore[union-attr]
     assert await w.q(admission.is_deposit_confirmed, org_id=w.orgs[3], project_ref="tender:1")
     assert (await w.q(service.trial_balance)).debits_posted == 0
+
+
+async def test_dates_move_only_before_the_deadline(w: World) -> None:
+    """T4: the deposit deadline follows the project's calendar, but not once it has passed."""
+    terms = await w.q(service.get_terms, "tender:1")
+    later = terms.deadline_at + timedelta(days=3)
+    moved = await w.call(service.amend_project_dates, project_ref="tender:1", deadline_at=later)
+    assert (
+        moved.deadline_at == later
+        and (await w.q(service.get_terms, "tender:1")).deadline_at == later
+    )
+    w.clock.set(later)
+    with pytest.raises(LedgerRejected) as e:
+        await w.call(
+            service.amend_project_dates,
+            project_ref="tender:1",
+            deadline_at=later + timedelta(days=1),
+        )
+    assert e.value.reason is LedgerReason.AFTER_DEADLINE
+    with pytest.raises(LedgerRejected) as e:
+        await w.call(service.open_deposit, "tender:1", w.orgs[0])
+    assert e.value.reason is LedgerReason.AFTER_DEADLINE

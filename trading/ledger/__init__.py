@@ -1,15 +1,26 @@
 """The deposit ledger (保证金账簿): double-entry, idempotent, reconciled with the bank.
 
+The pure core:
+
 - ``model``: accounts, transfers, result codes, deposits, bank messages (frozen dataclasses).
 - ``rules``: pure rules — transfer validation in TigerBeetle's order of precedence, the
   deposit lifecycle table, sub-account numbers, interest, working days, caps, notification
   classification, collusion detection.
+- ``batch``: a batch of transfers decided against what a store loaded under lock.
 - ``reconcile``: matching the bank's statement; the bank's file formats.
+- ``bank``: the bank channel's wire format and a bank simulator.
 - ``memory``: ``MemoryLedger``, the in-memory reference implementation of every operation.
 - ``errors``: ``LedgerReason`` and ``LedgerRejected``.
 
-The store (PostgreSQL) and service build on these and must give the same answers as
-``MemoryLedger`` for the same commands.
+The adapters:
+
+- ``store``: every SQL statement; ``pgledger``: ``PgLedger``, the same operations as
+  ``MemoryLedger`` on PostgreSQL (a model-based test holds them to the same answers).
+- ``service``: the use cases other packages and the web layer call, with audit, notices,
+  alerts and timed events; ``admission``: the check ``trading.admission`` asks.
+- ``demo``: the demo's bank key pair and a demo land sale.
+
+See docs/ledger.md.
 """
 
 from .errors import LedgerReason, LedgerRejected

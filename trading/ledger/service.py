@@ -314,7 +314,7 @@ async def open_deposit(
             return known
         if now >= terms.deadline_at:
             raise LedgerReason.AFTER_DEADLINE.reject(iso_ms(terms.deadline_at))
-        if not await conn.fetchval("SELECT true FROM organisations WHERE id = $1", org_id):
+        if not await store.organisation_exists(conn, org_id):
             raise NotFound(
                 f"organisation {org_id} not found",
                 f"机构 {org_id} 不存在",

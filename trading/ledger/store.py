@@ -751,6 +751,10 @@ async def deposit_confirmed(conn: asyncpg.Connection, project_id: str, bidder_id
     )
 
 
+async def organisation_exists(conn: asyncpg.Connection, org_id: int) -> bool:
+    return bool(await conn.fetchval("SELECT true FROM organisations WHERE id = $1", org_id))
+
+
 async def guarantee_owner(conn: asyncpg.Connection, ref: str) -> tuple[str, str] | None:
     r = await conn.fetchrow(
         "SELECT project_id, bidder_id FROM ledger_guarantees WHERE ref = $1", ref
