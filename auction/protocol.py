@@ -25,6 +25,9 @@ The server answers with frames that each carry a ``type``::
                ``lot_id`` / ``req`` when the frame had them; the connection goes on
     pong       answer to ping, with the server time
 
+A text frame from the server holds one such object, or a JSON array of them, in order,
+when several were waiting to be sent (a client behind the stream gets them coalesced).
+
 Ordering: per lot, a subscriber receives the snapshot (at ``seq`` S) and then every public
 event with seq > S in order; sequence numbers may skip the events that are not public
 (admissions, suspensions, the reserve commitment). A client that reconnects subscribes with

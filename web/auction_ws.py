@@ -6,8 +6,9 @@ in ``auction.protocol`` and ``docs/auction.md``.
 
 Each client has a bounded send queue (``ws_queue_max`` frames) drained by its own writer
 task. The engine encodes a broadcast once and puts the same bytes on every watcher's queue
-without awaiting; a client whose queue is full is closed (code 4008) and, on reconnecting,
-resumes from its last sequence number or gets a fresh snapshot. A refused frame gets an
+without awaiting; when several frames wait, the writer sends them as one JSON array frame
+(coalescing for a client that falls behind); a client whose queue is full is closed (code
+4008) and, on reconnecting, resumes from its last sequence number or gets a fresh snapshot. A refused frame gets an
 error frame with its code; the connection and the lot go on.
 
 Authentication: a bearer token in ``Authorization``, in ``?token=``, or in a first
@@ -57,6 +58,8 @@ class GatewaySettings:
     in_flight_max: int = 64
     """Bids of one connection awaiting their durable answer."""
     subscriptions_max: int = 1000
+    batch_frames_max: int = 256
+    """Frames coalesced into one array frame when a client's queue holds several."""
     max_message_bytes: int = 64 * 1024
     """Larger frames close the connection (1009); up to it, oversized JSON is refused."""
     heartbeat_s: float = 30.0
@@ -72,6 +75,7 @@ class GatewaySettings:
             ("bid_burst", int),
             ("in_flight_max", int),
             ("subscriptions_max", int),
+            ("batch_frames_max", int),
             ("max_message_bytes", int),
             ("heartbeat_s", float),
         ):
@@ -171,12 +175,27 @@ class Client:
         asyncio.ensure_future(self.close(CLOSE_LAGGING, b"too slow: reconnect and resume"))
 
     async def _write(self) -> None:
+        """Send what the queue holds; several waiting frames go out as one JSON array (a
+        client that falls behind gets the same events in fewer, larger frames)."""
         try:
             while True:
                 frame = await self.queue.get()
                 if frame is None or self.lagging:
                     return
+                done = False
+                if not self.queue.empty():
+                    batch = [frame]
+                    while len(batch) < self.settings.batch_frames_max and not self.queue.empty():
+                        more = self.queue.get_nowait()
+                        if more is None:
+                            done = True
+                            break
+                        batch.append(more)
+                    if len(batch) > 1:
+                        frame = b"[" + b",".join(batch) + b"]"
                 await self.ws.send_frame(frame, WSMsgType.TEXT)
+                if done:
+                    return
         except (ConnectionError, RuntimeError) as exc:  # the peer went away mid-send
             log.debug("websocket send ended", extra={"error": str(exc)})
 

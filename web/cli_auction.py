@@ -94,6 +94,12 @@ def _line(frame: dict[str, Any], skew_s: float) -> str:
     return json.dumps(frame, ensure_ascii=False)
 
 
+def _frames(raw: str | bytes) -> list[dict[str, Any]]:
+    """A server frame holds one object, or an array of them when several were waiting."""
+    data = json.loads(raw)
+    return data if isinstance(data, list) else [data]
+
+
 async def watch(args: argparse.Namespace, base: str) -> int:
     import websockets
 
@@ -101,6 +107,7 @@ async def watch(args: argparse.Namespace, base: str) -> int:
     url = base.replace("http", "ws", 1) + "/api/v1/auctions/ws"
     last = {lot: args.after_seq for lot in args.lots}
     seen = 0
+    skew_s = 0.0
     for _ in range(MAX_RECONNECTS):
         try:
             async with websockets.connect(url + (f"?token={token}" if token else "")) as ws:
@@ -109,19 +116,18 @@ async def watch(args: argparse.Namespace, base: str) -> int:
                     for lot, s in last.items()
                 ]
                 await ws.send(json.dumps({"op": "subscribe", "lots": lots}))
-                skew_s = 0.0
                 async for raw in ws:
-                    frame = json.loads(raw)
-                    if "server_time" in frame:
-                        server = datetime.fromisoformat(frame["server_time"]).timestamp()
-                        skew_s = server - datetime.now(UTC).timestamp()
-                    if frame["type"] in ("snapshot", "resumed", "event"):
-                        last[frame["lot_id"]] = frame["seq"]
-                    print(_line(frame, skew_s), flush=True)
-                    if frame["type"] == "event":
-                        seen += 1
-                        if args.count is not None and seen >= args.count:
-                            return 0
+                    for frame in _frames(raw):
+                        if "server_time" in frame:
+                            server = datetime.fromisoformat(frame["server_time"]).timestamp()
+                            skew_s = server - datetime.now(UTC).timestamp()
+                        if frame["type"] in ("snapshot", "resumed", "event"):
+                            last[frame["lot_id"]] = frame["seq"]
+                        print(_line(frame, skew_s), flush=True)
+                        if frame["type"] == "event":
+                            seen += 1
+                            if args.count is not None and seen >= args.count:
+                                return 0
         except (OSError, websockets.ConnectionClosed) as exc:
             print(f"connection lost ({exc}); resuming", file=sys.stderr, flush=True)
             await asyncio.sleep(1)
@@ -145,10 +151,10 @@ async def bid(args: argparse.Namespace, base: str) -> int:
             )
         )
         for _ in range(10_000):
-            frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
-            if frame.get("bid_id") == bid_id:
-                print(json.dumps(frame, ensure_ascii=False))
-                return 0 if frame["type"] == "ack" else 2
+            for frame in _frames(await asyncio.wait_for(ws.recv(), 30)):
+                if frame.get("bid_id") == bid_id:
+                    print(json.dumps(frame, ensure_ascii=False))
+                    return 0 if frame["type"] == "ack" else 2
     return 1
 
 

@@ -50,12 +50,21 @@ class Ws:
     def __init__(self, conn: Any) -> None:
         self.conn = conn
         self.frames: list[dict[str, Any]] = []
+        self.pending: list[dict[str, Any]] = []
+        self.batches = 0
 
     async def send(self, frame: Any) -> None:
         await self.conn.send(frame if isinstance(frame, str | bytes) else json.dumps(frame))
 
     async def recv(self, timeout_s: float = 5) -> dict[str, Any]:
-        frame = json.loads(await asyncio.wait_for(self.conn.recv(), timeout_s))
+        if not self.pending:
+            data = json.loads(await asyncio.wait_for(self.conn.recv(), timeout_s))
+            if isinstance(data, list):  # several frames coalesced into one
+                self.batches += 1
+                self.pending.extend(data)
+            else:
+                self.pending.append(data)
+        frame = self.pending.pop(0)
         self.frames.append(frame)
         return frame
 
