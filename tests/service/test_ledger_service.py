@@ -627,3 +627,34 @@ async def test_dates_move_only_before_the_deadline(w: World) -> None:
     with pytest.raises(LedgerRejected) as e:
         await w.call(service.open_deposit, "tender:1", w.orgs[0])
     assert e.value.reason is LedgerReason.AFTER_DEADLINE
+
+
+async def test_a_failed_tender_refunds_everyone_with_interest(w: World) -> None:
+    """IR 31: a tender terminated or failed (流标, T7) returns every deposit promptly, with
+    interest; the cause does not fit an auction."""
+    for org in w.orgs[:2]:
+        await w.pay("tender:1", org)
+    await w.pay("lot:1", w.orgs[0])
+    w.clock.advance(days=365)
+    done = await w.call(
+        service.refund_all,
+        project_ref="tender:1",
+        cause=RefundCause.TERMINATED,
+        cause_at=w.now,
+        command_id="t1-failed",
+    )
+    assert [d.interest_fen for d in done["refunded"]] == [
+        15_000,
+        15_000,
+    ]  # 1.5 % of 10,000 yuan for a year
+    await w.pay("lot:1", w.orgs[0])
+    with pytest.raises(LedgerRejected) as e:
+        await w.call(
+            service.request_refund,
+            project_ref="lot:1",
+            org_id=w.orgs[0],
+            cause=RefundCause.TERMINATED,
+            cause_at=w.now,
+            command_id="l1-t",
+        )
+    assert e.value.reason is LedgerReason.REFUND_CAUSE_NOT_APPLICABLE

@@ -346,6 +346,7 @@ class LedgerMachine(RuleBasedStateMachine):
             RefundCause.LOST: terms.kind is ProjectKind.AUCTION,
             RefundCause.CONTRACT_SIGNED: terms.kind is ProjectKind.TENDER,
             RefundCause.WITHDRAWN_BEFORE_DEADLINE: self.now < DEADLINE,
+            RefundCause.TERMINATED: terms.kind is ProjectKind.TENDER,
         }[cause]
         answer = self.command(
             "request_refund", self.next_cmd(), project, bidder, cause, self.now, self.now

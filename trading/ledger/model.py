@@ -472,6 +472,9 @@ class RefundCause(Enum):
     """The bid was withdrawn before the deadline; within 5 days (IR 35)."""
     CONTRACT_SIGNED = "contract_signed"
     """Tender: the contract is signed; within 5 days, with interest (IR 57)."""
+    TERMINATED = "terminated"
+    """Tender: terminated or failed (终止, 流标 with fewer than 3 bids): refund promptly — within
+    5 days (cfg) — with interest (IR 31)."""
 
 
 class ForfeitCause(Enum):

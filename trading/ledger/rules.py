@@ -610,10 +610,12 @@ REFUND_TERMS: Mapping[RefundCause, tuple[int, bool, bool]] = {
     RefundCause.LOST: (5, True, False),
     RefundCause.WITHDRAWN_BEFORE_DEADLINE: (5, False, False),
     RefundCause.CONTRACT_SIGNED: (5, False, True),
+    RefundCause.TERMINATED: (5, False, True),
 }
 """Per cause: (days, counted in working days?, with interest?). Losers of an auction within
 5 working days of the result (land practice); a withdrawal before the deadline within 5
-days (IR 35); everyone after the contract within 5 days, with interest (IR 57)."""
+days (IR 35); everyone after the contract within 5 days, with interest (IR 57); everyone of a
+terminated or failed tender promptly (5 days, cfg), with interest (IR 31)."""
 
 
 def refund_due_on(cause: RefundCause, cause_at: datetime, calendar: WorkCalendar) -> date:
@@ -904,6 +906,7 @@ def check_refund(terms: DepositTerms, cause: RefundCause, cause_at: datetime) ->
         RefundCause.LOST: terms.kind is ProjectKind.AUCTION,
         RefundCause.CONTRACT_SIGNED: terms.kind is ProjectKind.TENDER,
         RefundCause.WITHDRAWN_BEFORE_DEADLINE: cause_at < terms.deadline_at,
+        RefundCause.TERMINATED: terms.kind is ProjectKind.TENDER,
     }[cause]
     if not fits:
         raise LedgerReason.REFUND_CAUSE_NOT_APPLICABLE.reject(
