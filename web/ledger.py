@@ -909,7 +909,7 @@ async def list_suspense(call: Call) -> list[dict[str, Any]]:
 
 @route(
     "POST",
-    "/ledger/suspense/{bank_ref}/return",
+    "/ledger/suspense/{bank_ref:.+}/return",
     summary="Return money in suspense to its payer (a refund instruction)",
     tag="ledger",
     roles=STAFF,

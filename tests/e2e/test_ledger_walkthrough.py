@@ -323,6 +323,21 @@ async def test_deposit_walkthrough_over_http(client: TestClient, tmp_path: Path,
     )
     assert len(alerts) == 1
 
+    # the stray money goes back to its payer: a refund instruction for the next batch
+    back = await ok(
+        await client.post("/api/v1/ledger/suspense/STRAY9/return", headers=staff, json={})
+    )
+    assert (
+        back["purpose"] == "suspense_return"
+        and back["amount_fen"] == 8_800
+        and back["state"] == "pending"
+    )
+    await problem(
+        await client.post("/api/v1/ledger/suspense/STRAY9/return", headers=staff, json={}),
+        404,
+        "suspense_item_not_found",
+    )
+
     # the refunds were paid in time: their due events raise nothing...
     clock.set(result_at + timedelta(days=10))
     await app[keys.SCHEDULER].run_due()
