@@ -16,6 +16,20 @@ Times (median of ``--runs``):
 Baseline in the same run: ``random.Random(seed).sample`` of the same number of experts
 from the same candidate list; the ratios against it are printed. The targets are
 reported, never asserted.
+
+Then, unless ``--no-db``, the same through PostgreSQL (a fresh embedded server in a
+temporary directory) and the service layer (``experts.service``, ``experts.draws``):
+
+- import: ``service.import_experts`` of the 100,000 experts (every row checked, identity
+  numbers encrypted and blind-indexed, one COPY), against a bare COPY of the same rows
+  into a scratch table as the baseline;
+- pool load + index: the first draw after a pool change reads every expert and builds
+  the ``ExpertPool`` (cold ``PoolCache``);
+- request (commit): ``draws.request_draw`` with the index cached — eligibility, commit,
+  storing the 1 MB record and the audit entry, in one transaction (target < 100 ms);
+- run: ``draws.run_draw`` — read and parse the record, open the seed, draw, store, summon
+  the panel (7 members) (target < 100 ms);
+- verify: ``draws.verify`` of a fixed draw from the stored record (target < 100 ms).
 """
 
 from __future__ import annotations
@@ -28,7 +42,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from typing import TypeVar
 
@@ -154,7 +168,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pool", type=int, default=100_000)
     parser.add_argument("--excluded", type=int, default=5_000)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--no-db", action="store_true", help="skip the PostgreSQL/service part")
     args = parser.parse_args(argv)
+    pure_main(args)  # its objects are gone before the service part starts
+    if not args.no_db:
+        import asyncio
+
+        asyncio.run(db_main(args.pool, args.excluded, args.runs))
+    return 0
+
+
+def pure_main(args: argparse.Namespace) -> None:
 
     rng = random.Random(20260302)
     pool = build_pool(args.pool, args.excluded, rng)
@@ -220,7 +244,255 @@ def main(argv: list[str] | None = None) -> int:
     }
     # the same one-line JSON form as bench/harness.py's report()
     print("JSON " + json.dumps({"bench": "expert draw: 100k pool, 5k exclusions", **figures}))
-    return 0
+
+
+# --- through PostgreSQL and the service layer ------------------------------------------------
+
+
+def service_inputs(size: int, excluded: int, codes: dict[str, str]) -> list[object]:
+    """The pool of ``build_pool`` as import rows; organisation names mapped to the
+    registered organisations' credit codes."""
+    from experts.demo import demo_id_number
+    from experts.pool import ExpertInput, RelationInput, SanctionInput
+
+    rng = random.Random(20260302)
+    out: list[object] = []
+    for e in build_pool(size, excluded, rng):
+        n = int(e.expert_id[1:])
+        born = date(1955, 1, 1) + timedelta(days=n // 1000)
+        out.append(
+            ExpertInput(
+                expert_id=e.expert_id,
+                name=e.name,
+                id_number=demo_id_number("330502", born, n % 1000),
+                specialties=tuple(c.code for c in e.specialties),
+                region=e.region,
+                employer_code=codes.get(e.employer_org_id or "", e.employer_org_id),
+                title=e.title,
+                experience_years=e.experience_years,
+                status=e.status.value,
+                suspended_until=e.suspended_until,
+                unavailable_dates=tuple(e.unavailable_dates),
+                relations=tuple(
+                    RelationInput(r.kind.value, codes.get(r.org_id, r.org_id), "", r.start, r.end)
+                    for r in e.relations
+                ),
+                sanctions=tuple(SanctionInput(x.kind.value, x.start, x.end) for x in e.sanctions),
+            )
+        )
+    return out
+
+
+def classification() -> list[tuple[str, str, str]]:
+    rows = [("A", "A", ""), ("B", "B", "")]
+    for a in range(1, 21):
+        rows.append((f"A{a:02d}", "A", ""))
+        for b in range(1, 6):
+            rows.append((f"A{a:02d}{b:02d}", "A", ""))
+            rows += [(f"A{a:02d}{b:02d}{c:02d}", "A", "") for c in range(1, 4)]
+    for a in range(1, 11):
+        rows.append((f"B{a:02d}", "B", ""))
+        rows += [(f"B{a:02d}{b:02d}", "B", "") for b in range(1, 6)]
+    return rows
+
+
+async def db_main(size: int, excluded: int, runs: int) -> None:
+    import tempfile
+    from pathlib import Path
+
+    from crypto.signing import generate_signing_key
+    from experts import draws, service
+    from experts.model import SpecialtyCode, SpecialtyDemand
+    from experts.panel import MemberCommand
+    from experts.settings import ExpertSettings
+    from experts.vault import PoolKeys
+    from trading import migrate
+    from trading.audit import AuditLog
+    from trading.context import Actor, Role
+    from trading.db import EmbeddedPostgres, create_pool
+    from trading.demo import demo_credit_code
+    from trading.parties import service as parties
+    from trading.parties.model import OrgKind
+
+    with tempfile.TemporaryDirectory(prefix="sunlit-bench-draw-") as tmp:
+        server = EmbeddedPostgres(Path(tmp))
+        dsn = server.start()
+        pool = await create_pool(dsn, min_size=1, max_size=4)
+        try:
+            audit = AuditLog(generate_signing_key(), "srv-bench", checkpoint_every=1000)
+            now = datetime.now(UTC).replace(year=2026, month=3, day=2, hour=1)
+            system = Actor.system("bench")
+            async with pool.acquire() as conn:
+                await migrate.migrate(conn)
+                await audit.register_key(conn, now)
+                names = {"TENDEREE1": OrgKind.TENDEREE, "SUPERVISOR1": OrgKind.SUPERVISOR_DEPT}
+                names |= {f"BID{i}": OrgKind.BIDDER for i in range(10)}
+                ids: dict[str, int] = {}
+                codes: dict[str, str] = {}
+                for k, (name, kind) in enumerate(names.items(), start=1):
+                    org = await parties.create_organisation(
+                        conn,
+                        audit,
+                        system,
+                        now,
+                        name=name,
+                        kind=kind,
+                        credit_code=demo_credit_code(500 + k),
+                        region="330500",
+                    )
+                    ids[name], codes[name] = org.id, org.credit_code
+                staff = await parties.create_user(
+                    conn,
+                    audit,
+                    system,
+                    now,
+                    username="benchstaff",
+                    full_name="bench",
+                    role=Role.STAFF,
+                    password="bench-password-1",
+                )
+                await service.import_codes(conn, audit, system, now, classification())
+            keys = PoolKeys.from_master(bytes(32))
+            inputs = service_inputs(size, excluded, codes)
+            rows = list(enumerate(inputs, start=1))
+
+            async with pool.acquire() as conn:
+                t0 = time.perf_counter()
+                report = await service.import_experts(
+                    conn, audit, system, now, keys, rows, source="bench"
+                )
+                t_import = time.perf_counter() - t0
+                plain = [service._row(e, e.expert_id, keys, now, as_text=True) for e in inputs]  # type: ignore[attr-defined]
+                async with conn.transaction():
+                    await conn.execute(
+                        "CREATE TEMP TABLE bench_copy ON COMMIT DROP AS SELECT expert_id, name, id_number_enc, "
+                        "id_number_index, id_number_masked, employer_code, employer_name, specialties, region, title, "
+                        "experience_years, status, suspended_until, unavailable_dates, relations::text AS relations, "
+                        "sanctions::text AS sanctions, phone, email, language, user_id, created_at, updated_at "
+                        "FROM experts WITH NO DATA"
+                    )
+                    t0 = time.perf_counter()
+                    await conn.copy_records_to_table("bench_copy", records=plain)
+                    t_copy = time.perf_counter() - t0
+            print(
+                f"import {report.imported:,} experts (service)   {t_import * 1000:10.0f} ms "
+                f"({report.imported / t_import:,.0f} rows/s)"
+            )
+            print(
+                f"baseline bare COPY of the same rows {t_copy * 1000:10.0f} ms   ratio {t_import / t_copy:.1f}x"
+            )
+
+            del inputs, rows, plain  # a server holds none of this: only the pool index
+            async with pool.acquire() as conn:  # let PostgreSQL settle after the bulk load
+                await conn.execute("VACUUM ANALYZE experts")
+                await conn.execute("CHECKPOINT")
+            actor = Actor(staff.id, staff.username, Role.STAFF)
+            settings = ExpertSettings()
+            data = draws.DrawInput(
+                tender_ref="T-BENCH",
+                tenderee_org_id=ids["TENDEREE1"],
+                bidder_org_ids=tuple(ids[f"BID{i}"] for i in range(10)),
+                supervising_org_ids=(ids["SUPERVISOR1"],),
+                demands=(
+                    SpecialtyDemand(SpecialtyCode("A"), 4),
+                    SpecialtyDemand(SpecialtyCode("B"), 3),
+                ),
+                evaluation_date=SITTING,
+                evaluation_time=clock_time(9, 0),
+                evaluation_place="Huzhou trading centre, room 3",
+                cooldown_days=30,
+                yearly_cap=20,
+            )
+            cache = draws.PoolCache()
+
+            async def request_once() -> dict[str, object]:
+                async with pool.acquire() as conn:
+                    return await draws.request_draw(
+                        conn,
+                        audit,
+                        actor,
+                        now,
+                        keys=keys,
+                        cache=cache,
+                        settings=settings,
+                        data=data,
+                    )
+
+            t0 = time.perf_counter()
+            first = await request_once()
+            t_cold = time.perf_counter() - t0
+            samples = []
+            views = []
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                views.append(await request_once())
+                samples.append(time.perf_counter() - t0)
+            t_request = statistics.median(samples)
+            run_samples = []
+            for v in views:
+                async with pool.acquire() as conn:
+                    t0 = time.perf_counter()
+                    await draws.run_draw(
+                        conn, audit, actor, now, keys=keys, settings=settings, draw_id=v["id"]
+                    )
+                    run_samples.append(time.perf_counter() - t0)
+            t_run = statistics.median(run_samples)
+            draw_id = views[0]["id"]
+            async with pool.acquire() as conn:
+                for m in await conn.fetch(
+                    "SELECT id, expert_id FROM expert_draw_members WHERE draw_id = $1", draw_id
+                ):
+                    async with conn.transaction():
+                        await draws._answer(
+                            conn, audit, system, now, settings, m["id"], MemberCommand.CONFIRM, ""
+                        )  # type: ignore[attr-defined]
+                await draws.fix_result(conn, audit, actor, now, keys=keys, draw_id=draw_id)
+                verify_samples = []
+                for _ in range(runs):
+                    t0 = time.perf_counter()
+                    rep = await draws.verify(conn, draw_id)
+                    verify_samples.append(time.perf_counter() - t0)
+                assert rep["ok"], rep["differences"][:3]
+            t_verify = statistics.median(verify_samples)
+            print(f"first draw request (pool load + index, cold cache) {t_cold * 1000:8.1f} ms")
+            print(
+                f"draw request, cached index (commit)   {t_request * 1000:8.1f} ms   target < {TARGET_MS:.0f} ms: "
+                f"{'met' if t_request * 1000 < TARGET_MS else 'MISSED'}"
+            )
+            print(
+                f"draw run + summons                    {t_run * 1000:8.1f} ms   target < {TARGET_MS:.0f} ms: "
+                f"{'met' if t_run * 1000 < TARGET_MS else 'MISSED'}"
+            )
+            print(
+                f"verify (service, from the database)   {t_verify * 1000:8.1f} ms   target < {TARGET_MS:.0f} ms: "
+                f"{'met' if t_verify * 1000 < TARGET_MS else 'MISSED'}"
+            )
+            print(
+                "candidates per line: "
+                + ", ".join(f"{ln['candidates']:,}" for ln in first["lines"])
+                + f"; exclusions {first['exclusion_count']:,}"
+            )
+            print(
+                "JSON "
+                + json.dumps(
+                    {
+                        "bench": "expert draw through PostgreSQL and the service: 100k pool, 5k exclusions",
+                        "pool": size,
+                        "import_ms": round(t_import * 1000),
+                        "import_rows_per_s": round(report.imported / t_import),
+                        "copy_baseline_ms": round(t_copy * 1000),
+                        "ratio_import_to_copy": round(t_import / t_copy, 1),
+                        "cold_request_ms": round(t_cold * 1000, 1),
+                        "request_ms": round(t_request * 1000, 1),
+                        "run_ms": round(t_run * 1000, 1),
+                        "verify_ms": round(t_verify * 1000, 1),
+                        "target_ms": TARGET_MS,
+                    }
+                )
+            )
+        finally:
+            await pool.close()
+            server.stop()
 
 
 if __name__ == "__main__":

@@ -22,19 +22,47 @@ the order puts there (``call_order`` differences otherwise).
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from crypto.signing import canonical_json
 from crypto.signing import verify as verify_signature
 from experts.draw import verify_draw
-from experts.model import Difference, DifferenceKind, DrawRecord, DrawResult, VerifyReport
+from experts.model import (
+    Difference,
+    DifferenceKind,
+    DrawRecord,
+    DrawResult,
+    VerifyReport,
+)
 from trading.errors import Rejected
 
-__all__ = ["BUNDLE_FORMAT", "call_differences", "make_bundle", "verify_bundle", "verify_stored"]
+__all__ = [
+    "BUNDLE_FORMAT",
+    "call_differences",
+    "make_bundle",
+    "record_text",
+    "verify_bundle",
+    "verify_stored",
+]
 
 BUNDLE_FORMAT = "sunlit-draw-bundle/1"
 Call = tuple[int, int, str, str]  # line, position, expert id, status
+
+
+def record_text(record: DrawRecord) -> str:
+    """``canonical_json(record.to_json()).decode()`` for a record made by
+    ``experts.draw.commit``, about twice as fast for a big pool: commit has checked that
+    every candidate id is a plain id (``[A-Za-z0-9._:-]``, nothing to escape in JSON), so
+    each candidate list is written with one join instead of through the JSON encoder."""
+    lines = record.candidates
+    marker = "@" + secrets.token_hex(16)
+    data = record.to_json()
+    data["candidates"] = marker
+    head = canonical_json(data).decode()
+    body = "[" + ",".join('["' + '","'.join(ids) + '"]' if ids else "[]" for ids in lines) + "]"
+    return head.replace(json.dumps(marker), body, 1)
 
 
 def make_bundle(

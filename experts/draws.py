@@ -36,6 +36,7 @@ under it and the cached index is exactly that version.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import json
 import secrets
@@ -48,7 +49,7 @@ import asyncpg
 
 from crypto.signing import canonical_json, sha256_hex
 from experts import store
-from experts.bundle import make_bundle, verify_stored
+from experts.bundle import make_bundle, record_text, verify_stored
 from experts.draw import commit, seed_hash_of
 from experts.draw import run_draw as run_pure
 from experts.errors import ExpertReason, reject_all
@@ -133,8 +134,19 @@ class PoolCache:
         async with self._lock:
             if self._pool is not None and self._version == version:
                 return self._pool
-            experts = await store.load_pool(conn)
-            built = await asyncio.to_thread(ExpertPool, experts)
+            # ~100,000 long-lived objects at once: the cyclic collector would scan them over
+            # and over while they are made (it doubles the time); nothing here makes cycles
+            collecting = gc.isenabled()
+            gc.disable()
+            try:
+                experts = await store.load_pool(conn)
+                built = await asyncio.to_thread(ExpertPool, experts)
+            finally:
+                if collecting:
+                    gc.enable()
+            # and once made they live until the next pool version: leave them out of every
+            # later collection (they hold no cycles; refcounting frees an old version)
+            gc.freeze()
             self.builds += 1
             if version >= self._version:
                 self._version, self._pool = version, built
@@ -269,7 +281,7 @@ async def request_draw(
         record = commit(
             request, eligibility.candidates, eligibility.exclusions, seed_hash_of(seed), data.beacon
         )
-        record_text = canonical_json(record.to_json()).decode()
+        text = record_text(record)
         lines = [
             {"line": i, "code": d.code.code, "count": d.count, "reserve": d.reserve_count,
              "region_rule": d.region_rule.to_json(), "candidates": len(record.candidates[i])}
@@ -293,7 +305,7 @@ async def request_draw(
             evaluation_days=request.evaluation_days,
             lines=lines,
             exclusion_count=len(record.exclusions),
-            record_json=record_text,
+            record_json=text,
             record_hash=record.record_hash,
             seed_enc=keys.seal_seed(draw_id, record.record_hash, seed),
             beacon_source=None if data.beacon is None else data.beacon.source,
@@ -308,7 +320,7 @@ async def request_draw(
             object_type="expert_draw",
             object_id=draw_id,
             at=now,
-            payload=record_text.encode(),
+            payload=text.encode(),
             detail={
                 **record.header_json(),
                 "record_hash": record.record_hash,

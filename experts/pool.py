@@ -427,14 +427,22 @@ def expert_from_row(
     unavailable_dates: Iterable[date],
     relations: Iterable[Mapping[str, Any]],
     sanctions: Iterable[Mapping[str, Any]],
+    code_cache: dict[str, SpecialtyCode] | None = None,
 ) -> Expert:
-    """The pure ``Expert`` of a stored row (relations and sanctions as stored JSON)."""
+    """The pure ``Expert`` of a stored row (relations and sanctions as stored JSON).
+    ``code_cache`` shares one ``SpecialtyCode`` per code across many rows."""
+    if code_cache is None:
+        codes = tuple(SpecialtyCode(c) for c in specialties)
+    else:
+        codes = tuple(
+            code_cache.get(c) or code_cache.setdefault(c, SpecialtyCode(c)) for c in specialties
+        )
     return Expert(
         expert_id=expert_id,
         name=name,
         id_number_masked=masked,
         employer_org_id=employer_code,
-        specialties=tuple(SpecialtyCode(c) for c in specialties),
+        specialties=codes,
         region=region,
         title=title,
         experience_years=experience_years,

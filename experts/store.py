@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from experts.model import Expert, PastDraw
+from experts.model import Expert, PastDraw, SpecialtyCode
 from experts.pool import expert_from_row
 
 __all__: list[str] = []  # module of functions; import what you call
@@ -224,6 +224,7 @@ async def load_pool(conn: asyncpg.Connection) -> list[Expert]:
     )
     out: list[Expert] = []
     empty = "[]"
+    codes: dict[str, SpecialtyCode] = {}
     for r in rows:
         rel = r["rel"]
         san = r["san"]
@@ -242,6 +243,7 @@ async def load_pool(conn: asyncpg.Connection) -> list[Expert]:
                 r["unavailable_dates"] or (),
                 () if rel == empty else json.loads(rel),
                 () if san == empty else json.loads(san),
+                codes,
             )
         )
     return out

@@ -233,3 +233,20 @@ def test_a_published_bundle_verifies_offline_and_its_signature_too() -> None:
     assert not verify_bundle(bundle, seed=bytes(32))["ok"]
     bare = verify_bundle(record.to_json(), seed=secret)
     assert bare["expected"]["lines"][0]["order"] == list(res.lines[0].order)
+
+
+@SETTINGS
+@given(st.lists(st.lists(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,8}", fullmatch=True), max_size=12),
+                min_size=2, max_size=2), st.text(min_size=1, max_size=30))  # fmt: skip
+def test_the_fast_record_text_is_the_canonical_json(lines: list[list[str]], place: str) -> None:
+    """The stored and published record is byte for byte ``canonical_json(record.to_json())``."""
+    from crypto.signing import canonical_json
+    from experts.bundle import record_text
+    from experts.model import DrawRecord
+
+    req = small_request(5, evaluation_place=place.strip() or "room")
+    candidates = [tuple(sorted(set(ids))) for ids in lines]
+    rec = DrawRecord("sunlit-draw/1", req, (candidates[0],), (), "0" * 64, None, "a", "b", "c", "d")
+    assert record_text(rec) == canonical_json(rec.to_json()).decode()
+    rec2 = dataclasses.replace(rec, candidates=(candidates[1],))
+    assert record_text(rec2) == canonical_json(rec2.to_json()).decode()
