@@ -200,3 +200,74 @@ async def test_one_bank_message_delivered_twice_at_once_is_processed_once(
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM ledger_transfers") == 1
         assert await conn.fetchval("SELECT sum(amount_fen) FROM ledger_suspense") == 700
+
+
+async def test_refunding_a_project_while_the_bank_notifies_never_deadlocks(
+    pool, audit, clock
+) -> None:
+    """D8: a use case over many deposits locks them all, in one order, before any account; a
+    bank message about one of them meanwhile waits its turn instead of deadlocking."""
+    now = clock.now()
+    async with pool.acquire() as conn:
+        await audit.register_key(conn, now)
+        await service.register_bank_key(conn, audit, STAFF, now, public_key_bytes(BANK))
+        await service.register_project(
+            conn,
+            audit,
+            STAFF,
+            now,
+            project_ref="lot:1",
+            kind=ProjectKind.AUCTION,
+            required_fen=1_000,
+            deadline_at=now + timedelta(days=10),
+            land=True,
+            starting_price_fen=5_000,
+        )
+        subs = []
+        for i in range(1, 7):
+            org = await make_org(conn, audit, clock)
+            d = await service.open_deposit(conn, audit, STAFF, now, "lot:1", org)
+            n = BankNotification(
+                i, f"C{i}", NotificationKind.CREDIT, d.sub_account, 1_000, now, "6222", "p"
+            )
+            await service.receive_notification(
+                conn,
+                audit,
+                STAFF,
+                now,
+                n,
+                bank.decode_signature(bank.sign_notification(n, BANK)["signature"]),
+            )
+            subs.append(d.sub_account)
+
+    async def refund_all() -> object:
+        async with pool.acquire() as conn:
+            return await service.refund_all(
+                conn,
+                audit,
+                STAFF,
+                now,
+                project_ref="lot:1",
+                cause=RefundCause.LOST,
+                cause_at=now,
+                command_id="all",
+            )
+
+    async def late_payment(seq: int, sub: str) -> object:
+        await asyncio.sleep(0.005)
+        n = BankNotification(seq, f"L{seq}", NotificationKind.CREDIT, sub, 1_000, now, "6222", "p")
+        async with pool.acquire() as conn:
+            return await service.receive_notification(
+                conn,
+                audit,
+                STAFF,
+                now,
+                n,
+                bank.decode_signature(bank.sign_notification(n, BANK)["signature"]),
+            )
+
+    done, outcome = await asyncio.gather(refund_all(), late_payment(7, subs[-1]))
+    assert len(done["refunded"]) == 6  # type: ignore[index]
+    assert outcome.verdict.value == "suspense"  # type: ignore[attr-defined]
+    async with pool.acquire() as conn:
+        assert (await store.trial_balance(conn)).balanced

@@ -643,7 +643,7 @@ async def refund_all(
     left: list[Deposit] = []
     async with conn.transaction():
         await get_terms(conn, project_ref)
-        for d in await store.list_deposits(conn, project_id=project_ref):
+        for d in await store.lock_project_deposits(conn, project_ref):
             sub_command = f"{command_id}/{d.bidder_no}"
             already = await store.get_command(conn, sub_command) is not None
             if d.bidder_id in excluded or (d.state is not DepositState.CONFIRMED and not already):
@@ -937,6 +937,9 @@ async def confirm_payouts(
     out = []
     async with conn.transaction():
         pg = ledger(conn, now)
+        await store.lock_payouts_and_owners(
+            conn, [r.payout_id for r in results if isinstance(r.payout_id, str)]
+        )
         for r in results:
             out.append(await pg.confirm_payout(r, now))
         await audit.append(

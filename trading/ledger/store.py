@@ -729,6 +729,37 @@ async def list_deposits(
     return [deposit_from_row(r) for r in rows]
 
 
+async def lock_project_deposits(conn: asyncpg.Connection, project_id: str) -> list[Deposit]:
+    """Every deposit of the project, locked in creation order: a use case over many deposits
+    takes them all before it touches any account (see the module docstring)."""
+    rows = await conn.fetch(
+        "SELECT * FROM ledger_deposits WHERE project_id = $1 ORDER BY no FOR UPDATE", project_id
+    )
+    return [deposit_from_row(r) for r in rows]
+
+
+async def lock_payouts_and_owners(conn: asyncpg.Connection, payout_ids: Sequence[str]) -> None:
+    """Lock the payouts (by id), then the deposits and suspense items they pay out (in creation
+    order): the order a single payout's use case takes them in, for many at once."""
+    await conn.execute(
+        "SELECT 1 FROM ledger_payouts WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",
+        list(payout_ids),
+    )
+    await conn.execute(
+        """SELECT 1 FROM ledger_deposits d WHERE EXISTS (
+               SELECT 1 FROM ledger_payouts p WHERE p.id = ANY($1::text[])
+                 AND p.project_id = d.project_id AND p.bidder_id = d.bidder_id)
+           ORDER BY d.no FOR UPDATE OF d""",
+        list(payout_ids),
+    )
+    await conn.execute(
+        """SELECT 1 FROM ledger_suspense s WHERE s.bank_ref IN (
+               SELECT source_ref FROM ledger_payouts WHERE id = ANY($1::text[]) AND source_ref IS NOT NULL)
+           ORDER BY s.no FOR UPDATE OF s""",
+        list(payout_ids),
+    )
+
+
 async def same_payer_deposits(
     conn: asyncpg.Connection, project_id: str, payer_account_norm: str
 ) -> list[Deposit]:
