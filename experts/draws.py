@@ -144,9 +144,6 @@ class PoolCache:
             finally:
                 if collecting:
                     gc.enable()
-            # and once made they live until the next pool version: leave them out of every
-            # later collection (they hold no cycles; refcounting frees an old version)
-            gc.freeze()
             self.builds += 1
             if version >= self._version:
                 self._version, self._pool = version, built

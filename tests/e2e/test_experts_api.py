@@ -386,3 +386,45 @@ async def test_a_logged_in_expert_sees_only_their_own_summons(expert_client: Tes
     r = await client.get("/api/v1/me/expert", headers=me_h)
     assert (await r.json())["expert_id"] == "E003"
     assert date.fromisoformat(mine[0]["evaluation_date"]) == date(2026, 1, 15)
+
+
+async def test_silence_through_the_server_scheduler_calls_the_next_expert(
+    expert_client: TestClient, clock
+) -> None:
+    """E5 wired through the app: the ``experts.summons_timeout`` handler is registered and
+    the server's scheduler replaces a silent member at the deadline; JSON import works too."""
+    client = expert_client
+    o = await orgs(client)
+    _, staff_h = await user_headers(client, Role.STAFF)
+    items = [json.loads(json.dumps({"expert_id": f"J{n}", "name": f"专家J{n}", "id_number": ident(60 + n),
+                                    "specialties": ["A0302"], "region": "330500"})) for n in range(7)]  # fmt: skip
+    bad = {**items[0], "expert_id": "J9", "experience_years": "ten"}
+    r = await client.post(
+        "/api/v1/experts/import", json={"experts": [*items, bad]}, headers=staff_h
+    )
+    body = await problem(r, 422, "import_rejected")
+    assert [(e["row"], e["field"]) for e in body["errors"]] == [(8, "experience_years")]
+    r = await client.post("/api/v1/experts/import", json={"experts": items}, headers=staff_h)
+    assert r.status == 201 and (await r.json())["imported"] == 7
+    r = await client.post("/api/v1/draws", headers=staff_h,
+                          json=draw_body(o, demands=[{"code": "A03", "count": 5, "reserve": 2}],
+                                         answer_within_minutes=30))  # fmt: skip
+    draw_id = (await r.json())["id"]
+    r = await client.post(f"/api/v1/draws/{draw_id}/run", json={}, headers=staff_h)
+    order = (await (await client.get(f"/api/v1/draws/{draw_id}/panel", headers=staff_h)).json())[
+        "result"
+    ]["lines"][0]
+    channel = await sent(client)
+    for expert_id in order["order"][1:5]:
+        r = await client.post(f"/api/v1/summons/{channel.token_of('专家' + expert_id)}/confirm")
+        assert r.status == 200
+    clock.advance(minutes=30)
+    ran = await client.server.app[keys.SCHEDULER].run_due()
+    assert [e.kind for e in ran] == ["experts.summons_timeout"]
+    members = (await (await client.get(f"/api/v1/draws/{draw_id}/panel", headers=staff_h)).json())[
+        "members"
+    ]
+    assert [(m["position"], m["status"]) for m in members] == [
+        (0, "timed_out"), (1, "confirmed"), (2, "confirmed"), (3, "confirmed"), (4, "confirmed"), (5, "summoned")]  # fmt: skip
+    channel = await sent(client)
+    assert channel.sent[-1].expert_name == "专家" + order["order"][5]
