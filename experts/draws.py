@@ -552,10 +552,10 @@ async def _answer(
         detail={"draw_id": d["id"], "line": m["line"], "position": m["position"], "status": new.value,
                 "by_token": by_token, "reason": reason[:200]},
     )  # fmt: skip
-    status = await _replan(conn, audit, actor, now, settings, d, DrawCommand.ANSWER, _result_of(d))
+    await _replan(conn, audit, actor, now, settings, d, DrawCommand.ANSWER, _result_of(d))
     m2 = await store.get_member(conn, member_id)
     assert m2 is not None
-    return _summons_json(m2, d) | {"draw_status_changed": status.value != d["status"]}
+    return _summons_json(m2, d)
 
 
 async def answer_by_token(
