@@ -11,7 +11,7 @@
    balance must sum to zero.
 2. Reconciliation of a 100,000-line bank statement against the ledger in PostgreSQL: parse,
    load the period's movements, match, put the stray credits in suspense and record the
-   report (``service.reconcile_statement``), with the parse-only time of the same text with
+   report (``reconciling.reconcile_statement``), with the parse-only time of the same text with
    ``csv.reader`` as the floor.
 
     python bench/bench_ledger.py [--transfers 100000] [--batch 2000] [--lines 100000]
@@ -38,7 +38,7 @@ from trading import migrate
 from trading.audit import AuditLog
 from trading.context import Actor, Role
 from trading.db import EmbeddedPostgres, connect
-from trading.ledger import bank, service, store
+from trading.ledger import bank, reconciling, store
 from trading.ledger.model import (
     Account,
     AccountKind,
@@ -250,7 +250,7 @@ async def bench_reconcile(conn, audit: AuditLog, lines: int) -> None:  # type: i
     )
 
     t = time.perf_counter()
-    r = await service.reconcile_statement(
+    r = await reconciling.reconcile_statement(
         conn, audit, Actor(1, "bench", Role.STAFF, None), T0, text
     )
     total_s = time.perf_counter() - t

@@ -30,7 +30,7 @@ from typing import Any
 from crypto.signing import public_key_bytes
 from trading.config import Config
 from trading.context import Actor
-from trading.ledger import bank, service, store
+from trading.ledger import bank, reconciling, service, settlement, store
 from trading.ledger.model import BankNotification, NotificationKind
 from trading.ledger.reconcile import format_fen, parse_yuan
 from web.cli import Env, run_with_db
@@ -159,7 +159,7 @@ def cmd_reconcile(args: argparse.Namespace, config: Config) -> int:
 
     async def go(env: Env) -> int:
         async with env.pool.acquire() as conn:
-            r = await service.reconcile_statement(
+            r = await reconciling.reconcile_statement(
                 conn,
                 env.audit,
                 Actor.system("cli"),
@@ -198,7 +198,7 @@ def cmd_reconcile(args: argparse.Namespace, config: Config) -> int:
 def cmd_batch(args: argparse.Namespace, config: Config) -> int:
     async def go(env: Env) -> int:
         async with env.pool.acquire() as conn:
-            batch = await service.create_refund_batch(
+            batch = await settlement.create_refund_batch(
                 conn, env.audit, Actor.system("cli"), env.clock.now()
             )
         if batch is None:
@@ -219,7 +219,7 @@ def cmd_bank_results(args: argparse.Namespace, config: Config) -> int:
 
     async def go(env: Env) -> int:
         async with env.pool.acquire() as conn:
-            payouts = await service.confirm_payouts_csv(
+            payouts = await settlement.confirm_payouts_csv(
                 conn, env.audit, Actor.system("cli"), env.clock.now(), text
             )
         for p in payouts:

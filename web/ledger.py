@@ -21,7 +21,7 @@ from crypto.signing import verify
 from trading.calendar import EventRegistry
 from trading.context import Actor, Role
 from trading.errors import Conflict, NotFound, ValidationFailed
-from trading.ledger import bank, service, store
+from trading.ledger import bank, reconciling, service, settlement, store
 from trading.ledger.errors import LedgerReason
 from trading.ledger.model import (
     AMOUNT_MAX_FEN,
@@ -422,7 +422,7 @@ async def bank_payout_results(call: Call) -> dict[str, Any]:
         actor = Actor(
             None, "bank", Role.SYSTEM, None, call.actor.client_addr, call.actor.request_id
         )
-        payouts = await service.confirm_payouts(conn, call.audit, actor, call.now, results)
+        payouts = await settlement.confirm_payouts(conn, call.audit, actor, call.now, results)
     return {"payouts": [payout_json(p) for p in payouts]}
 
 
@@ -796,7 +796,7 @@ async def list_payouts(call: Call) -> list[dict[str, Any]]:
 async def reissue(call: Call) -> dict[str, Any]:
     b: ReissueBody = call.body
     async with call.pool.acquire() as conn:
-        p = await service.reissue_payout(
+        p = await settlement.reissue_payout(
             conn,
             call.audit,
             call.actor,
@@ -819,7 +819,7 @@ async def reissue(call: Call) -> dict[str, Any]:
 )
 async def create_batch(call: Call) -> dict[str, Any]:
     async with call.pool.acquire() as conn:
-        batch = await service.create_refund_batch(conn, call.audit, call.actor, call.now)
+        batch = await settlement.create_refund_batch(conn, call.audit, call.actor, call.now)
     if batch is None:
         raise Conflict(
             "there are no refund instructions waiting for a batch",
@@ -858,7 +858,7 @@ async def list_batches(call: Call) -> list[dict[str, Any]]:
 async def batch_csv(call: Call) -> web.Response:
     batch_id = call.path_int("batch_id")
     async with call.pool.acquire() as conn:
-        text = await service.refund_batch_csv(conn, batch_id)
+        text = await settlement.refund_batch_csv(conn, batch_id)
     return web.Response(
         text=text,
         content_type="text/csv",
@@ -879,7 +879,7 @@ async def batch_csv(call: Call) -> web.Response:
 async def upload_payout_results(call: Call) -> dict[str, Any]:
     text = await _read_upload(call)
     async with call.pool.acquire() as conn:
-        payouts = await service.confirm_payouts_csv(conn, call.audit, call.actor, call.now, text)
+        payouts = await settlement.confirm_payouts_csv(conn, call.audit, call.actor, call.now, text)
     return {"payouts": [payout_json(p) for p in payouts]}
 
 
@@ -918,7 +918,7 @@ async def list_suspense(call: Call) -> list[dict[str, Any]]:
 async def return_suspense(call: Call) -> dict[str, Any]:
     b: CommandBody = call.body
     async with call.pool.acquire() as conn:
-        p = await service.return_suspense(
+        p = await settlement.return_suspense(
             conn,
             call.audit,
             call.actor,
@@ -947,7 +947,7 @@ async def reconcile(call: Call) -> dict[str, Any]:
     q: StatementQuery = call.query
     text = await _read_upload(call)
     async with call.pool.acquire() as conn:
-        return await service.reconcile_statement(
+        return await reconciling.reconcile_statement(
             conn,
             call.audit,
             call.actor,

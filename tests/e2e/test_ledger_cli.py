@@ -24,11 +24,22 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 async def sunlit(db_dsn: str, data_dir: Path, *args: str) -> tuple[int, str]:
-    env = {**os.environ, "DATABASE_URL": db_dsn, "SUNLIT_DATA": str(data_dir), "PYTHONPATH": str(ROOT),
-           "SUNLIT_LOG_FORMAT": "text"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_dsn,
+        "SUNLIT_DATA": str(data_dir),
+        "PYTHONPATH": str(ROOT),
+        "SUNLIT_LOG_FORMAT": "text",
+    }
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "web.cli", *args, env=env, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable,
+        "-m",
+        "web.cli",
+        *args,
+        env=env,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await proc.communicate()
     assert proc.returncode is not None
@@ -56,7 +67,12 @@ async def test_the_demo_statement_reconciles_through_the_cli(
     statement = data / demo.STATEMENT_FILE
     code, out = await sunlit(db_dsn, data, "ledger", "reconcile", str(statement))
     assert code == 1, out
-    assert "2 matched" in out and "1 missing in the ledger" in out and "DEMOSTRAY0001" in out and "suspense" in out
+    assert (
+        "2 matched" in out
+        and "1 missing in the ledger" in out
+        and "DEMOSTRAY0001" in out
+        and "suspense" in out
+    )
     code, out = await sunlit(db_dsn, data, "ledger", "reconcile", str(statement))
     assert code == 0 and "CLEAN" in out, out
     code, out = await sunlit(db_dsn, data, "ledger", "trial-balance")

@@ -14,7 +14,7 @@ from crypto.signing import generate_signing_key, public_key_bytes
 from tests.helpers import make_org
 from trading.context import Actor, Role
 from trading.errors import ValidationFailed
-from trading.ledger import bank, service, store
+from trading.ledger import bank, reconciling, service, settlement, store
 from trading.ledger.model import (
     BankNotification,
     NotificationKind,
@@ -85,7 +85,7 @@ async def test_a_damaged_statement_is_reported_line_by_line_and_unmatched_money_
                 command_id=f"r{org}",
             )
             assert d.payout_id
-            await service.confirm_payouts(
+            await settlement.confirm_payouts(
                 conn, audit, STAFF, now, [PayoutResult(d.payout_id, True, f"PO{org}", now)]
             )
         movements = await store.movements(conn)
@@ -109,7 +109,7 @@ async def test_a_damaged_statement_is_reported_line_by_line_and_unmatched_money_
         ],
     )
     async with pool.acquire() as conn:
-        r = await service.reconcile_statement(conn, audit, STAFF, now, text)
+        r = await reconciling.reconcile_statement(conn, audit, STAFF, now, text)
     assert r["lines"] == len(movements) - 2 + 4
     assert r["matched"] == len(movements) - 4
     assert sorted(d["bank_ref"] for d in r["details"]["differences"]) == sorted(
@@ -136,7 +136,7 @@ async def test_a_damaged_statement_is_reported_line_by_line_and_unmatched_money_
         alerts = await conn.fetchval(
             "SELECT count(*) FROM alerts WHERE kind = 'ledger.reconciliation'"
         )
-        again = await service.reconcile_statement(conn, audit, STAFF, now, text)
+        again = await reconciling.reconcile_statement(conn, audit, STAFF, now, text)
         items_after = await store.list_suspense(conn)
     assert sorted(i.amount_fen for i in items) == [500, 777, 12_345] and tb.balanced and alerts == 1
     # imported again: the stray credits are in the ledger now, nothing is put in suspense twice
@@ -153,6 +153,6 @@ async def test_a_malformed_statement_is_refused_with_every_problem(pool, audit, 
     async with pool.acquire() as conn:
         await audit.register_key(conn, clock.now())
         with pytest.raises(ValidationFailed) as e:
-            await service.reconcile_statement(conn, audit, STAFF, clock.now(), text)
+            await reconciling.reconcile_statement(conn, audit, STAFF, clock.now(), text)
         assert await conn.fetchval("SELECT count(*) FROM ledger_reconciliations") == 0
     assert e.value.code == "statement_invalid" and len(e.value.details["errors"]) == 3

@@ -19,7 +19,7 @@ from trading.audit import AuditLog
 from trading.calendar import EventRegistry, Scheduler
 from trading.clock import FakeClock
 from trading.context import Actor, Role
-from trading.ledger import bank, service, store
+from trading.ledger import bank, service, settlement, store
 from trading.ledger.errors import LedgerReason, LedgerRejected
 from trading.ledger.model import (
     BankNotification,
@@ -401,10 +401,10 @@ async def test_auction_losers_are_refunded_within_five_working_days_or_an_alert_
     )
     assert again["refunded"] == done["refunded"]
     # pay one; leave the other unpaid past its due day
-    batch = await w.call(service.create_refund_batch)
+    batch = await w.call(settlement.create_refund_batch)
     assert batch is not None and len(batch.payouts) == 2
     paid = batch.payouts[0]
-    await w.call(service.confirm_payouts, [PayoutResult(paid.id, True, "PAY1", w.now)])
+    await w.call(settlement.confirm_payouts, [PayoutResult(paid.id, True, "PAY1", w.now)])
     sched = Scheduler(w.pool, w.clock, registry())
     w.clock.set(datetime(2026, 1, 16, 15, 59, tzinfo=UTC))  # 23:59 in China on the due day
     assert not [e for e in await sched.run_due() if e.kind == service.REFUND_DUE]
@@ -519,27 +519,27 @@ async def test_a_rejected_refund_is_reissued_and_the_bank_file_round_trips(w: Wo
         cause_at=w.now,
         command_id="c1",
     )
-    batch = await w.call(service.create_refund_batch)
-    assert batch is not None and await w.call(service.create_refund_batch) is None
-    text = await w.q(service.refund_batch_csv, batch.id)
+    batch = await w.call(settlement.create_refund_batch)
+    assert batch is not None and await w.call(settlement.create_refund_batch) is None
+    text = await w.q(settlement.refund_batch_csv, batch.id)
     assert text.splitlines()[0].startswith("batch_id,payout_id") and "c1/payout" in text
     answer = f"payout_id,status,bank_ref,value_time,failure\r\nc1/payout,rejected,RJ1,{w.now.isoformat()},closed\r\n"
-    [p] = await w.call(service.confirm_payouts_csv, answer)
+    [p] = await w.call(settlement.confirm_payouts_csv, answer)
     assert p.state.value == "voided"
     new = await w.call(
-        service.reissue_payout, payout_id=p.id, command_id="re1", payee_account="6222 9999"
+        settlement.reissue_payout, payout_id=p.id, command_id="re1", payee_account="6222 9999"
     )
-    batch2 = await w.call(service.create_refund_batch)
+    batch2 = await w.call(settlement.create_refund_batch)
     assert batch2 is not None and [x.id for x in batch2.payouts] == [new.id]
     results, _ = parse_payout_results_csv(
         f"payout_id,status,bank_ref,value_time\n{new.id},paid,PD1,{w.now.isoformat()}\n"
     )
-    await w.call(service.confirm_payouts, results)
+    await w.call(settlement.confirm_payouts, results)
     d = await w.q(service.get_deposit, "tender:1", w.orgs[0])
     assert d.state is DepositState.REFUNDED
     with pytest.raises(Exception) as bad:
         await w.call(
-            service.confirm_payouts_csv, "payout_id,status,bank_ref,value_time\nx,maybe,R,nope\n"
+            settlement.confirm_payouts_csv, "payout_id,status,bank_ref,value_time\nx,maybe,R,nope\n"
         )
     assert getattr(bad.value, "code", "") == "payout_results_invalid"
 

@@ -17,9 +17,9 @@ confirm_guarantee              D7
 request_refund / refund_all    a ``ledger.refund_due`` event at the end of the due day
 request_/approve_/reject_forfeit   D6 (two staff members), notices
 convert                        A7
-create_refund_batch            the bank batch file; ``confirm_payouts`` posts the answers
-reconcile_statement            D9: unmatched money into suspense, an alert if not clean
 =============================  ==============================================================
+
+The bank batch and the bank's answers are in ``settlement``; the statement in ``reconciling``.
 """
 
 from __future__ import annotations
@@ -27,13 +27,12 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import asyncpg
 
-from crypto.signing import sha256_hex
 from trading.audit import AuditLog
 from trading.calendar.events import EventContext, schedule
 from trading.clock import iso_ms
@@ -57,8 +56,6 @@ from .model import (
     Guarantee,
     NotificationOutcome,
     NotificationVerdict,
-    Payout,
-    PayoutResult,
     ProjectKind,
     RefundCause,
     SuspenseState,
@@ -66,12 +63,7 @@ from .model import (
 )
 from .pgledger import PgLedger
 from .reconcile import (
-    ReconciliationReport,
     format_fen,
-    parse_payout_results_csv,
-    parse_statement_csv,
-    reconcile,
-    render_refund_batch,
 )
 from .rules import check_deposit_terms, detect_collusion, normalize_bank_account, seal_payer
 
@@ -82,26 +74,20 @@ __all__ = [
     "amend_project_dates",
     "approve_forfeit",
     "confirm_guarantee",
-    "confirm_payouts",
-    "confirm_payouts_csv",
     "convert",
-    "create_refund_batch",
     "get_deposit",
+    "end_of_china_day",
     "get_terms",
     "on_refund_due",
     "on_unseal",
     "open_deposit",
     "receive_notification",
-    "reconcile_statement",
     "refund_all",
-    "refund_batch_csv",
     "register_bank_key",
     "register_project",
-    "reissue_payout",
     "reject_forfeit",
     "request_forfeit",
     "request_refund",
-    "return_suspense",
     "set_calendar_day",
     "trial_balance",
     "visible_deposit",
@@ -133,7 +119,7 @@ def _check_ref(project_ref: str) -> None:
         )
 
 
-def _end_of_china_day(day: date) -> datetime:
+def end_of_china_day(day: date) -> datetime:
     """The instant a China date ends: when something due "on" that day is late."""
     return datetime.combine(day + timedelta(days=1), time(0), tzinfo=CHINA_TZ).astimezone(UTC)
 
@@ -521,7 +507,7 @@ async def _after_suspense(
         kind=REFUND_DUE,
         ref=f"suspense:{n.bank_ref}",
         now=now,
-        due_at=_end_of_china_day(
+        due_at=end_of_china_day(
             n.value_at.astimezone(CHINA_TZ).date() + timedelta(days=SUSPENSE_RETURN_DAYS)
         ),
         payload={"suspense": n.bank_ref},
@@ -597,7 +583,7 @@ async def _after_refund(
             conn,
             kind=REFUND_DUE,
             ref=d.account_id,
-            due_at=_end_of_china_day(d.refund_due_on),
+            due_at=end_of_china_day(d.refund_due_on),
             now=now,
             payload={"project_ref": d.project_id, "org_id": int(d.bidder_id)},
         )
@@ -863,327 +849,6 @@ async def convert(
             payload={"amount_fen": d.amount_fen},
         )
     return d
-
-
-# == payouts and the bank batch =================================================================
-
-
-@dataclass(frozen=True)
-class RefundBatch:
-    id: int
-    created_at: datetime
-    created_by: str
-    payouts: list[Payout]
-
-    @property
-    def total_fen(self) -> int:
-        return sum(p.amount_fen for p in self.payouts)
-
-    @property
-    def file_id(self) -> str:
-        return f"B{self.id:06d}"
-
-    def csv(self) -> str:
-        return render_refund_batch(self.payouts, batch_id=self.file_id)
-
-
-async def create_refund_batch(
-    conn: asyncpg.Connection, audit: AuditLog, actor: Actor, now: datetime
-) -> RefundBatch | None:
-    """Every refund instruction not yet sent, in one batch for the bank (None when none)."""
-    async with conn.transaction():
-        made = await store.create_batch(conn, actor.username, now)
-        if made is None:
-            return None
-        batch_id, payouts = made
-        batch = RefundBatch(batch_id, now, actor.username, payouts)
-        await audit.append(
-            conn,
-            actor=actor,
-            action="ledger.refund_batch.create",
-            object_type="refund_batch",
-            object_id=batch_id,
-            at=now,
-            payload={"payouts": [p.id for p in payouts], "total_fen": batch.total_fen},
-        )
-    return batch
-
-
-async def get_refund_batch(conn: asyncpg.Connection, batch_id: int) -> RefundBatch:
-    found = await store.get_batch(conn, batch_id)
-    if found is None:
-        raise NotFound(
-            f"refund batch {batch_id} not found",
-            f"退款批次 {batch_id} 不存在",
-            code="refund_batch_not_found",
-        )
-    row, payouts = found
-    return RefundBatch(row["id"], row["created_at"], row["created_by"], payouts)
-
-
-async def refund_batch_csv(conn: asyncpg.Connection, batch_id: int) -> str:
-    return (await get_refund_batch(conn, batch_id)).csv()
-
-
-async def confirm_payouts(
-    conn: asyncpg.Connection,
-    audit: AuditLog,
-    actor: Actor,
-    now: datetime,
-    results: Sequence[PayoutResult],
-) -> list[Payout]:
-    """The bank's answers to refund instructions: paid → posted (the deposit is refunded),
-    rejected → voided (to be reissued). All or nothing: one bad answer refuses the file."""
-    out = []
-    async with conn.transaction():
-        pg = ledger(conn, now)
-        await store.lock_payouts_and_owners(
-            conn, [r.payout_id for r in results if isinstance(r.payout_id, str)]
-        )
-        for r in results:
-            out.append(await pg.confirm_payout(r, now))
-        await audit.append(
-            conn,
-            actor=actor,
-            action="ledger.payouts.confirm",
-            object_type="payouts",
-            object_id=len(results),
-            at=now,
-            payload=[
-                {"payout_id": r.payout_id, "ok": r.ok, "bank_ref": r.bank_ref} for r in results
-            ],
-        )
-    return out
-
-
-async def confirm_payouts_csv(
-    conn: asyncpg.Connection, audit: AuditLog, actor: Actor, now: datetime, text: str
-) -> list[Payout]:
-    results, problems = parse_payout_results_csv(text)
-    if problems:
-        raise ValidationFailed(
-            "the bank's result file is invalid: " + "; ".join(problems[:20]),
-            "银行回执文件无效：" + "；".join(problems[:20]),
-            code="payout_results_invalid",
-            details={"errors": [{"problem": p} for p in problems[:1000]]},
-        )
-    return await confirm_payouts(conn, audit, actor, now, results)
-
-
-async def reissue_payout(
-    conn: asyncpg.Connection,
-    audit: AuditLog,
-    actor: Actor,
-    now: datetime,
-    *,
-    payout_id: str,
-    command_id: str,
-    payee_account: str | None = None,
-    payee_name: str | None = None,
-) -> Payout:
-    async with conn.transaction():
-        p = await ledger(conn, now).reissue_payout(
-            command_id, payout_id, now, payee_account=payee_account, payee_name=payee_name
-        )
-        await audit.append(
-            conn,
-            actor=actor,
-            action="ledger.payout.reissue",
-            object_type="payout",
-            object_id=payout_id,
-            at=now,
-            payload={"new_payout_id": p.id, "payee_account": payee_account},
-        )
-    return p
-
-
-async def return_suspense(
-    conn: asyncpg.Connection,
-    audit: AuditLog,
-    actor: Actor,
-    now: datetime,
-    *,
-    bank_ref: str,
-    command_id: str,
-) -> Payout:
-    """Money that matched nothing goes back to its payer (a payout in the next batch)."""
-    async with conn.transaction():
-        p = await ledger(conn, now).return_suspense(command_id, bank_ref, now)
-        await audit.append(
-            conn,
-            actor=actor,
-            action="ledger.suspense.return",
-            object_type="suspense",
-            object_id=bank_ref,
-            at=now,
-            payload={"payout_id": p.id, "amount_fen": p.amount_fen},
-        )
-    return p
-
-
-# == reconciliation =============================================================================
-
-
-async def reconcile_statement(
-    conn: asyncpg.Connection,
-    audit: AuditLog,
-    actor: Actor,
-    now: datetime,
-    text: str,
-    *,
-    from_on: date | None = None,
-    to_on: date | None = None,
-    date_tolerance_days: int = 1,
-) -> dict[str, Any]:
-    """D9: match every line of the bank's statement against the ledger's bank movements in
-    the statement's period; report what is missing on either side and what differs; put money
-    the bank received that the ledger never heard of into suspense; raise an alert when the
-    statement does not reconcile. Importing the same statement again finds it all matched."""
-    lines, problems = parse_statement_csv(text)
-    if problems:
-        raise ValidationFailed(
-            f"the statement is invalid ({len(problems)} problems): " + "; ".join(problems[:20]),
-            f"对账单无效（{len(problems)} 处问题）：" + "；".join(problems[:20]),
-            code="statement_invalid",
-            details={"errors": [{"problem": p} for p in problems[:1000]]},
-        )
-    digest = sha256_hex(text.encode())
-    if lines:
-        from_on = from_on or min(s.value_on for s in lines)
-        to_on = to_on or max(s.value_on for s in lines)
-    async with conn.transaction():
-        pg = ledger(conn, now)
-        report = reconcile(
-            lines,
-            await pg.bank_movements(from_on=from_on, to_on=to_on),
-            date_tolerance_days=date_tolerance_days,
-        )
-        to_suspense: list[dict[str, Any]] = []
-        for line in report.missing_in_ledger:
-            if line.amount_fen <= 0:
-                continue
-            ref = line.bank_ref or f"ST{digest[:12]}-{line.line_no}"
-            value_at = datetime.combine(line.value_on, time(12), tzinfo=CHINA_TZ)
-            item = await pg.record_unmatched_credit(
-                ref,
-                line.amount_fen,
-                value_at,
-                line.counterparty_account[:64],
-                line.counterparty_name[:200],
-                now,
-            )
-            if item is not None:
-                to_suspense.append(
-                    {"bank_ref": ref, "amount_fen": line.amount_fen, "line_no": line.line_no}
-                )
-                await schedule(
-                    conn,
-                    kind=REFUND_DUE,
-                    ref=f"suspense:{ref}",
-                    now=now,
-                    due_at=_end_of_china_day(line.value_on + timedelta(days=SUSPENSE_RETURN_DAYS)),
-                    payload={"suspense": ref},
-                )
-        body = _report_json(report, to_suspense)
-        row = {
-            "statement_sha256": digest,
-            "from_on": from_on,
-            "to_on": to_on,
-            "lines": len(lines),
-            "matched": len(report.matched),
-            "differences": len(report.differences),
-            "missing_in_ledger": len(report.missing_in_ledger),
-            "missing_in_bank": len(report.missing_in_bank),
-            "to_suspense_fen": sum(s["amount_fen"] for s in to_suspense),
-            "report": body,
-            "imported_at": now,
-            "imported_by": actor.username,
-        }
-        rid = await store.insert_reconciliation(conn, row)
-        await audit.append(
-            conn,
-            actor=actor,
-            action="ledger.reconcile",
-            object_type="reconciliation",
-            object_id=rid,
-            at=now,
-            payload=digest,
-            detail={
-                k: row[k]
-                for k in (
-                    "lines",
-                    "matched",
-                    "differences",
-                    "missing_in_ledger",
-                    "missing_in_bank",
-                    "to_suspense_fen",
-                )
-            },
-        )
-        if not report.clean:
-            await raise_alert(
-                conn,
-                now,
-                kind="ledger.reconciliation",
-                severity="warning",
-                object_type="reconciliation",
-                object_id=str(rid),
-                message_en=f"The bank statement {from_on}..{to_on} does not reconcile: {len(report.differences)} "
-                f"differences, {len(report.missing_in_ledger)} lines missing in the ledger, "
-                f"{len(report.missing_in_bank)} movements missing at the bank",
-                message_zh=f"银行对账单 {from_on}..{to_on} 对账不平：差异 {len(report.differences)} 笔，"
-                f"账簿缺 {len(report.missing_in_ledger)} 笔，银行缺 {len(report.missing_in_bank)} 笔",
-                detail={"reconciliation_id": rid},
-                dedup_key=f"ledger.reconciliation:{digest}",
-            )
-    return {
-        "id": rid,
-        **{k: v for k, v in row.items() if k != "report"},
-        "clean": report.clean,
-        "statement_net_fen": report.statement_net_fen,
-        "ledger_net_fen": report.ledger_net_fen,
-        "details": body,
-    }
-
-
-def _report_json(report: ReconciliationReport, to_suspense: list[dict[str, Any]]) -> dict[str, Any]:
-    suspense_refs = {s["line_no"]: s["bank_ref"] for s in to_suspense}
-    return {
-        "differences": [
-            {
-                "line_no": d.line.line_no,
-                "bank_ref": d.line.bank_ref,
-                "statement_fen": d.line.amount_fen,
-                "ledger_fen": d.movement.amount_fen,
-                "difference_fen": d.difference_fen,
-                "transfer_id": d.movement.transfer_id,
-            }
-            for d in report.differences
-        ],
-        "missing_in_ledger": [
-            {
-                "line_no": s.line_no,
-                "bank_ref": s.bank_ref,
-                "amount_fen": s.amount_fen,
-                "value_on": s.value_on.isoformat(),
-                "counterparty_account": s.counterparty_account,
-                "to_suspense": suspense_refs.get(s.line_no),
-            }
-            for s in report.missing_in_ledger
-        ],
-        "missing_in_bank": [
-            {
-                "transfer_id": m.transfer_id,
-                "bank_ref": m.bank_ref,
-                "amount_fen": m.amount_fen,
-                "value_on": m.value_on.isoformat(),
-            }
-            for m in report.missing_in_bank
-        ],
-        "matched_by_amount_date": sum(
-            1 for m in report.matched if m.kind.value == "by_amount_date"
-        ),
-    }
 
 
 # == keys, calendar, reads ======================================================================
