@@ -3,7 +3,7 @@
     sunlit experts import FILE.csv                   import experts (all or nothing; every bad row listed)
     sunlit experts codes FILE.csv                    add/rename specialty codes (code,name_zh,name_en)
     sunlit experts verify-draw DRAW_ID               re-run a fixed draw from the database's published record
-    sunlit experts verify-draw --record FILE.json [--seed HEX] [--beacon HEX] [--public-key HEX]
+    sunlit experts verify-draw FILE.json | --record FILE.json [--seed HEX] [--beacon HEX] [--public-key HEX]
                                                      verify a downloaded record offline (no database)
 
 ``verify-draw`` exits 0 when the draw verifies (same panel, same replacement order), 1 when
@@ -61,6 +61,14 @@ def cmd_verify(args: argparse.Namespace, config: Config) -> int:
             print(f"error: --{name} must be hexadecimal", file=sys.stderr)
             raise SystemExit(2) from None
 
+    if args.target is not None:
+        if args.target.isdigit():
+            args.draw_id = int(args.target)
+        elif args.record is None:
+            args.record = args.target
+        else:
+            print("error: give a draw id or a record file, not both", file=sys.stderr)
+            return 2
     if args.record:
         try:
             bundle = json.loads(Path(args.record).read_text("utf-8"))
@@ -181,7 +189,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = experts.add_parser(
         "verify-draw", help="re-run a draw from its published record and compare"
     )
-    p.add_argument("draw_id", nargs="?", type=int, help="a fixed draw in this server's database")
+    p.add_argument(
+        "target", nargs="?", help="a fixed draw's id in this server's database, or a record file"
+    )
     p.add_argument(
         "--record", help="a downloaded record (GET /api/v1/draws/{id}/record): verify offline"
     )
@@ -191,4 +201,4 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--public-key", help="the server's public key (hex) to check the record's signature"
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.set_defaults(fn=cmd_verify)
+    p.set_defaults(fn=cmd_verify, draw_id=None)

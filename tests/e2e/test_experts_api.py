@@ -211,7 +211,7 @@ async def test_request_draw_summon_decline_replace_fix_and_verify(
     bundle["result"]["lines"][0]["order"][5], bundle["result"]["lines"][0]["order"][6] = (
         bundle["result"]["lines"][0]["order"][6], bundle["result"]["lines"][0]["order"][5])  # fmt: skip
     path.write_text(json.dumps(bundle, ensure_ascii=False))
-    assert cli.main(["experts", "verify-draw", "--record", str(path)]) == 1
+    assert cli.main(["experts", "verify-draw", str(path)]) == 1  # the file as the positional argument
 
     config = client.server.app[keys.CONFIG]
     monkeypatch.setenv("DATABASE_URL", config.database_url or "")
