@@ -658,3 +658,18 @@ async def test_a_failed_tender_refunds_everyone_with_interest(w: World) -> None:
             command_id="l1-t",
         )
     assert e.value.reason is LedgerReason.REFUND_CAUSE_NOT_APPLICABLE
+
+
+async def test_without_a_trusted_bank_key_every_notification_is_refused(pool, audit, clock) -> None:
+    """No key, no money: a notification cannot be trusted before the bank's key is."""
+    n = BankNotification(1, "R1", NotificationKind.CREDIT, "999", 100, clock.now(), "6222", "p")
+    async with pool.acquire() as conn:
+        with pytest.raises(LedgerRejected) as e:
+            await service.receive_notification(
+                conn, audit, Actor.system("bank"), clock.now(), n, BANK.sign(b"x")
+            )
+        assert await store.last_seq(conn) == 0
+    assert (
+        e.value.reason is LedgerReason.NOTIFICATION_BAD_SIGNATURE
+        and "no bank key" in e.value.message_en
+    )

@@ -392,7 +392,13 @@ class PgLedger:
         """A bank message, checked in this order: signature, form, duplicate (the first
         outcome again), sequence; then a credit confirms or goes to suspense, a reversal takes
         back the credit it names."""
-        if not verify_with_any(n, signature, await self.bank_keys()):
+        keys = await self.bank_keys()
+        if not keys:
+            raise LedgerReason.NOTIFICATION_BAD_SIGNATURE.reject(
+                "no bank key is trusted yet: set SUNLIT_BANK_PUBLIC_KEY or POST /api/v1/ledger/bank-keys",
+                "尚未登记银行公钥：请设置 SUNLIT_BANK_PUBLIC_KEY 或调用 POST /api/v1/ledger/bank-keys",
+            )
+        if not verify_with_any(n, signature, keys):
             raise LedgerReason.NOTIFICATION_BAD_SIGNATURE.reject(str(n.bank_ref))
         problems = notification_problems(n)
         if problems:
