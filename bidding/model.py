@@ -265,6 +265,8 @@ class BiddingSettings:
     default_max_bid_bytes: int = 256 * 1024**2
     max_document_bytes: int = 200 * 1024**2
     price_schedule_max_bytes: int = 64 * 1024
+    opening_workers: int = 2
+    """Bids decrypted side by side at the opening (worker threads)."""
     min_period_days: Mapping[Procedure, int] = field(
         default_factory=lambda: dict(STATUTORY_MIN_PERIOD_DAYS)
     )
@@ -273,3 +275,4 @@ class BiddingSettings:
         assert 4096 <= self.store_chunk_bytes <= 64 * 1024**2, "store_chunk_bytes out of range"
         assert self.works_deposit_cap_fen >= 0
         assert 0 < self.default_max_bid_bytes <= self.max_bid_bytes_cap
+        assert 1 <= self.opening_workers <= 32

@@ -443,11 +443,23 @@ async def _open(
     loop = asyncio.get_running_loop()
     entries: list[dict[str, Any]] = []
     frozen = await store.frozen_bids(conn, tender.id)
+    vault = _SharedVault(conn)
+    workers = asyncio.Semaphore(settings.opening_workers)
+
+    async def one(bid: Bid, key: bytes) -> tuple[dict[str, Any], BidOutcome, FailureCause | None]:
+        async with workers:
+            return await _open_bid(vault, loop, tender, bid, key, settings)
+
+    # Bids open side by side in worker threads (hashing and AES release the GIL); their
+    # reads share the transaction's connection, one query at a time.
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(one(bid, private)) for bid in frozen]
+    del private
     names: dict[int, str] = {}
-    for bid in frozen:
+    for bid, task in zip(frozen, tasks, strict=True):
+        entry, outcome, cause = task.result()
         if bid.org_id not in names:
             names[bid.org_id] = (await parties.get_organisation(conn, bid.org_id)).name
-        entry, outcome, cause = await _open_bid(conn, loop, tender, bid, private, settings)
         entry = {
             "leaf_index": bid.leaf_index,
             "bid_id": bid.id,
@@ -473,7 +485,6 @@ async def _open(
                 detail={"bid_id": bid.id, "org_id": bid.org_id, **entry["failure"]},
                 dedup_key=f"opening-incident:{bid.id}",
             )
-    del private
     handed_in = [
         c.username
         for c in await store.list_custodians(conn, tender.id)
@@ -521,8 +532,28 @@ async def _open(
     return tender, signed
 
 
+class _SharedVault:
+    """The vault read through the opening's connection by several bids at once: one query
+    at a time."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+        self._lock = asyncio.Lock()
+
+    async def chunk_count(self, blob_id: int) -> int:
+        async with self._lock:
+            return await store.blob_chunk_count(self._conn, blob_id) or 0
+
+    async def fetch(self, blob_id: int, seq: int) -> bytes | None:
+        async with self._lock:
+            return await store.fetch_chunk(self._conn, blob_id, seq)
+
+    def reader(self, loop: asyncio.AbstractEventLoop, blob_id: int, count: int) -> ThreadBlobReader:
+        return ThreadBlobReader(loop, lambda seq: self.fetch(blob_id, seq), count)
+
+
 async def _open_bid(
-    conn: asyncpg.Connection,
+    vault: _SharedVault,
     loop: asyncio.AbstractEventLoop,
     tender: Tender,
     bid: Bid,
@@ -532,8 +563,8 @@ async def _open_bid(
     """Decrypt one bid in a worker thread, check it against its receipt hash and the
     bidder's signature, parse its package and price schedule. Never raises for the bid's
     own problems: they become the entry's ``failure``."""
-    count = await store.blob_chunk_count(conn, bid.blob_id) or 0
-    reader = ThreadBlobReader(loop, lambda seq: store.fetch_chunk(conn, bid.blob_id, seq), count)
+    count = await vault.chunk_count(bid.blob_id)
+    reader = vault.reader(loop, bid.blob_id, count)
     parser = PackageParser(settings.price_schedule_max_bytes, defer_errors=True)
 
     def work() -> str | None:
@@ -578,7 +609,7 @@ async def _open_bid(
             )
     except EnvelopeError as exc:  # discard whatever the parser saw
         code, detail = exc.code.code, exc.detail
-    intact = await _stored_sha256(conn, loop, bid, count) == bid.envelope_sha256
+    intact = await _stored_sha256(vault, loop, bid, count) == bid.envelope_sha256
     cause, outcome = rules.classify_failure(code, stored_bytes_intact=intact)
     if not intact:
         detail = f"{detail}; the stored envelope no longer matches its receipt".lstrip("; ")
@@ -590,9 +621,9 @@ def _failure(cause: FailureCause, code: str, detail: str) -> dict[str, Any]:
 
 
 async def _stored_sha256(
-    conn: asyncpg.Connection, loop: asyncio.AbstractEventLoop, bid: Bid, count: int
+    vault: _SharedVault, loop: asyncio.AbstractEventLoop, bid: Bid, count: int
 ) -> str:
-    reader = ThreadBlobReader(loop, lambda seq: store.fetch_chunk(conn, bid.blob_id, seq), count)
+    reader = vault.reader(loop, bid.blob_id, count)
 
     def work() -> str:
         digest = hashlib.sha256()
