@@ -17,8 +17,6 @@ import asyncpg
 from experts.model import Expert, PastDraw, SpecialtyCode
 from experts.pool import expert_from_row
 
-__all__: list[str] = []  # module of functions; import what you call
-
 # --- classification -------------------------------------------------------------------------
 
 

@@ -211,7 +211,9 @@ async def test_request_draw_summon_decline_replace_fix_and_verify(
     bundle["result"]["lines"][0]["order"][5], bundle["result"]["lines"][0]["order"][6] = (
         bundle["result"]["lines"][0]["order"][6], bundle["result"]["lines"][0]["order"][5])  # fmt: skip
     path.write_text(json.dumps(bundle, ensure_ascii=False))
-    assert cli.main(["experts", "verify-draw", str(path)]) == 1  # the file as the positional argument
+    assert (
+        cli.main(["experts", "verify-draw", str(path)]) == 1
+    )  # the file as the positional argument
 
     config = client.server.app[keys.CONFIG]
     monkeypatch.setenv("DATABASE_URL", config.database_url or "")
@@ -284,6 +286,20 @@ async def test_the_cli_import_is_all_or_nothing(
     async with client.server.app[keys.POOL].acquire() as conn:
         assert await conn.fetchval("SELECT array_agg(expert_id ORDER BY expert_id) FROM experts") == [
             "E001", "E002", "E003"]  # fmt: skip
+    codes = tmp_path / "codes.csv"
+    codes.write_text(
+        "code,name_zh,name_en\nA05,水运工程,Waterways\nA0501,港口,Ports\nQ0101,无上级,Orphan\n"
+    )
+    assert (
+        await asyncio.to_thread(cli.main, ["experts", "codes", str(codes)]) == 1
+    )  # Q01 is unknown
+    codes.write_text("code,name_zh,name_en\nA05,水运工程,Waterways\nA.05.01,港口,Ports\n")
+    assert await asyncio.to_thread(cli.main, ["experts", "codes", str(codes)]) == 0
+    async with client.server.app[keys.POOL].acquire() as conn:
+        assert (
+            await conn.fetchval("SELECT name_en FROM expert_specialty_codes WHERE code = 'A0501'")
+            == "Ports"
+        )
 
 
 # a field that could carry who sits: an expert id or a list of people (counts like
