@@ -34,6 +34,7 @@ from bidding.service.common import load_tender
 from bidding.service.tenders import tender_summary
 from bidding.vault import iter_blob
 from crypto.keys import b64url_encode
+from trading import admission
 from trading.calendar import EventContext, EventRegistry
 from trading.config import Config
 from trading.context import Role
@@ -179,16 +180,8 @@ async def create_tender(call: Call) -> dict[str, Any]:
 )
 async def list_tenders(call: Call) -> list[dict[str, Any]]:
     q: TenderQuery = call.query
-    if q.state is not None:
-        states: list[str] | None = [q.state.value]
-    else:
-        states = (
-            None
-            if _sees_drafts(call)
-            else [s.value for s in TenderState if s is not TenderState.DRAFT]
-        )
-    if states == [TenderState.DRAFT.value] and not _sees_drafts(call):
-        states = []
+    visible = [s for s in TenderState if _sees_drafts(call) or s is not TenderState.DRAFT]
+    states = [s.value for s in visible if q.state is None or s is q.state]
     async with call.pool.acquire() as conn:
         found = await store.list_tenders(conn, states=states, after_id=q.after_id, limit=q.limit)
     return [_tender_json(t) for t in found]
@@ -197,8 +190,18 @@ async def list_tenders(call: Call) -> list[dict[str, Any]]:
 async def _visible_tender(call: Call, conn: Any, tender_id: int) -> Any:
     tender = await load_tender(conn, tender_id)
     if tender.state is TenderState.DRAFT and not _sees_drafts(call):
-        await load_tender(conn, -1)  # the same 404 as an unknown tender
+        raise not_found("tender", "招标项目", tender_id, "tender_not_found")  # as if unknown
     return tender
+
+
+def _custodians_visible(call: Call, tender: Any) -> bool:
+    """Who holds the opening key is not told to bidders before the opening session (they
+    are the people a bribe would be aimed at); staff and supervisors always see it."""
+    return (
+        _sees_drafts(call)
+        or call.actor.role is Role.CUSTODIAN
+        or tender.state in (TenderState.OPENING, TenderState.OPENED)
+    )
 
 
 @route(
@@ -215,10 +218,19 @@ async def get_tender(call: Call) -> dict[str, Any]:
         changes = await store.date_changes(conn, tender.id)
         documents = await store.list_documents(conn, tender.id)
     out = _tender_json(tender)
-    out["custodians"] = [
-        {"user_id": c.user_id, "username": c.username, "position": c.position, "key_id": c.key_id}
-        for c in custodians
-    ]
+    out["custodians"] = (
+        [
+            {
+                "user_id": c.user_id,
+                "username": c.username,
+                "position": c.position,
+                "key_id": c.key_id,
+            }
+            for c in custodians
+        ]
+        if _custodians_visible(call, tender)
+        else None
+    )
     out["date_changes"] = changes
     out["documents"] = [
         {"id": d.id, "name": d.name, "sha256": d.sha256, "size_bytes": d.size_bytes}
@@ -431,13 +443,15 @@ async def register(call: Call) -> dict[str, Any]:
         reg, created = await tenders.register_bidder(
             conn, call.audit, call.actor, call.now, tender_id
         )
-        status = await submission.bid_status(conn, call.actor, tender_id)
+        confirmed = await admission.is_deposit_confirmed(
+            conn, org_id=reg.org_id, project_ref=f"tender:{tender_id}"
+        )
     return {
         "tender_id": reg.tender_id,
         "org_id": reg.org_id,
         "registered_at": reg.registered_at,
         "new": created,
-        "deposit_confirmed": status["deposit_confirmed"],
+        "deposit_confirmed": confirmed,
         "project_ref": f"tender:{tender_id}",
     }
 
@@ -543,8 +557,11 @@ async def bid_tree(call: Call) -> dict[str, Any]:
 )
 async def opening_status(call: Call) -> dict[str, Any]:
     async with call.pool.acquire() as conn:
-        await _visible_tender(call, conn, call.path_int("tender_id"))
-        return await opening.opening_status(conn, call.path_int("tender_id"))
+        tender = await _visible_tender(call, conn, call.path_int("tender_id"))
+        status = await opening.opening_status(conn, tender.id)
+    if not _custodians_visible(call, tender):
+        status["custodians"], status["missing"] = None, None
+    return status
 
 
 @route(

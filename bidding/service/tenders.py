@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterable, Callable
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -471,7 +470,3 @@ def tender_summary(tender: Tender) -> dict[str, Any]:
     out["opening_key_id"] = key_id(tender.opening_public_key) if tender.opening_public_key else None
     out["project_ref"] = tender.project_ref
     return out
-
-
-def with_state(tender: Tender, state: TenderState) -> Tender:
-    return replace(tender, state=state)

@@ -92,8 +92,9 @@ async def test_deadline_minus_one_millisecond_is_accepted_and_the_deadline_refus
     assert signed.document["received_at"] == (
         (world.tender.bid_deadline_at - MS).strftime("%Y-%m-%dT%H:%M:%S.") + "999Z"
     )
-    world.clock.set(world.tender.bid_deadline_at)
-    await refused_with(world, "deadline_passed", submit(world, second, seal_for(world, second)))
+    for late in (timedelta(0), MS):  # at the deadline, and one millisecond after it
+        world.clock.set(world.tender.bid_deadline_at + late)
+        await refused_with(world, "deadline_passed", submit(world, second, seal_for(world, second)))
 
 
 async def test_an_upload_straddling_the_deadline_is_not_submitted(world: World) -> None:

@@ -118,13 +118,17 @@ async def make_world(
         for _ in range(n):
             party = await make_user(conn, audit, clock, Role.CUSTODIAN, org_id=centre)
             private, public = generate_x25519()
-            await parties.register_key(conn, audit, party.actor, now, public_key=public, algorithm="x25519")
+            await parties.register_key(
+                conn, audit, party.actor, now, public_key=public, algorithm="x25519"
+            )
             custodians.append(Custodian(party, private))
         people: list[Bidder] = []
         for _ in range(bidders):
             party = await make_user(conn, audit, clock, Role.BIDDER)
             key = generate_signing_key()
-            await parties.register_key(conn, audit, party.actor, now, public_key=public_key_bytes(key))
+            await parties.register_key(
+                conn, audit, party.actor, now, public_key=public_key_bytes(key)
+            )
             people.append(Bidder(party, key))
     world = World(pool, audit, clock, settings, staff, custodians, people, None)  # type: ignore[arg-type]
     return await new_tender(world, k=k, **tender_options)
@@ -168,8 +172,15 @@ async def new_tender(
         )
         tender = await tenders.create_tender(conn, audit, staff.actor, now, draft, settings)
         await tenders.add_document(
-            conn, audit, staff.actor, now, tender_id=tender.id, name="招标文件.pdf",
-            source=pieces(b"%PDF-1.7 tender documents " * 100), content_length=None, settings=settings,
+            conn,
+            audit,
+            staff.actor,
+            now,
+            tender_id=tender.id,
+            name="招标文件.pdf",
+            source=pieces(b"%PDF-1.7 tender documents " * 100),
+            content_length=None,
+            settings=settings,
         )
         if publish:
             tender = await tenders.publish_tender(conn, audit, staff.actor, now, tender.id)
@@ -178,7 +189,12 @@ async def new_tender(
                     await tenders.register_bidder(conn, audit, b.party.actor, now, tender.id)
                 if confirm:
                     await admission.flag_confirmed(
-                        conn, audit, staff.actor, now, org_id=b.org_id, project_ref=tender.project_ref,
+                        conn,
+                        audit,
+                        staff.actor,
+                        now,
+                        org_id=b.org_id,
+                        project_ref=tender.project_ref,
                         note="test deposit",
                     )
     return replace(world, tender=tender)
