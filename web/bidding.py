@@ -29,7 +29,7 @@ from bidding.model import (
     TenderDraft,
     TenderState,
 )
-from bidding.service import opening, submission, tenders
+from bidding.service import deposits, opening, submission, tenders
 from bidding.service.common import load_tender
 from bidding.service.tenders import tender_summary
 from bidding.vault import iter_blob
@@ -446,6 +446,18 @@ async def register(call: Call) -> dict[str, Any]:
         confirmed = await admission.is_deposit_confirmed(
             conn, org_id=reg.org_id, project_ref=f"tender:{tender_id}"
         )
+        found = await deposits.terms_and_deposit(
+            conn, await load_tender(conn, tender_id), reg.org_id
+        )
+    deposit = None
+    if found is not None:
+        terms, d = found
+        deposit = {
+            "sub_account": d.sub_account,
+            "required_fen": terms.required_fen,
+            "deadline_at": terms.deadline_at,
+            "state": d.state.value,
+        }
     return {
         "tender_id": reg.tender_id,
         "org_id": reg.org_id,
@@ -453,6 +465,7 @@ async def register(call: Call) -> dict[str, Any]:
         "new": created,
         "deposit_confirmed": confirmed,
         "project_ref": f"tender:{tender_id}",
+        "deposit": deposit,
     }
 
 

@@ -56,12 +56,13 @@ _PEEK_LIMIT = PREAMBLE_SIZE + MAX_HEADER_SIZE
 
 
 async def _admitted(conn: asyncpg.Connection, actor: Actor, tender: Tender) -> list[PartyKey]:
-    """Registered, deposit confirmed, a signing key: the bidder's registered Ed25519 keys."""
+    """Registered, deposit confirmed (when the tender asks for one), a signing key: the
+    bidder's registered Ed25519 keys."""
     if actor.org_id is None:
         raise BidRejected(BidReason.NOT_A_BIDDER)
     if await store.get_registration(conn, tender.id, actor.org_id) is None:
         raise BidRejected(BidReason.NOT_REGISTERED)
-    if not await admission.is_deposit_confirmed(
+    if tender.deposit_fen > 0 and not await admission.is_deposit_confirmed(
         conn, org_id=actor.org_id, project_ref=tender.project_ref
     ):
         raise BidRejected(BidReason.DEPOSIT_NOT_CONFIRMED, tender.project_ref)
@@ -313,6 +314,7 @@ async def bid_status(conn: asyncpg.Connection, actor: Actor, tender_id: int) -> 
         "tender_state": tender.state,
         "bid_deadline_at": tender.bid_deadline_at,
         "registered": await store.get_registration(conn, tender_id, actor.org_id) is not None,
+        "deposit_required": tender.deposit_fen > 0,
         "deposit_confirmed": await admission.is_deposit_confirmed(
             conn, org_id=actor.org_id, project_ref=tender.project_ref
         ),

@@ -25,6 +25,7 @@ from bidding.model import (
     TenderState,
     share_context,
 )
+from bidding.service import deposits
 from bidding.service.common import load_tender, notify_registered, refusals_audited
 from bidding.vault import BlobWriter
 from crypto.keys import b64url_encode, generate_x25519, key_id
@@ -255,6 +256,7 @@ async def publish_tender(
             opening_public_key=public,
         )
         await _apply_timers(conn, tender.id, decision, now)
+        await deposits.register_terms(conn, audit, actor, now, tender)
         await audit.append(
             conn,
             actor=actor,
@@ -309,6 +311,7 @@ async def change_dates(
             conn, tender, bid_deadline_at=bid_deadline_at, opening_at=opening_at
         )
         await _apply_timers(conn, tender.id, decision, now)
+        await deposits.move_dates(conn, audit, actor, now, tender)
         notified = 0
         if tender.state is TenderState.PUBLISHED:
             notified = await notify_registered(
@@ -444,6 +447,7 @@ async def register_bidder(
         tender = await load_tender(conn, tender_id, lock="share")
         rules.decide(tender, rules.Register(), now)
         registration = await store.insert_registration(conn, tender_id, org.id, actor.user_id, now)
+        await deposits.open_for(conn, audit, actor, now, tender, org.id)
         if registration is None:
             existing = await store.get_registration(conn, tender_id, org.id)
             assert existing is not None

@@ -45,8 +45,7 @@ async def test_the_cli_places_a_bid_and_watches_it(client, clock) -> None:
         str(lot["id"]),
         "--amount-fen",
         str(START),
-        "--token",
-        token,
+        f"--token={token}",  # a token may start with "-"
         "--bid-id",
         "cli-1",
     )
@@ -64,7 +63,6 @@ async def test_the_cli_places_a_bid_and_watches_it(client, clock) -> None:
         str(lot["id"]),
         "--amount-fen",
         "1",
-        "--token",
-        token,
+        f"--token={token}",  # a token may start with "-"
     )
     assert code == 2 and "already_highest" in out

@@ -208,8 +208,7 @@ async def test_one_tender_from_publication_to_the_opening_record_through_the_api
                 "submit",
                 "--url",
                 centre.url,
-                "--token",
-                token,
+                f"--token={token}",  # a token may start with "-"
                 "--tender-id",
                 str(tid),
                 "--envelope",
@@ -295,8 +294,7 @@ async def test_one_tender_from_publication_to_the_opening_record_through_the_api
                 "share",
                 "--url",
                 centre.url,
-                "--token",
-                token,
+                f"--token={token}",  # a token may start with "-"
                 "--tender-id",
                 str(tid),
                 "--key",

@@ -91,8 +91,7 @@ async def test_the_demo_walk_through(client: Any, config: Any, tmp_path: Path) -
                     "submit",
                     "--url",
                     url,
-                    "--token",
-                    token,
+                    f"--token={token}",  # a token may start with "-"
                     "--tender-id",
                     str(tid),
                     "--envelope",
@@ -126,8 +125,7 @@ async def test_the_demo_walk_through(client: Any, config: Any, tmp_path: Path) -
                     "share",
                     "--url",
                     url,
-                    "--token",
-                    token,
+                    f"--token={token}",  # a token may start with "-"
                     "--tender-id",
                     str(tid),
                     "--key",

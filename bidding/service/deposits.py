@@ -1,0 +1,80 @@
+"""A tender's bid deposit (投标保证金) lives in the deposit ledger (``trading.ledger``): these
+calls run inside the tender's own use-case transactions, so a tender is published with its
+deposit terms or not at all, each registered bidder gets its own virtual sub-account (D1),
+and the deposit deadline moves with the bid deadline (D2 judges value times against it).
+
+A tender that asks no deposit (``deposit_fen == 0``) registers nothing in the ledger, and
+admits its registered bidders without one."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+from bidding.model import Category, Tender
+from trading.audit import AuditLog
+from trading.context import Actor
+from trading.ledger import service as ledger
+from trading.ledger import store as ledger_store
+from trading.ledger.model import Deposit, DepositTerms, ProjectKind
+
+
+async def register_terms(
+    conn: asyncpg.Connection, audit: AuditLog, actor: Actor, now: datetime, tender: Tender
+) -> None:
+    if tender.deposit_fen == 0:
+        return
+    await ledger.register_project(
+        conn,
+        audit,
+        actor,
+        now,
+        project_ref=tender.project_ref,
+        kind=ProjectKind.TENDER,
+        required_fen=tender.deposit_fen,
+        deadline_at=tender.bid_deadline_at,
+        opening_at=tender.opening_at,
+        estimate_fen=tender.estimated_price_fen,
+        works=tender.category is Category.WORKS,
+    )
+
+
+async def move_dates(
+    conn: asyncpg.Connection, audit: AuditLog, actor: Actor, now: datetime, tender: Tender
+) -> None:
+    if await ledger_store.get_project(conn, tender.project_ref) is None:
+        return
+    await ledger.amend_project_dates(
+        conn,
+        audit,
+        actor,
+        now,
+        project_ref=tender.project_ref,
+        deadline_at=tender.bid_deadline_at,
+        opening_at=tender.opening_at,
+    )
+
+
+async def open_for(
+    conn: asyncpg.Connection,
+    audit: AuditLog,
+    actor: Actor,
+    now: datetime,
+    tender: Tender,
+    org_id: int,
+) -> Deposit | None:
+    """The bidder's deposit and its sub-account (idempotent), when the tender takes one."""
+    if await ledger_store.get_project(conn, tender.project_ref) is None:
+        return None
+    return await ledger.open_deposit(conn, audit, actor, now, tender.project_ref, org_id)
+
+
+async def terms_and_deposit(
+    conn: asyncpg.Connection, tender: Tender, org_id: int
+) -> tuple[DepositTerms, Deposit] | None:
+    terms = await ledger_store.get_project(conn, tender.project_ref)
+    if terms is None:
+        return None
+    deposit = await ledger_store.get_deposit(conn, tender.project_ref, ledger.bidder_id(org_id))
+    return (terms, deposit) if deposit is not None else None
