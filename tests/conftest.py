@@ -16,12 +16,19 @@ import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import settings
 
 from trading import migrate
 from trading.audit import AuditLog
 from trading.clock import FakeClock
 from trading.config import Config
 from trading.db import EmbeddedPostgres, connect, create_pool
+
+# CI runs the same examples every time (a landing never hinges on a lucky draw); a developer's
+# run explores new ones. `HYPOTHESIS_PROFILE=ci` reproduces CI locally.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 TEMPLATE = "sunlit_template"
 _counter = itertools.count(1)

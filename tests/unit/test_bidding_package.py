@@ -34,7 +34,9 @@ OPEN_PRIVATE, OPEN_PUBLIC = generate_x25519(random.Random(5).randbytes)
 BIDDER_KEY = load_signing_key(bytes(range(32)))
 
 names = st.text(
-    alphabet=st.characters(min_codepoint=0x20, blacklist_characters="/\\\x7f"),
+    alphabet=st.characters(
+        min_codepoint=0x20, blacklist_characters="/\\\x7f", blacklist_categories=("Cs",)
+    ),
     min_size=1,
     max_size=20,
 ).filter(lambda n: n != PRICE_SCHEDULE_NAME and len(n.encode()) <= 255)
