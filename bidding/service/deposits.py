@@ -17,7 +17,7 @@ from trading.audit import AuditLog
 from trading.context import Actor
 from trading.ledger import service as ledger
 from trading.ledger import store as ledger_store
-from trading.ledger.model import Deposit, DepositTerms, ProjectKind
+from trading.ledger.model import Deposit, DepositState, DepositTerms, ProjectKind, RefundCause
 
 
 async def register_terms(
@@ -78,3 +78,31 @@ async def terms_and_deposit(
         return None
     deposit = await ledger_store.get_deposit(conn, tender.project_ref, ledger.bidder_id(org_id))
     return (terms, deposit) if deposit is not None else None
+
+
+async def refund_on_withdrawal(
+    conn: asyncpg.Connection,
+    audit: AuditLog,
+    actor: Actor,
+    now: datetime,
+    tender: Tender,
+    org_id: int,
+    *,
+    command_id: str,
+) -> Deposit | None:
+    """D4 (IR 35): withdrawing before the deadline refunds a confirmed cash deposit within 5
+    days (the ledger schedules the due date and alerts when it is missed)."""
+    found = await terms_and_deposit(conn, tender, org_id)
+    if found is None or found[1].state is not DepositState.CONFIRMED:
+        return None
+    return await ledger.request_refund(
+        conn,
+        audit,
+        actor,
+        now,
+        project_ref=tender.project_ref,
+        org_id=org_id,
+        cause=RefundCause.WITHDRAWN_BEFORE_DEADLINE,
+        cause_at=now,
+        command_id=command_id,
+    )

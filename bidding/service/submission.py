@@ -31,6 +31,7 @@ from bidding.model import (
     envelope_tender_id,
 )
 from bidding.records import Signed, receipt_document
+from bidding.service import deposits
 from bidding.service.common import (
     canonical_text,
     load_tender,
@@ -297,6 +298,10 @@ async def withdraw_bid(
                 at=now,
                 payload=dict(signed.document),
                 detail={"bid_id": current.id, "receipt": receipt_id},
+            )
+            # D4 (IR 35): a bid withdrawn before the deadline has its deposit refunded.
+            await deposits.refund_on_withdrawal(
+                conn, audit, actor, now, tender, actor.org_id, command_id=f"withdraw-r{receipt_id}"
             )
     return signed
 

@@ -79,6 +79,22 @@ async def test_a_tender_deposit_is_paid_into_the_bidders_sub_account_and_admits_
     reg = await ok(await client.post(f"/api/v1/tenders/{tender['id']}/registrations", headers=bh), 201)
     assert reg["deposit_confirmed"] is True and reg["deposit"]["state"] == "confirmed"
 
+    # D4 (IR 35): the bidder submits, then withdraws before the deadline → refund due in 5 days
+    key = generate_signing_key()
+    await ok(await client.post("/api/v1/me/keys", headers=bh, json={"public_key": public_key_bytes(key).hex()}), 201)
+    envelope = seal_bid_bytes(
+        tender_public=b64url_decode(tender["opening_public_key"]), tender_id=tender["id"],
+        bidder_org_id=bidder.org_id, signing_key=key,
+        price_schedule=b'{"amount_fen": 490000000, "duration_days": 300}', chunk_size=1024,
+    )
+    await ok(await client.put(f"/api/v1/tenders/{tender['id']}/bid", data=envelope,
+                              headers={**bh, "Content-Type": "application/octet-stream"}), 201)
+    await ok(await client.delete(f"/api/v1/tenders/{tender['id']}/bid", headers=bh))
+    reg = await ok(await client.post(f"/api/v1/tenders/{tender['id']}/registrations", headers=bh), 201)
+    assert reg["deposit"]["state"] == "refund_pending" and reg["deposit_confirmed"] is False
+    events = await ok(await client.get("/api/v1/events?kind=ledger.refund_due", headers=sup))
+    assert [e["status"] for e in events] == ["pending"]
+
 
 async def test_moving_the_bid_deadline_moves_the_deposit_deadline(client: TestClient) -> None:
     _, staff = await user_headers(client, Role.STAFF)
