@@ -59,6 +59,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -220,14 +221,16 @@ class _Lot:
 class _Pending:
     lot: _Lot
     decision: Decision
+    datas: list[dict[str, Any]]
+    """Each event as ``event_to_dict`` encodes it, once: for the log row and the broadcast."""
     rows: list[LogRow]
     future: asyncio.Future[Any] | None
     result: Any
     bid_key: BidKey | None = None
 
 
-def _row(lot_id: int, event: Event) -> LogRow:
-    data = event_to_dict(event)
+def _row(lot_id: int, event: Event, data: dict[str, Any] | None = None) -> LogRow:
+    data = event_to_dict(event) if data is None else data
     return (
         lot_id,
         event.seq,
@@ -268,8 +271,12 @@ class Engine:
         *,
         settings: EngineSettings | None = None,
         hooks: EngineHooks | None = None,
+        wire: Callable[[bytes], bytes] | None = None,
     ) -> None:
+        """``wire`` turns a JSON frame into what watchers are handed (the gateway passes
+        ``protocol.ws_text``: each broadcast is framed once for every client)."""
         self._store = store
+        self._wire = wire or (lambda frame: frame)
         self._clock = clock
         self.settings = settings or EngineSettings()
         self.hooks = hooks or EngineHooks()
@@ -288,6 +295,8 @@ class Engine:
         self._down_since: datetime | None = None
         self.flushes = 0
         self.rows_written = 0
+        self.flush_ms: deque[float] = deque(maxlen=4096)
+        """Durations of the latest flushes (the writer's commit round trips)."""
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -534,7 +543,9 @@ class Engine:
                 self._push_snapshot(lot, watcher, paddle)
                 lot.watchers[watcher] = None
                 return
-            watcher.push(protocol.resumed_frame(lot.id, after_seq, seq, len(missed), self.now()))
+            watcher.push(
+                self._wire(protocol.resumed_frame(lot.id, after_seq, seq, len(missed), self.now()))
+            )
             for frame in missed:
                 watcher.push(frame)
             lot.watchers[watcher] = None
@@ -560,9 +571,11 @@ class Engine:
             self._push_snapshot(lot, watcher, paddle)
             last = lot.committed.seq
         else:
-            watcher.push(protocol.resumed_frame(lot.id, after_seq, seq, len(rows), self.now()))
+            watcher.push(
+                self._wire(protocol.resumed_frame(lot.id, after_seq, seq, len(rows), self.now()))
+            )
             for s, data in rows:
-                watcher.push(protocol.event_frame_from_dict(lot.id, s, data))
+                watcher.push(self._wire(protocol.event_frame_from_dict(lot.id, s, data)))
             last = seq
         for s, frame in held:
             if s > last:
@@ -579,15 +592,11 @@ class Engine:
         return 0 if lot is None else len(lot.watchers)
 
     def _push_snapshot(self, lot: _Lot, watcher: Watcher, paddle: str | None) -> None:
-        watcher.push(
-            protocol.snapshot_frame(
-                lot.id,
-                public_view(lot.committed),
-                title=lot.title,
-                server_time=self.now(),
-                paddle=paddle,
-            )
+        view = public_view(lot.committed)
+        frame = protocol.snapshot_frame(
+            lot.id, view, title=lot.title, server_time=self.now(), paddle=paddle
         )
+        watcher.push(self._wire(frame))
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -636,7 +645,7 @@ class Engine:
         )
         for event in loaded.events[-self.settings.recent_events_max :]:
             if event.public:
-                self._remember(lot, event.seq, protocol.event_frame(lot_id, event))
+                self._remember(lot, event.seq, self._wire(protocol.event_frame(lot_id, event)))
         if len(loaded.events) > self.settings.recent_events_max:
             lot.dropped_upto = max(
                 lot.dropped_upto, loaded.events[-self.settings.recent_events_max - 1].seq
@@ -688,8 +697,9 @@ class Engine:
         bid_key: BidKey | None = None,
     ) -> None:
         lot.state = decision.state
-        rows = [_row(lot.id, e) for e in decision.events]
-        self._queue.append(_Pending(lot, decision, rows, future, result, bid_key))
+        datas = [event_to_dict(e) for e in decision.events]
+        rows = [_row(lot.id, e, d) for e, d in zip(decision.events, datas, strict=True)]
+        self._queue.append(_Pending(lot, decision, datas, rows, future, result, bid_key))
         self._idle.clear()
         self._wake.set()
         self._arm(lot)
@@ -712,6 +722,7 @@ class Engine:
                 batch.append(item)
                 rows.extend(item.rows)
             self._flushing = True
+            started = time.perf_counter()
             try:
                 await self._store.append(rows)
             except Exception as exc:  # any failure (asyncpg, OS, timeout): the outcome is uncertain
@@ -721,6 +732,7 @@ class Engine:
                 await asyncio.sleep(self.settings.retry_after_s)
                 continue
             self._flushing = False
+            self.flush_ms.append((time.perf_counter() - started) * 1000)
             self.flushes += 1
             self.rows_written += len(rows)
             for item in batch:
@@ -733,15 +745,17 @@ class Engine:
         if lot.reloading:  # a later failure already gave up on this lot; the reload decides
             return
         lot.committed = item.decision.state
-        for event in item.decision.events:
-            self._publish(lot, event)
+        # The answer first: its callbacks then run before the watchers' writers wake, so a
+        # bidder's ack and the broadcast of its bid leave in one send.
         if item.bid_key is not None:
             lot.inflight.pop(item.bid_key, None)
         if item.future is not None and not item.future.done():
             item.future.set_result(item.result)
+        for event, data in zip(item.decision.events, item.datas, strict=True):
+            self._publish(lot, event, data)
         self._after_commit(lot)
 
-    def _publish(self, lot: _Lot, event: Event) -> None:
+    def _publish(self, lot: _Lot, event: Event, data: dict[str, Any] | None = None) -> None:
         if isinstance(event, BidAccepted):
             key = (event.paddle, event.bid_id)
             lot.accepted[key] = event
@@ -750,7 +764,10 @@ class Engine:
                 pending[1].set_result(event)
         if not event.public:
             return
-        frame = protocol.event_frame(lot.id, event)
+        if data is None:
+            frame = self._wire(protocol.event_frame(lot.id, event))
+        else:
+            frame = self._wire(protocol.event_frame_from_dict(lot.id, event.seq, data))
         self._remember(lot, event.seq, frame)
         for watcher, held in lot.watchers.items():
             if held is None:
@@ -792,8 +809,16 @@ class Engine:
     # -- timers --------------------------------------------------------------------------------
 
     def _arm(self, lot: _Lot) -> None:
+        """Keep the lot's timer at or before its deadline. A bid moves the deadline later:
+        the armed timer then fires early, finds nothing due, and arms again — cheaper than
+        re-arming on every bid of a surge."""
         due = next_deadline(lot.state)
-        if due == lot.timer_at and lot.timer is not None:
+        if (
+            lot.timer is not None
+            and due is not None
+            and lot.timer_at is not None
+            and lot.timer_at <= due
+        ):
             return
         if lot.timer is not None:
             lot.timer.cancel()
@@ -862,12 +887,29 @@ class Engine:
     # -- introspection for tests and metrics ---------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
+        """Figures for operators: lots and watchers held, the writer's flushes (how many,
+        rows per flush, commit round trip of the latest ones)."""
+        latest = sorted(self.flush_ms)
+
+        def pct(p: float) -> float | None:
+            return (
+                round(latest[min(len(latest) - 1, int(p / 100 * len(latest)))], 3)
+                if latest
+                else None
+            )
+
         return {
             "lots": len(self._lots),
+            "live_lots": sum(
+                1 for lot in self._lots.values() if lot.committed.phase is not Phase.CLOSED
+            ),
+            "watchers": sum(len(lot.watchers) for lot in self._lots.values()),
             "queued": len(self._queue),
             "flushes": self.flushes,
             "rows_written": self.rows_written,
-            "watchers": sum(len(lot.watchers) for lot in self._lots.values()),
+            "rows_per_flush": round(self.rows_written / self.flushes, 2) if self.flushes else None,
+            "flush_ms_p50": pct(50),
+            "flush_ms_p99": pct(99),
         }
 
 

@@ -88,6 +88,7 @@ __all__ = [
     "config_to_dict",
     "event_from_dict",
     "event_to_dict",
+    "iso_time",
 ]
 
 # -- limits (a limit on everything) -------------------------------------------------------
@@ -708,9 +709,19 @@ class Decision:
 # -- the JSON codec -------------------------------------------------------------------------
 
 
+_ZERO = timedelta(0)
+
+
+def iso_time(value: datetime) -> str:
+    """``trading.clock.iso_ms``, faster for what the log holds (UTC, whole milliseconds)."""
+    if value.utcoffset() == _ZERO and value.microsecond % 1000 == 0:
+        return value.isoformat(timespec="milliseconds")[:-6] + "Z"
+    return iso_ms(value)
+
+
 def _encode(value: Any) -> Any:
     if isinstance(value, datetime):
-        return iso_ms(value)
+        return iso_time(value)
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, tuple | list | frozenset):
@@ -743,8 +754,18 @@ def _decode(hint: Any, raw: Any) -> Any:
     raise TypeError(f"no codec for {hint!r}")
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
 def _to_dict(obj: Any) -> dict[str, Any]:
-    return {f.name: _encode(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    return {name: _encode(getattr(obj, name)) for name in _field_names(type(obj))}
 
 
 def _from_dict(cls: type[Any], data: dict[str, Any]) -> Any:
@@ -758,6 +779,17 @@ def _from_dict(cls: type[Any], data: dict[str, Any]) -> Any:
 
 def event_to_dict(event: Event) -> dict[str, Any]:
     """JSON-ready dict with a ``type`` tag; the form the lot's log stores."""
+    if type(event) is BidAccepted:  # the hot path: the same dict, written out
+        ends = event.countdown_ends_at
+        return {
+            "type": "bid_accepted",
+            "seq": event.seq,
+            "at": iso_time(event.at),
+            "bid_id": event.bid_id,
+            "paddle": event.paddle,
+            "amount_fen": event.amount_fen,
+            "countdown_ends_at": None if ends is None else iso_time(ends),
+        }
     return {"type": event.type_name, **_to_dict(event)}
 
 

@@ -25,8 +25,10 @@ The server answers with frames that each carry a ``type``::
                ``lot_id`` / ``req`` when the frame had them; the connection goes on
     pong       answer to ping, with the server time
 
-A text frame from the server holds one such object, or a JSON array of them, in order,
-when several were waiting to be sent (a client behind the stream gets them coalesced).
+A text frame from the server holds one such object. (Clients should also accept a JSON
+array of such objects, in order: a server may coalesce frames that way.) Frames waiting for a
+slow client leave together in one write; a broadcast's websocket frame (RFC 6455, unmasked,
+uncompressed) is built once, byte for byte, for every watcher (``ws_text``).
 
 Ordering: per lot, a subscriber receives the snapshot (at ``seq`` S) and then every public
 event with seq > S in order; sequence numbers may skip the events that are not public
@@ -52,7 +54,7 @@ from datetime import datetime
 from typing import Any
 
 from auction.errors import AuctionReason, StreamReason, StreamRejected
-from auction.model import MAX_BID_ID_LEN, Event, event_to_dict
+from auction.model import MAX_BID_ID_LEN, BidAccepted, Event, event_to_dict, iso_time
 from auction.rules import check_amount
 from trading.clock import iso_ms
 from trading.errors import DomainError
@@ -77,6 +79,7 @@ __all__ = [
     "public_event_dict",
     "resumed_frame",
     "snapshot_frame",
+    "ws_text",
 ]
 
 MAX_FRAME_CHARS = 8192
@@ -297,9 +300,9 @@ def event_frame(lot_id: int, event: Event) -> bytes:
 
 
 def event_frame_from_dict(lot_id: int, seq: int, data: dict[str, Any]) -> bytes:
-    """The same frame from a stored log row (``data`` as ``event_to_dict`` wrote it)."""
-    data = dict(data)
-    data.pop("bid_id", None)
+    """The same frame from the encoded event (``data`` as ``event_to_dict`` wrote it)."""
+    if "bid_id" in data:
+        data = {k: v for k, v in data.items() if k != "bid_id"}
     return encode({"type": "event", "lot_id": lot_id, "seq": seq, "event": data})
 
 
@@ -334,20 +337,26 @@ def resumed_frame(
     )
 
 
-def ack_frame(lot_id: int, event: Event, *, req: str | None = None) -> bytes:
-    data = event_to_dict(event)
-    frame: dict[str, Any] = {
-        "type": "ack",
-        "lot_id": lot_id,
-        "bid_id": data.get("bid_id"),
-        "seq": event.seq,
-        "at": data["at"],
-        "amount_fen": data.get("amount_fen"),
-        "countdown_ends_at": data.get("countdown_ends_at"),
-    }
-    if req is not None:
-        frame["req"] = req
-    return frame_bytes(frame)
+def ack_frame(lot_id: int, event: BidAccepted, *, req: str | None = None) -> bytes:
+    """The ack of a durable bid (written out by hand: it is on the hot path)."""
+    ends = "null" if event.countdown_ends_at is None else f'"{iso_time(event.countdown_ends_at)}"'
+    extra = "" if req is None else f',"req":{json.dumps(req, ensure_ascii=False)}'
+    return (
+        f'{{"type":"ack","lot_id":{int(lot_id)},"bid_id":{json.dumps(event.bid_id, ensure_ascii=False)},'
+        f'"seq":{int(event.seq)},"at":"{iso_time(event.at)}","amount_fen":{int(event.amount_fen)},'
+        f'"countdown_ends_at":{ends}{extra}}}'
+    ).encode()
+
+
+def ws_text(payload: bytes) -> bytes:
+    """``payload`` as one websocket text frame from a server (RFC 6455 §5.2: FIN, opcode 1,
+    no mask, no extension): built once, it can be written to any number of clients."""
+    size = len(payload)
+    if size < 126:
+        return bytes((0x81, size)) + payload
+    if size < 1 << 16:
+        return bytes((0x81, 126)) + size.to_bytes(2, "big") + payload
+    return bytes((0x81, 127)) + size.to_bytes(8, "big") + payload
 
 
 def frame_bytes(frame: dict[str, Any]) -> bytes:

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import AwareDatetime, Field, StringConstraints
 
-from auction import service, store
+from auction import protocol, service, store
 from auction.engine import Engine, EngineHooks, EngineSettings
 from auction.errors import AuctionReason, AuctionRejected
 from auction.model import (
@@ -787,6 +787,17 @@ async def results(call: Call) -> list[dict[str, Any]]:
 
 @route(
     "GET",
+    "/auctions/engine",
+    summary="The auction engine's figures: lots and watchers held, flushes, rows per flush, commit times",
+    tag="auctions",
+    roles=STAFF,
+)
+async def engine_stats(call: Call) -> dict[str, Any]:
+    return {**_engine(call).stats(), "websocket_clients": len(call.app[GATEWAY].clients)}
+
+
+@route(
+    "GET",
     "/auctions/lots/{lot_id}/bidders",
     summary="Who held which paddle (staff, once the lot is closed)",
     tag="auctions",
@@ -883,7 +894,7 @@ async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
     log_store = PgLogStore(app[keys.DSN], pool)
     settings = _engine_settings(app[keys.CONFIG].extra)
     hooks = EngineHooks(reveal_reserve=reveal, lot_closed=closed)
-    engine = Engine(log_store, clock, settings=settings, hooks=hooks)
+    engine = Engine(log_store, clock, settings=settings, hooks=hooks, wire=protocol.ws_text)
     app[ENGINE] = engine
     await engine.start()
     try:

@@ -4,12 +4,16 @@ It parses frames (``auction.protocol``), authenticates, rate-limits, and forward
 engine (``auction.engine``); every rule lives in ``auction/``. The protocol is documented
 in ``auction.protocol`` and ``docs/auction.md``.
 
-Each client has a bounded send queue (``ws_queue_max`` frames) drained by its own writer
-task. The engine encodes a broadcast once and puts the same bytes on every watcher's queue
-without awaiting; when several frames wait, the writer sends them as one JSON array frame
-(coalescing for a client that falls behind); a client whose queue is full is closed (code
-4008) and, on reconnecting, resumes from its last sequence number or gets a fresh snapshot. A refused frame gets an
-error frame with its code; the connection and the lot go on.
+Each client has a bounded send queue (``ws_queue_max`` frames). The engine encodes a
+broadcast once — JSON and websocket framing (``protocol.ws_text``) — and puts the same bytes
+on every watcher's queue without awaiting. The gateway's writer (``Gateway.flush``, one
+callback per turn of the event loop, not one task per client: with 10,000 watchers a task
+per client would cost 10,000 task steps per event) hands each queue that has frames to its
+socket in one write — every frame the client is behind on, coalesced. Writes never block;
+a client whose queue is full, or whose socket holds more than ``ws_buffer_max_bytes``
+unsent, is closed (code 4008) and, on reconnecting, resumes from its last sequence number or
+gets a fresh snapshot. A refused frame gets an error frame with its code; the connection and
+the lot go on.
 
 Authentication: a bearer token in ``Authorization``, in ``?token=``, or in a first
 ``{"op": "auth"}`` frame. A connection without one watches; only a bidder bids, as the
@@ -21,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,8 +63,8 @@ class GatewaySettings:
     in_flight_max: int = 64
     """Bids of one connection awaiting their durable answer."""
     subscriptions_max: int = 1000
-    batch_frames_max: int = 256
-    """Frames coalesced into one array frame when a client's queue holds several."""
+    ws_buffer_max_bytes: int = 1 << 20
+    """Bytes written but not yet taken by a client's socket before it is dropped as too slow."""
     max_message_bytes: int = 64 * 1024
     """Larger frames close the connection (1009); up to it, oversized JSON is refused."""
     heartbeat_s: float = 30.0
@@ -75,7 +80,7 @@ class GatewaySettings:
             ("bid_burst", int),
             ("in_flight_max", int),
             ("subscriptions_max", int),
-            ("batch_frames_max", int),
+            ("ws_buffer_max_bytes", int),
             ("max_message_bytes", int),
             ("heartbeat_s", float),
         ):
@@ -116,17 +121,35 @@ class TokenBucket:
 
 
 class Gateway:
-    """The gateway's shared state: the engine, settings, the bidders' buckets, the clients."""
+    """The gateway's shared state: the engine, settings, the bidders' buckets, the clients,
+    and the writer that drains the clients' queues."""
 
     def __init__(self, app: web.Application, settings: GatewaySettings) -> None:
         self.app = app
         self.settings = settings
         self.bid_buckets: dict[int, TokenBucket] = {}
         self.clients: set[Client] = set()
+        self._dirty: dict[Client, None] = {}
+        self._flush_scheduled = False
 
     @property
     def engine(self) -> Engine:
         return self.app[ENGINE]
+
+    def mark(self, client: Client) -> None:
+        """``client`` has frames waiting: write them at the end of this turn of the loop
+        (after the callbacks already scheduled, so a bid's ack and its broadcast go together)."""
+        self._dirty[client] = None
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write every waiting queue to its socket, one write per client."""
+        self._flush_scheduled = False
+        dirty, self._dirty = self._dirty, {}
+        for client in dirty:
+            client.write_out()
 
     async def close_all(self) -> None:
         await asyncio.gather(
@@ -138,13 +161,17 @@ class Gateway:
 class Client:
     """One websocket connection: a watcher (``engine.Watcher``) and, if a bidder, a bidder."""
 
-    def __init__(self, gateway: Gateway, ws: web.WebSocketResponse) -> None:
+    def __init__(
+        self, gateway: Gateway, ws: web.WebSocketResponse, transport: asyncio.Transport | None
+    ) -> None:
         self.gateway = gateway
         self.ws = ws
+        self.transport = transport
         self.settings = gateway.settings
         self.engine = gateway.engine
         self.loop = asyncio.get_running_loop()
-        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=self.settings.ws_queue_max)
+        self.out: deque[bytes] = deque()
+        """The bounded send queue (``ws_queue_max`` complete websocket frames)."""
         self.frames = TokenBucket(
             self.settings.frame_rate_per_s, self.settings.frame_burst, self.loop.time()
         )
@@ -153,59 +180,55 @@ class Client:
         self.in_flight = 0
         self.lagging = False
         self.closing = False
-        self.writer = asyncio.create_task(self._write(), name="auction-ws-writer")
 
     # -- the outlet (engine.Watcher) --------------------------------------------------------
 
     def push(self, frame: bytes) -> None:
         if self.lagging or self.closing:
             return
-        try:
-            self.queue.put_nowait(frame)
-        except asyncio.QueueFull:
-            self.lagging = True
-            self.loop.call_soon(self._drop)
+        if len(self.out) >= self.settings.ws_queue_max:
+            self._lag()
+            return
+        if not self.out:
+            self.gateway.mark(self)
+        self.out.append(frame)
 
     def room(self) -> int:
-        return (
-            0 if self.lagging or self.closing else self.settings.ws_queue_max - self.queue.qsize()
-        )
+        return 0 if self.lagging or self.closing else self.settings.ws_queue_max - len(self.out)
+
+    def send(self, payload: bytes) -> None:
+        """A frame for this client alone (an ack, an error, hello, pong)."""
+        self.push(protocol.ws_text(payload))
+
+    def write_out(self) -> None:
+        """Hand every waiting frame to the socket in one write; never blocks."""
+        out, transport = self.out, self.transport
+        if not out or self.lagging or self.closing:
+            return
+        if transport is None or transport.is_closing():
+            out.clear()
+            return
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
+        transport.write(data)
+        if transport.get_write_buffer_size() > self.settings.ws_buffer_max_bytes:
+            self._lag()
+
+    def _lag(self) -> None:
+        """Too slow: close, and let the client resume from where it was."""
+        self.lagging = True
+        self.out.clear()
+        self.loop.call_soon(self._drop)
 
     def _drop(self) -> None:
         asyncio.ensure_future(self.close(CLOSE_LAGGING, b"too slow: reconnect and resume"))
-
-    async def _write(self) -> None:
-        """Send what the queue holds; several waiting frames go out as one JSON array (a
-        client that falls behind gets the same events in fewer, larger frames)."""
-        try:
-            while True:
-                frame = await self.queue.get()
-                if frame is None or self.lagging:
-                    return
-                done = False
-                if not self.queue.empty():
-                    batch = [frame]
-                    while len(batch) < self.settings.batch_frames_max and not self.queue.empty():
-                        more = self.queue.get_nowait()
-                        if more is None:
-                            done = True
-                            break
-                        batch.append(more)
-                    if len(batch) > 1:
-                        frame = b"[" + b",".join(batch) + b"]"
-                await self.ws.send_frame(frame, WSMsgType.TEXT)
-                if done:
-                    return
-        except (ConnectionError, RuntimeError) as exc:  # the peer went away mid-send
-            log.debug("websocket send ended", extra={"error": str(exc)})
 
     async def close(self, code: int, message: bytes) -> None:
         if self.closing:
             return
         self.closing = True
         self._unsubscribe_all()
-        self.writer.cancel()
-        await asyncio.gather(self.writer, return_exceptions=True)
+        self.out.clear()
         await self.ws.close(code=code, message=message)
 
     def _unsubscribe_all(self) -> None:
@@ -214,19 +237,14 @@ class Client:
         self.subscribed.clear()
 
     async def finish(self) -> None:
-        """The reader is done: unsubscribe, let the writer send what is queued, stop."""
+        """The reader is done: unsubscribe and send what is still queued."""
         self._unsubscribe_all()
-        if not self.writer.done():
-            try:
-                self.queue.put_nowait(None)
-            except asyncio.QueueFull:
-                self.writer.cancel()
-        await asyncio.gather(self.writer, return_exceptions=True)
+        self.write_out()
 
     # -- the reader ------------------------------------------------------------------------
 
     def error(self, exc: DomainError, context: dict[str, Any] | None = None) -> None:
-        self.push(protocol.error_frame(exc, context))
+        self.send(protocol.error_frame(exc, context))
 
     async def handle_text(self, text: str) -> None:
         if not self.frames.take(self.loop.time()):
@@ -258,7 +276,7 @@ class Client:
             elif isinstance(op, protocol.AcceptCapOp):
                 await self.accept_cap(op, context)
             elif isinstance(op, protocol.PingOp):
-                self.push(protocol.pong_frame(self.engine.now(), op.req))
+                self.send(protocol.pong_frame(self.engine.now(), op.req))
         except DomainError as exc:
             self.error(
                 exc,
@@ -271,7 +289,7 @@ class Client:
         app = self.gateway.app
         async with app[keys.POOL].acquire() as conn:
             self.user = await parties.resolve_session(conn, token, app[keys.CLOCK].now())
-        self.push(protocol.hello_frame(self.engine.now(), self.whoami(), self.settings.limits()))
+        self.send(protocol.hello_frame(self.engine.now(), self.whoami(), self.settings.limits()))
         for lot_id in list(self.subscribed):  # a watcher who logs in learns their paddles
             self.subscribed[lot_id] = await self.paddle(lot_id)
 
@@ -363,12 +381,12 @@ class Client:
             return
         exc = future.exception()
         if exc is None:
-            self.push(protocol.ack_frame(lot_id, future.result(), req=context.get("req")))
+            self.send(protocol.ack_frame(lot_id, future.result(), req=context.get("req")))
         elif isinstance(exc, DomainError):
             self.error(exc, context)
         else:
             log.error("bid failed unexpectedly", exc_info=exc)
-            self.push(
+            self.send(
                 protocol.encode(
                     {
                         **context,
@@ -392,7 +410,7 @@ class Client:
         }
         if op.req is not None:
             frame["req"] = op.req
-        self.push(protocol.encode(frame))
+        self.send(protocol.encode(frame))
 
 
 ENGINE = web.AppKey("auction_engine", Engine)
@@ -424,7 +442,7 @@ async def auction_ws(call: Call) -> web.StreamResponse:
         compress=False, max_msg_size=settings.max_message_bytes, heartbeat=settings.heartbeat_s
     )
     await ws.prepare(call.request)
-    client = Client(gateway, ws)
+    client = Client(gateway, ws, call.request.transport)  # type: ignore[arg-type]
     gateway.clients.add(client)
     try:
         token = _token(call.request)
@@ -434,7 +452,7 @@ async def auction_ws(call: Call) -> web.StreamResponse:
             except DomainError as exc:
                 client.error(exc, {"op": "auth"})
         if client.user is None:
-            client.push(protocol.hello_frame(client.engine.now(), None, settings.limits()))
+            client.send(protocol.hello_frame(client.engine.now(), None, settings.limits()))
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:
                 await client.handle_text(msg.data)

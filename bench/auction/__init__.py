@@ -1,0 +1,1 @@
+"""Benchmarks of the live auction engine: ``python -m bench.auction.run``."""
