@@ -179,12 +179,6 @@ class AuctionReason(Reason):
         "This bid id was already used for a different bid; choose a new id",
         "该出价编号已用于另一笔出价，请使用新的编号",
     )
-    SETTLING = (
-        "lot_settling",
-        409,
-        "The lot has just closed; its result is being recorded",
-        "标的已结束，正在记录结果",
-    )
 
 
 class StreamReason(Reason):

@@ -25,10 +25,10 @@ The server answers with frames that each carry a ``type``::
                ``lot_id`` / ``req`` when the frame had them; the connection goes on
     pong       answer to ping, with the server time
 
-A text frame from the server holds one such object. (Clients should also accept a JSON
-array of such objects, in order: a server may coalesce frames that way.) Frames waiting for a
-slow client leave together in one write; a broadcast's websocket frame (RFC 6455, unmasked,
-uncompressed) is built once, byte for byte, for every watcher (``ws_text``).
+A text frame from the server holds one such object, or — when several were waiting to be
+sent to a client that is behind — a JSON array of them, in order. A broadcast's websocket
+frame (RFC 6455, unmasked, uncompressed) is built once, byte for byte, for every watcher
+(``ws_text``).
 
 Ordering: per lot, a subscriber receives the snapshot (at ``seq`` S) and then every public
 event with seq > S in order; sequence numbers may skip the events that are not public
@@ -79,6 +79,7 @@ __all__ = [
     "public_event_dict",
     "resumed_frame",
     "snapshot_frame",
+    "ws_payload",
     "ws_text",
 ]
 
@@ -346,6 +347,12 @@ def ack_frame(lot_id: int, event: BidAccepted, *, req: str | None = None) -> byt
         f'"seq":{int(event.seq)},"at":"{iso_time(event.at)}","amount_fen":{int(event.amount_fen)},'
         f'"countdown_ends_at":{ends}{extra}}}'
     ).encode()
+
+
+def ws_payload(frame: bytes) -> bytes:
+    """The payload of a frame built by ``ws_text`` (to coalesce several into one)."""
+    size = frame[1]
+    return frame[2 + (2 if size == 126 else 8 if size == 127 else 0) :]
 
 
 def ws_text(payload: bytes) -> bytes:

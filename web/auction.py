@@ -793,7 +793,7 @@ async def results(call: Call) -> list[dict[str, Any]]:
     roles=STAFF,
 )
 async def engine_stats(call: Call) -> dict[str, Any]:
-    return {**_engine(call).stats(), "websocket_clients": len(call.app[GATEWAY].clients)}
+    return {**_engine(call).stats(), **call.app[GATEWAY].stats()}
 
 
 @route(

@@ -9,7 +9,8 @@ broadcast once — JSON and websocket framing (``protocol.ws_text``) — and put
 on every watcher's queue without awaiting. The gateway's writer (``Gateway.flush``, one
 callback per turn of the event loop, not one task per client: with 10,000 watchers a task
 per client would cost 10,000 task steps per event) hands each queue that has frames to its
-socket in one write — every frame the client is behind on, coalesced. Writes never block;
+socket in one write — every frame the client is behind on, coalesced into one message (a
+JSON array) when there are several. Writes never block;
 a client whose queue is full, or whose socket holds more than ``ws_buffer_max_bytes``
 unsent, is closed (code 4008) and, on reconnecting, resumes from its last sequence number or
 gets a fresh snapshot. A refused frame gets an error frame with its code; the connection and
@@ -131,6 +132,32 @@ class Gateway:
         self.clients: set[Client] = set()
         self._dirty: dict[Client, None] = {}
         self._flush_scheduled = False
+        self.ack_ms: deque[float] = deque(maxlen=100_000)
+        """Server-side time from a bid frame's arrival to its ack on the client's queue."""
+        self.writes = 0
+        self.bytes_out = 0
+        self.dropped = 0
+
+    def stats(self) -> dict[str, Any]:
+        latest = sorted(self.ack_ms)
+
+        def pct(p: float) -> float | None:
+            return (
+                round(latest[min(len(latest) - 1, int(p / 100 * len(latest)))], 3)
+                if latest
+                else None
+            )
+
+        return {
+            "websocket_clients": len(self.clients),
+            "socket_writes": self.writes,
+            "bytes_out": self.bytes_out,
+            "clients_dropped_as_slow": self.dropped,
+            "bid_to_ack_ms_p50": pct(50),
+            "bid_to_ack_ms_p99": pct(99),
+            "bid_to_ack_ms_max": round(latest[-1], 3) if latest else None,
+            "bid_to_ack_samples": len(latest),
+        }
 
     @property
     def engine(self) -> Engine:
@@ -201,22 +228,31 @@ class Client:
         self.push(protocol.ws_text(payload))
 
     def write_out(self) -> None:
-        """Hand every waiting frame to the socket in one write; never blocks."""
+        """Hand every waiting frame to the socket in one write; never blocks. Several waiting
+        frames become one message, a JSON array of them (fewer messages for a client that
+        is behind: its per-message cost is what makes it fall further behind)."""
         out, transport = self.out, self.transport
         if not out or self.lagging or self.closing:
             return
         if transport is None or transport.is_closing():
             out.clear()
             return
-        data = out[0] if len(out) == 1 else b"".join(out)
+        if len(out) == 1:
+            data = out[0]
+        else:
+            payloads = [protocol.ws_payload(frame) for frame in out]
+            data = protocol.ws_text(b"[" + b",".join(payloads) + b"]")
         out.clear()
         transport.write(data)
+        self.gateway.writes += 1
+        self.gateway.bytes_out += len(data)
         if transport.get_write_buffer_size() > self.settings.ws_buffer_max_bytes:
             self._lag()
 
     def _lag(self) -> None:
         """Too slow: close, and let the client resume from where it was."""
         self.lagging = True
+        self.gateway.dropped += 1
         self.out.clear()
         self.loop.call_soon(self._drop)
 
@@ -370,11 +406,16 @@ class Client:
             self.error(exc, context)
             return
         self.in_flight += 1
+        arrived = self.loop.time()
         future = self.engine.place_bid(op.lot_id, paddle, op.bid_id, op.amount_fen)
-        future.add_done_callback(lambda fut: self._answered(fut, op.lot_id, context))
+        future.add_done_callback(lambda fut: self._answered(fut, op.lot_id, context, arrived))
 
     def _answered(
-        self, future: asyncio.Future[BidAccepted], lot_id: int, context: dict[str, Any]
+        self,
+        future: asyncio.Future[BidAccepted],
+        lot_id: int,
+        context: dict[str, Any],
+        arrived: float,
     ) -> None:
         self.in_flight -= 1
         if future.cancelled():
@@ -382,6 +423,7 @@ class Client:
         exc = future.exception()
         if exc is None:
             self.send(protocol.ack_frame(lot_id, future.result(), req=context.get("req")))
+            self.gateway.ack_ms.append((self.loop.time() - arrived) * 1000)
         elif isinstance(exc, DomainError):
             self.error(exc, context)
         else:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import hashlib
 import json
 import os
@@ -624,33 +625,54 @@ async def bench_plate(
     return figures
 
 
-async def main_async(scale: Scale, only: set[str], echo_port: int, echo_pid: int) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+async def phase(name: str, scale: Scale, echo_port: int, echo_pid: int) -> dict[str, Any]:
+    """One benchmark on its own fresh server and database."""
     with sunlit_server(env=SERVER_ENV, timeout_s=120) as server:
         from trading.db import EmbeddedPostgres
 
         dsn = EmbeddedPostgres(server.data_dir).start()  # the server's own, already running
-        need = max(scale.bidders, scale.plate_ws_bidders + scale.plate_http_bidders) + 1
+        need = {
+            "throughput": scale.bidders,
+            "fanout": 1,
+            "plate": scale.plate_ws_bidders + scale.plate_http_bidders,
+        }
         t0 = time.monotonic()
-        bidders = await seed_bidders(dsn, need)
-        print(f"seeded {len(bidders)} bidders in {time.monotonic() - t0:.1f} s", flush=True)
+        bidders = await seed_bidders(dsn, need[name])
+        print(f"{name}: seeded {len(bidders)} bidders in {time.monotonic() - t0:.1f} s", flush=True)
         async with aiohttp.ClientSession() as http:
             headers = await login(http, server.url, "staff1", server.credentials()["staff1"])
             me = await (await http.get(server.url + "/api/v1/me", headers=headers)).json()
             api = Api(http, server.url, headers)
-            if "throughput" in only:
-                out["throughput"] = await bench_throughput(
-                    scale, server.process.pid, echo_pid, server.url, api, dsn, me["id"], bidders, echo_port
+            if name == "throughput":
+                figures = await bench_throughput(
+                    scale,
+                    server.process.pid,
+                    echo_pid,
+                    server.url,
+                    api,
+                    dsn,
+                    me["id"],
+                    bidders,
+                    echo_port,
                 )
-            if "fanout" in only:
-                out["fanout"] = await bench_fanout(
-                    scale, server.url, api, dsn, me["id"], bidders[-1]
-                )
-            if "plate" in only:
-                out["plate"] = await bench_plate(
+            elif name == "fanout":
+                figures = await bench_fanout(scale, server.url, api, dsn, me["id"], bidders[0])
+            else:
+                figures = await bench_plate(
                     scale, server.url, api, dsn, me["id"], bidders, server.process.pid
                 )
-    return out
+            engine = await api.get("/auctions/engine")
+            figures["server"] = {k: v for k, v in engine.items() if k not in ("lots", "queued")}
+            report(f"auction {name}: server-side figures", figures["server"])
+    return figures
+
+
+async def main_async(scale: Scale, only: set[str], echo_port: int, echo_pid: int) -> dict[str, Any]:
+    return {
+        name: await phase(name, scale, echo_port, echo_pid)
+        for name in ("throughput", "fanout", "plate")
+        if name in only
+    }
 
 
 def main() -> None:
@@ -658,7 +680,24 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", default="throughput,fanout,plate")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    for name in (
+        "bidders",
+        "lots",
+        "watchers",
+        "rounds",
+        "fanout_watchers",
+        "plate_ws_bidders",
+        "plate_lots",
+    ):
+        parser.add_argument("--" + name.replace("_", "-"), type=int, help="override the scale")
     args = parser.parse_args()
+    scale = QUICK if args.quick else FULL
+    overrides = {
+        name: getattr(args, name)
+        for name in scale.__dataclass_fields__
+        if getattr(args, name, None)
+    }
+    scale = dataclasses.replace(scale, **overrides)
     started = time.monotonic()
     print(f"open files per process: {raise_fd_limit()}", flush=True)
     echo_port = free_port()
@@ -672,9 +711,7 @@ def main() -> None:
     try:
         assert echo.stdout is not None
         echo.stdout.readline()  # READY
-        figures = asyncio.run(
-            main_async(QUICK if args.quick else FULL, set(args.only.split(",")), echo_port, echo.pid)
-        )
+        figures = asyncio.run(main_async(scale, set(args.only.split(",")), echo_port, echo.pid))
     finally:
         echo.terminate()
         echo.wait(10)

@@ -24,6 +24,7 @@ from auction.protocol import (
     ack_frame,
     event_frame,
     parse_frame,
+    ws_payload,
     ws_text,
 )
 
@@ -98,6 +99,7 @@ def test_ws_text_is_an_rfc6455_text_frame(payload: bytes) -> None:
     except StopIteration as done:
         frame = done.value
     assert frame.opcode is Opcode.TEXT and frame.fin and frame.data == payload
+    assert ws_payload(ws_text(payload)) == payload
 
 
 @pytest.mark.parametrize("size", [0, 125, 126, 65_535, 65_536])
