@@ -30,15 +30,23 @@ function onFrame(f) {
     case "snapshot": view = f.lot; lastSeq = f.seq; document.getElementById("lot-title").textContent = f.title + (f.paddle ? ` · #${f.paddle}` : ""); render(); break;
     case "event": {
       lastSeq = f.seq; const e = f.event;
-      if (e.type === "BidAccepted") { view.highest_fen = e.amount_fen; view.leader = e.paddle; view.countdown_ends_at = e.countdown_ends_at ?? view.countdown_ends_at; view.bid_count = (view.bid_count || 0) + 1; }
+      if (e.type === "bid_accepted") { view.highest_fen = e.amount_fen; view.leader = e.paddle; view.countdown_ends_at = e.countdown_ends_at ?? view.countdown_ends_at; view.bid_count = (view.bid_count || 0) + 1; }
       else if (e.countdown_ends_at) view.countdown_ends_at = e.countdown_ends_at;
-      if (e.type === "LotClosed") view.phase = "closed";
+      if (e.type === "lot_closed") view.phase = "closed";
+      else if (e.type === "lot_paused") view.phase = "paused";
+      else if (e.type !== "bid_accepted") refresh(current);
       addStream(`#${f.seq} ${e.at?.slice(11, 23) ?? ""} ${e.type}${e.paddle ? " · " + e.paddle : ""}${e.amount_fen ? " · ¥" + Sunlit.fenToYuan(e.amount_fen) : ""}`);
       render(); break;
     }
     case "ack": document.getElementById("bid-error").textContent = "✓ #" + f.seq; break;
     case "error": document.getElementById("bid-error").textContent = (LANG === "zh" ? f.message_zh : f.message) || f.code; break;
   }
+}
+
+// A phase change (start, countdown, resume, cap…): take the lot's live view over HTTP.
+async function refresh(lotId) {
+  try { const lot = await Sunlit.api(`/api/v1/auctions/lots/${lotId}`); if (lot.live && current === lotId) { view = lot.live; render(); } }
+  catch {}
 }
 
 function watch(lotId) {
