@@ -71,7 +71,7 @@ def server(
             cwd=ROOT,
         )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while True:
             if proc.poll() is not None:
                 raise RuntimeError("server exited:\n" + log_path.read_text()[-3000:])
@@ -230,7 +230,7 @@ async def test_a_server_killed_mid_bidding_war_keeps_every_acknowledged_bid(
         stop = asyncio.Event()
         acks = [0]
         fights = [asyncio.create_task(b.fight(url, stop, acks)) for b in war]
-        for _ in range(600):
+        for _ in range(3000):  # bounded: 30 s, for a machine under load
             if acks[0] >= 40:
                 break
             await asyncio.sleep(0.01)
