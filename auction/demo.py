@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import asyncpg
+
 from auction import service
 from trading import admission
 from trading.context import Actor, Role
@@ -106,8 +108,8 @@ async def load(ctx: DemoContext) -> None:
 
 
 async def _admit(
-    conn, ctx: DemoContext, staff: Actor, scope: str, orgs: list[int]
-) -> dict[int, str]:  # type: ignore[no-untyped-def]
+    conn: asyncpg.Connection, ctx: DemoContext, staff: Actor, scope: str, orgs: list[int]
+) -> dict[int, str]:
     for org in orgs:
         await admission.flag_confirmed(
             conn,
