@@ -154,7 +154,7 @@ async def _demo_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
-    scheduler = Scheduler(app[keys.POOL], app[keys.CLOCK], app[keys.REGISTRY])
+    scheduler = Scheduler(app[keys.POOL], app[keys.CLOCK], app[keys.REGISTRY], listen_dsn=app[keys.DSN])
     app[keys.SCHEDULER] = scheduler
     await scheduler.start()
     try:

@@ -30,8 +30,18 @@ _CHANNEL = "sunlit_timed_events"
 
 
 class Scheduler:
-    def __init__(self, pool: asyncpg.Pool, clock: Clock, registry: EventRegistry) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        clock: Clock,
+        registry: EventRegistry,
+        *,
+        listen_dsn: str | None = None,
+    ) -> None:
+        """``listen_dsn``: where to open the scheduler's own LISTEN connection (a dedicated
+        connection, not one borrowed from the pool, so that losing it never touches the pool)."""
         self._pool = pool
+        self._listen_dsn = listen_dsn
         self._clock = clock
         self._registry = registry
         self._aps: AsyncIOScheduler | None = None
@@ -46,7 +56,7 @@ class Scheduler:
         self._aps = AsyncIOScheduler(timezone="UTC")
         self._aps.start()
         self._aps.add_job(self.rearm, "interval", seconds=SAFETY_INTERVAL_S, id="sunlit-safety")
-        if listen:
+        if listen and self._listen_dsn is not None:
             await self._listen()
         await self.rearm()
         return ran
@@ -61,23 +71,22 @@ class Scheduler:
             self._aps = None
         conn, self._listener = self._listener, None
         if conn is not None:
-            if not conn.is_closed():
-                await conn.remove_listener(_CHANNEL, self._on_notify)
-            await self._pool.release(conn)
+            await conn.close()
 
     async def _listen(self) -> None:
-        conn = await self._pool.acquire()
+        assert self._listen_dsn is not None
+        conn = await asyncpg.connect(self._listen_dsn)
         try:
             await conn.add_listener(_CHANNEL, self._on_notify)
         except BaseException:
-            await self._pool.release(conn)
+            await conn.close()
             raise
         conn.add_termination_listener(self._on_listener_lost)
         self._listener = conn
 
-    def _on_listener_lost(self, _conn: Any) -> None:
+    def _on_listener_lost(self, conn: Any) -> None:
         """PostgreSQL dropped the LISTEN connection (failover, admin): listen again, with backoff."""
-        if self._stopping or self._relisten_task is not None:
+        if self._stopping or self._relisten_task is not None or conn is not self._listener:
             return
         log.warning("scheduler lost its LISTEN connection; reconnecting")
         self._relisten_task = asyncio.get_running_loop().create_task(self._relisten())
@@ -85,7 +94,7 @@ class Scheduler:
     async def _relisten(self) -> None:
         lost, self._listener = self._listener, None
         if lost is not None:
-            await self._pool.release(lost)
+            lost.terminate()
         delay_s = 0.2
         while not self._stopping:
             try:
