@@ -10,7 +10,7 @@ at start, ``POST /ledger/bank-keys``, or the demo's key pair).
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -685,6 +685,26 @@ async def forfeit(call: Call) -> dict[str, Any]:
     return deposit_json(d, terms, call.actor, call.now)
 
 
+async def _deposit_command(
+    call: Call, use_case: Callable[..., Awaitable[Any]], label: str
+) -> dict[str, Any]:
+    """One deposit, one command (approve or reject a forfeiture, convert): the same shape."""
+    b: CommandBody = call.body
+    ref, org_id = _project_ref(call), call.path_int("org_id")
+    async with call.pool.acquire() as conn:
+        d = await use_case(
+            conn,
+            call.audit,
+            call.actor,
+            call.now,
+            project_ref=ref,
+            org_id=org_id,
+            command_id=_command_id(call, b.command_id, label),
+        )
+        terms = await service.get_terms(conn, ref)
+    return deposit_json(d, terms, call.actor, call.now)
+
+
 @route(
     "POST",
     "/ledger/projects/{project_ref}/deposits/{org_id}/forfeit/approve",
@@ -694,20 +714,7 @@ async def forfeit(call: Call) -> dict[str, Any]:
     body=CommandBody,
 )
 async def approve_forfeit(call: Call) -> dict[str, Any]:
-    b: CommandBody = call.body
-    ref, org_id = _project_ref(call), call.path_int("org_id")
-    async with call.pool.acquire() as conn:
-        d = await service.approve_forfeit(
-            conn,
-            call.audit,
-            call.actor,
-            call.now,
-            project_ref=ref,
-            org_id=org_id,
-            command_id=_command_id(call, b.command_id, "approve"),
-        )
-        terms = await service.get_terms(conn, ref)
-    return deposit_json(d, terms, call.actor, call.now)
+    return await _deposit_command(call, service.approve_forfeit, "approve")
 
 
 @route(
@@ -719,20 +726,7 @@ async def approve_forfeit(call: Call) -> dict[str, Any]:
     body=CommandBody,
 )
 async def reject_forfeit(call: Call) -> dict[str, Any]:
-    b: CommandBody = call.body
-    ref, org_id = _project_ref(call), call.path_int("org_id")
-    async with call.pool.acquire() as conn:
-        d = await service.reject_forfeit(
-            conn,
-            call.audit,
-            call.actor,
-            call.now,
-            project_ref=ref,
-            org_id=org_id,
-            command_id=_command_id(call, b.command_id, "reject"),
-        )
-        terms = await service.get_terms(conn, ref)
-    return deposit_json(d, terms, call.actor, call.now)
+    return await _deposit_command(call, service.reject_forfeit, "reject")
 
 
 @route(
@@ -744,20 +738,7 @@ async def reject_forfeit(call: Call) -> dict[str, Any]:
     body=CommandBody,
 )
 async def convert(call: Call) -> dict[str, Any]:
-    b: CommandBody = call.body
-    ref, org_id = _project_ref(call), call.path_int("org_id")
-    async with call.pool.acquire() as conn:
-        d = await service.convert(
-            conn,
-            call.audit,
-            call.actor,
-            call.now,
-            project_ref=ref,
-            org_id=org_id,
-            command_id=_command_id(call, b.command_id, "convert"),
-        )
-        terms = await service.get_terms(conn, ref)
-    return deposit_json(d, terms, call.actor, call.now)
+    return await _deposit_command(call, service.convert, "convert")
 
 
 # == payouts, batches, suspense =================================================================
