@@ -24,7 +24,7 @@ from typing import Any
 
 import asyncpg
 
-from auction import store
+from auction import deposits, store
 from auction.errors import AuctionReason, AuctionRejected
 from auction.model import (
     MAX_AMOUNT_FEN,
@@ -183,6 +183,16 @@ async def create_land_lot(
                 }
             ],
             now=now,
+        )
+        await deposits.register_land_terms(
+            conn,
+            audit,
+            actor,
+            now,
+            lot_id=lot_id,
+            deposit_fen=deposit_fen,
+            starting_price_fen=starting_price_fen,
+            listing_ends_at=listing_ends_at,
         )
         await audit.append(
             conn,
@@ -719,6 +729,16 @@ async def settle(
                 "price_fen": state.price_fen,
             },
         )
+        if row["session_id"] is None:
+            await deposits.settle_land_deposits(
+                conn,
+                audit,
+                actor,
+                now,
+                lot_id=lot_id,
+                winner_org_id=winner_org if state.outcome is Outcome.SOLD else None,
+                closed_at=state.closed_at,
+            )
         title = row["title"]
         if state.outcome is Outcome.SOLD and winner_org is not None:
             await notices.add_notice(

@@ -129,3 +129,60 @@ async def test_a_tender_without_a_deposit_admits_registered_bidders(client: Test
     receipt = await ok(await client.put(f"/api/v1/tenders/{tender['id']}/bid", data=envelope,
                                          headers={**bh, "Content-Type": "application/octet-stream"}), 201)
     assert receipt["document"]["envelope_sha256"]
+
+
+async def test_a_land_sale_converts_the_winners_deposit_and_refunds_the_others(
+    client: TestClient, tmp_path: Path, capsys
+) -> None:
+    """A7 (land practice): deposits ≥ 20 % of the starting price, paid into the bidders' own
+    sub-accounts, admit them to bid; at the close the winner's deposit becomes part of the
+    price and the others are refunded within 5 working days."""
+    from trading.clock import iso_ms
+    from web.auction_ws import ENGINE
+
+    app = client.server.app
+    clock = app[keys.CLOCK]
+    _, admin = await user_headers(client, Role.ADMIN)
+    _, staff = await user_headers(client, Role.STAFF)
+    key_file = tmp_path / "bank.key"
+    await ok(await client.post("/api/v1/ledger/bank-keys", headers=admin,
+                               json={"public_key": public_key_bytes(bank.load_or_create_key(key_file)).hex()}), 201)
+    start = 100_000_000
+    lot = await ok(await client.post("/api/v1/auctions/lots", headers=staff, json={
+        "title": "湖州市某地块", "starting_price_fen": start, "increment_fen": 1_000_000,
+        "deposit_fen": start // 5, "listing_starts_at": iso_ms(clock.now() + timedelta(minutes=1)),
+        "listing_ends_at": iso_ms(clock.now() + timedelta(days=10, minutes=1)),
+    }), 201)
+    ref = f"lot:{lot['id']}"
+    bidders = []
+    for seq in range(1, 4):
+        party, headers = await user_headers(client, Role.BIDDER)
+        d = await ok(await client.post(f"/api/v1/ledger/projects/{ref}/deposits", headers=headers, json={}), 201)
+        assert cli_main(["ledger", "notify", "--print", "--key", str(key_file), "--sub-account", d["sub_account"],
+                         "--amount", "200000.00", "--seq", str(seq), "--bank-ref", f"LAND{seq}",
+                         "--value-time", clock.now().isoformat()]) == 0
+        body = json.loads(capsys.readouterr().out)
+        assert (await ok(await client.post("/api/v1/bank/notifications", json=body)))["verdict"] == "confirm"
+        await ok(await client.post(f"/api/v1/auctions/lots/{lot['id']}/admissions", headers=staff,
+                                   json={"org_id": party.org_id}), 201)
+        bidders.append((party, headers))
+
+    await ok(await client.post(f"/api/v1/auctions/lots/{lot['id']}/schedule", headers=staff))
+    clock.advance(minutes=1)
+    await app[keys.SCHEDULER].run_due()  # the listing opens
+    winner, wh = bidders[1]
+    await ok(await client.post(f"/api/v1/auctions/lots/{lot['id']}/bids", headers=wh,
+                               json={"bid_id": "w-1", "amount_fen": start}), 201)
+    clock.advance(days=10)  # the listing ends; a bid was made: the timed phase runs 4 minutes
+    await app[ENGINE].tick()
+    clock.advance(minutes=4)
+    await app[ENGINE].tick()
+    await app[ENGINE].wait_idle()
+    result = await ok(await client.get(f"/api/v1/auctions/lots/{lot['id']}/result"))
+    assert result["outcome"] == "sold"
+
+    _, sup = await user_headers(client, Role.SUPERVISOR)  # ten days on: a fresh session
+    deposits = await ok(await client.get(f"/api/v1/ledger/projects/{ref}/deposits", headers=sup))
+    states = {d["org_id"]: d["state"] for d in deposits}
+    assert states[winner.org_id] == "converted"
+    assert sorted(s for o, s in states.items() if o != winner.org_id) == ["refund_pending", "refund_pending"]
