@@ -77,7 +77,6 @@ from .model import (
     deposit_account_id,
 )
 from .rules import (
-    REFUND_TERMS,
     apply_transfer,
     check_conversion,
     check_deposit_terms,
@@ -89,15 +88,14 @@ from .rules import (
     china_date,
     classify_notification,
     classify_reversal,
-    days_held,
     detect_collusion,
-    interest_fen,
     is_valid_id,
     next_deposit_state,
     notification_problems,
     post_of,
     reason_for_result,
     refund_due_on,
+    refund_plan,
     sub_account_number,
     trial_balance,
     validate_account,
@@ -623,45 +621,9 @@ class MemoryLedger:
         if deposit.form is DepositForm.GUARANTEE:
             new = self._save(deposit, event, refund_cause=cause, refund_due_on=due_on)
             return self._remember(command_id, fingerprint, new)
-        assert deposit.received_at is not None and deposit.payer_account is not None
-        _, _, with_interest = REFUND_TERMS[cause]
-        interest = 0
-        if with_interest:
-            days = days_held(deposit.received_at, at)
-            interest = interest_fen(deposit.amount_fen, terms.interest_rate_bp, days)
-        payout_id = f"{command_id}/payout"
-        transfers = [
-            Transfer(
-                f"{command_id}/refund",
-                deposit.account_id,
-                _PAYABLE,
-                deposit.amount_fen,
-                TransferCode.REFUND,
-                reference=command_id,
-            )
-        ]
-        if interest:
-            transfers.append(
-                Transfer(
-                    f"{command_id}/interest",
-                    _INTEREST,
-                    _PAYABLE,
-                    interest,
-                    TransferCode.INTEREST,
-                    reference=command_id,
-                )
-            )
-        transfers.append(
-            Transfer(
-                payout_id,
-                _PAYABLE,
-                _BANK,
-                deposit.amount_fen + interest,
-                TransferCode.PAYOUT,
-                TransferFlags.PENDING,
-                reference=command_id,
-            )
-        )
+        assert deposit.payer_account is not None
+        transfers, interest = refund_plan(command_id, deposit, terms, cause, at)
+        payout_id = transfers[-1].id
         self._commit(transfers, at)
         self._payouts[payout_id] = Payout(
             payout_id,

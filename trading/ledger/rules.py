@@ -77,6 +77,7 @@ from .model import (
     CHINA_TZ,
     ID_MAX_LEN,
     REFERENCE_MAX_LEN,
+    SYSTEM_ACCOUNTS,
     Account,
     AccountFlags,
     AccountKind,
@@ -144,6 +145,7 @@ __all__ = [
     "post_of",
     "reason_for_result",
     "refund_due_on",
+    "refund_plan",
     "require_amount",
     "same_notification",
     "seal_payer",
@@ -625,6 +627,56 @@ def refund_due_on(cause: RefundCause, cause_at: datetime, calendar: WorkCalendar
     if working:
         return add_working_days(start, days, calendar)
     return start + timedelta(days=days)
+
+
+def refund_plan(
+    command_id: str, deposit: Deposit, terms: DepositTerms, cause: RefundCause, at: datetime
+) -> tuple[tuple[Transfer, ...], int]:
+    """The transfers that refund a confirmed cash deposit, and the interest in fen: the held
+    amount to refunds payable, the interest (D5: for the days held, value date to ``at``) from
+    interest expense, and one pending payout of both to the bank — ``<command_id>/payout``,
+    posted when the bank pays. Ids derive from the command, so a replay is idempotent."""
+    assert deposit.received_at is not None
+    _, _, with_interest = REFUND_TERMS[cause]
+    interest = (
+        interest_fen(deposit.amount_fen, terms.interest_rate_bp, days_held(deposit.received_at, at))
+        if with_interest
+        else 0
+    )
+    payable = SYSTEM_ACCOUNTS[AccountKind.REFUNDS_PAYABLE]
+    transfers = [
+        Transfer(
+            f"{command_id}/refund",
+            deposit.account_id,
+            payable,
+            deposit.amount_fen,
+            TransferCode.REFUND,
+            reference=command_id,
+        )
+    ]
+    if interest:
+        transfers.append(
+            Transfer(
+                f"{command_id}/interest",
+                SYSTEM_ACCOUNTS[AccountKind.INTEREST_EXPENSE],
+                payable,
+                interest,
+                TransferCode.INTEREST,
+                reference=command_id,
+            )
+        )
+    transfers.append(
+        Transfer(
+            f"{command_id}/payout",
+            payable,
+            SYSTEM_ACCOUNTS[AccountKind.BANK],
+            deposit.amount_fen + interest,
+            TransferCode.PAYOUT,
+            TransferFlags.PENDING,
+            reference=command_id,
+        )
+    )
+    return tuple(transfers), interest
 
 
 # -- deposit terms: caps and floors ----------------------------------------------------------
