@@ -35,11 +35,10 @@ from crypto.signing import (
     load_signing_key,
     private_key_bytes,
 )
-from trading.clock import iso_ms
 
 from .model import BankMovement, BankNotification, NotificationKind, PayoutResult
 from .reconcile import STATEMENT_COLUMNS, format_fen
-from .rules import notification_message
+from .rules import notification_fields, notification_message
 
 __all__ = [
     "decode_signature",
@@ -56,17 +55,7 @@ __all__ = [
 
 
 def notification_json(n: BankNotification) -> dict[str, Any]:
-    return {
-        "seq": n.seq,
-        "bank_ref": n.bank_ref,
-        "kind": n.kind.value if isinstance(n.kind, NotificationKind) else n.kind,
-        "sub_account": n.sub_account,
-        "amount_fen": n.amount_fen,
-        "value_at": iso_ms(n.value_at) if isinstance(n.value_at, datetime) else n.value_at,
-        "payer_account": n.payer_account,
-        "payer_name": n.payer_name,
-        "reverses_ref": n.reverses_ref,
-    }
+    return notification_fields(n)
 
 
 def _datetime_or_raw(value: Any) -> Any:

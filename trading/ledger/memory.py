@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from .errors import LedgerReason
@@ -77,6 +77,7 @@ from .model import (
     deposit_account_id,
 )
 from .rules import (
+    SUSPENSE_RETURN_DAYS,
     apply_transfer,
     check_conversion,
     check_deposit_terms,
@@ -97,6 +98,7 @@ from .rules import (
     refund_due_on,
     refund_plan,
     sub_account_number,
+    suspense_return_plan,
     trial_balance,
     validate_account,
     validate_transfer,
@@ -109,7 +111,6 @@ __all__ = ["COMMAND_ID_MAX_LEN", "SUSPENSE_RETURN_DAYS", "MemoryLedger"]
 COMMAND_ID_MAX_LEN = 100
 """Leaves room for the suffixes that name a command's transfers (``<command>/payout``)."""
 
-SUSPENSE_RETURN_DAYS = 5
 
 _BANK = SYSTEM_ACCOUNTS[AccountKind.BANK]
 _SUSPENSE = SYSTEM_ACCOUNTS[AccountKind.SUSPENSE]
@@ -877,38 +878,9 @@ class MemoryLedger:
         item = _lookup(self._suspense, bank_ref)
         if item is None or item.state is not SuspenseState.OPEN:
             raise LedgerReason.SUSPENSE_ITEM_NOT_FOUND.reject(str(bank_ref))
-        payout_id = f"{command_id}/payout"
-        self._commit(
-            [
-                Transfer(
-                    f"{command_id}/return",
-                    _SUSPENSE,
-                    _PAYABLE,
-                    item.amount_fen,
-                    TransferCode.SUSPENSE_RETURN,
-                    reference=bank_ref,
-                ),
-                Transfer(
-                    payout_id,
-                    _PAYABLE,
-                    _BANK,
-                    item.amount_fen,
-                    TransferCode.PAYOUT,
-                    TransferFlags.PENDING,
-                    reference=bank_ref,
-                ),
-            ],
-            at,
-        )
-        payout = Payout(
-            payout_id,
-            PayoutPurpose.SUSPENSE_RETURN,
-            item.payer_account,
-            item.payer_name,
-            item.amount_fen,
-            china_date(at) + timedelta(days=SUSPENSE_RETURN_DAYS),
-            source_ref=bank_ref,
-        )
+        transfers, payout = suspense_return_plan(command_id, item, at)
+        payout_id = payout.id
+        self._commit(transfers, at)
         self._payouts[payout_id] = payout
         self._suspense[bank_ref] = replace(
             item, state=SuspenseState.RETURN_PENDING, payout_id=payout_id

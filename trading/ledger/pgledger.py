@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
@@ -35,7 +35,7 @@ from crypto.signing import verify
 from . import store
 from .batch import BATCH_MAX, LedgerView, execute_batch, ids_to_load
 from .errors import LedgerReason
-from .memory import COMMAND_ID_MAX_LEN, SUSPENSE_RETURN_DAYS
+from .memory import COMMAND_ID_MAX_LEN
 from .model import (
     SYSTEM_ACCOUNTS,
     Account,
@@ -94,6 +94,7 @@ from .rules import (
     refund_due_on,
     refund_plan,
     sub_account_number,
+    suspense_return_plan,
     validate_account,
     void_of,
 )
@@ -908,38 +909,9 @@ class PgLedger:
             )
             if item is None or item.state is not SuspenseState.OPEN:
                 raise LedgerReason.SUSPENSE_ITEM_NOT_FOUND.reject(str(bank_ref))
-            payout_id = f"{command_id}/payout"
-            await self._commit(
-                [
-                    Transfer(
-                        f"{command_id}/return",
-                        _SUSPENSE,
-                        _PAYABLE,
-                        item.amount_fen,
-                        TransferCode.SUSPENSE_RETURN,
-                        reference=bank_ref,
-                    ),
-                    Transfer(
-                        payout_id,
-                        _PAYABLE,
-                        _BANK,
-                        item.amount_fen,
-                        TransferCode.PAYOUT,
-                        TransferFlags.PENDING,
-                        reference=bank_ref,
-                    ),
-                ],
-                at,
-            )
-            payout = Payout(
-                payout_id,
-                PayoutPurpose.SUSPENSE_RETURN,
-                item.payer_account,
-                item.payer_name,
-                item.amount_fen,
-                china_date(at) + timedelta(days=SUSPENSE_RETURN_DAYS),
-                source_ref=bank_ref,
-            )
+            transfers, payout = suspense_return_plan(command_id, item, at)
+            payout_id = payout.id
+            await self._commit(transfers, at)
             await store.insert_payout(self.conn, payout, at)
             await store.update_suspense(
                 self.conn, replace(item, state=SuspenseState.RETURN_PENDING, payout_id=payout_id)

@@ -94,6 +94,8 @@ from .model import (
     Guarantee,
     NotificationKind,
     NotificationVerdict,
+    Payout,
+    PayoutPurpose,
     ProjectKind,
     RefundCause,
     SuspenseItem,
@@ -139,6 +141,7 @@ __all__ = [
     "mod97_check_digits",
     "next_deposit_state",
     "normalize_bank_account",
+    "notification_fields",
     "notification_message",
     "notification_problems",
     "parse_sub_account",
@@ -146,6 +149,8 @@ __all__ = [
     "reason_for_result",
     "refund_due_on",
     "refund_plan",
+    "suspense_return_plan",
+    "SUSPENSE_RETURN_DAYS",
     "require_amount",
     "same_notification",
     "seal_payer",
@@ -679,6 +684,48 @@ def refund_plan(
     return tuple(transfers), interest
 
 
+SUSPENSE_RETURN_DAYS = 5
+"""Money that matched nothing goes back to its payer within this many days (practice)."""
+
+
+def suspense_return_plan(
+    command_id: str, item: SuspenseItem, at: datetime
+) -> tuple[tuple[Transfer, ...], Payout]:
+    """Return money held in suspense to its payer: suspense to refunds payable, and one
+    pending payout to the bank (``<command_id>/payout``), due within SUSPENSE_RETURN_DAYS."""
+    payable = SYSTEM_ACCOUNTS[AccountKind.REFUNDS_PAYABLE]
+    payout_id = f"{command_id}/payout"
+    transfers = (
+        Transfer(
+            f"{command_id}/return",
+            SYSTEM_ACCOUNTS[AccountKind.SUSPENSE],
+            payable,
+            item.amount_fen,
+            TransferCode.SUSPENSE_RETURN,
+            reference=item.bank_ref,
+        ),
+        Transfer(
+            payout_id,
+            payable,
+            SYSTEM_ACCOUNTS[AccountKind.BANK],
+            item.amount_fen,
+            TransferCode.PAYOUT,
+            TransferFlags.PENDING,
+            reference=item.bank_ref,
+        ),
+    )
+    payout = Payout(
+        payout_id,
+        PayoutPurpose.SUSPENSE_RETURN,
+        item.payer_account,
+        item.payer_name,
+        item.amount_fen,
+        china_date(at) + timedelta(days=SUSPENSE_RETURN_DAYS),
+        source_ref=item.bank_ref,
+    )
+    return transfers, payout
+
+
 # -- deposit terms: caps and floors ----------------------------------------------------------
 
 
@@ -812,22 +859,25 @@ BANK_REF_MAX_LEN = 96
 """Leaves room in a 128-character transfer id for the ledger's own prefixes."""
 
 
+def notification_fields(n: BankNotification) -> dict[str, Any]:
+    """A notification as JSON values: what travels on the wire and what the bank signs."""
+    return {
+        "seq": n.seq,
+        "bank_ref": n.bank_ref,
+        "kind": n.kind.value if isinstance(n.kind, NotificationKind) else n.kind,
+        "sub_account": n.sub_account,
+        "amount_fen": n.amount_fen,
+        "value_at": iso_ms(n.value_at) if isinstance(n.value_at, datetime) else n.value_at,
+        "payer_account": n.payer_account,
+        "payer_name": n.payer_name,
+        "reverses_ref": n.reverses_ref,
+    }
+
+
 def notification_message(n: BankNotification) -> bytes:
     """The exact bytes the bank signs: canonical JSON of every field, the sequence included
     (so a replay cannot be renumbered)."""
-    return canonical_json(
-        {
-            "seq": n.seq,
-            "bank_ref": n.bank_ref,
-            "kind": n.kind.value if isinstance(n.kind, NotificationKind) else n.kind,
-            "sub_account": n.sub_account,
-            "amount_fen": n.amount_fen,
-            "value_at": iso_ms(n.value_at) if isinstance(n.value_at, datetime) else n.value_at,
-            "payer_account": n.payer_account,
-            "payer_name": n.payer_name,
-            "reverses_ref": n.reverses_ref,
-        }
-    )
+    return canonical_json(notification_fields(n))
 
 
 def verify_notification(n: BankNotification, signature: bytes, bank_public_key: bytes) -> bool:
