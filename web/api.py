@@ -268,17 +268,21 @@ async def _read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
         )
     raw = await request.read()  # bounded by the app's client_max_size → 413
     try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValidationFailed(
-            f"the body is not valid JSON ({exc})", f"请求体不是合法的 JSON（{exc}）", code="malformed_json", status_hint=400
-        ) from None
-    if not isinstance(data, dict):
-        raise ValidationFailed("the body must be a JSON object", "请求体须为 JSON 对象", code="malformed_json", status_hint=400)
-    try:
-        # JSON-mode validation: strict types, yet enums and datetimes given as JSON strings.
+        # One parse, in JSON mode: strict types, yet enums and datetimes given as JSON strings.
         return model.model_validate_json(raw)
     except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        if first["type"] == "json_invalid":
+            raise ValidationFailed(
+                f"the body is not valid JSON ({first['msg']})",
+                f"请求体不是合法的 JSON（{first['msg']}）",
+                code="malformed_json",
+                status_hint=400,
+            ) from None
+        if first["type"] == "model_type" and not first["loc"]:
+            raise ValidationFailed(
+                "the body must be a JSON object", "请求体须为 JSON 对象", code="malformed_json", status_hint=400
+            ) from None
         raise _validation_failed(exc, "body") from None
 
 
