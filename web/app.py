@@ -44,9 +44,6 @@ log = logging.getLogger("sunlit.web")
 DOMAIN_MODULES: tuple[str, ...] = ("web.core", "web.ledger", "web.bidding", "web.auction", "web.experts", "web.pages")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
-Middleware = Callable[[web.Request, Callable[[web.Request], Awaitable[web.StreamResponse]]], Awaitable[web.StreamResponse]]
-
-
 def load_server_key(data_dir: Path) -> tuple[bytes, str]:
     """The server's Ed25519 signing key, made on first start, kept in the data dir (0600)."""
     path = data_dir / "keys" / "server-ed25519.key"

@@ -44,10 +44,6 @@ class EventContext:
     event: TimedEvent
     now: datetime
 
-    @property
-    def late_by_s(self) -> float:
-        return max(0.0, (self.now - self.event.due_at).total_seconds())
-
 
 Handler = Callable[[EventContext], Awaitable[None]]
 AfterCommit = Callable[[TimedEvent], Awaitable[None]]
