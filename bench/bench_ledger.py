@@ -49,7 +49,8 @@ from trading.ledger.model import (
 )
 from trading.ledger.pgledger import PgLedger
 from trading.ledger.reconcile import parse_statement_csv, reconcile
-from trading.ledger.rules import apply_transfer, china_date
+from trading.ledger.rules.dates import china_date
+from trading.ledger.rules.transfers import apply_transfer
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 

@@ -40,7 +40,7 @@ from trading.ledger.model import (
     TrialBalance,
 )
 from trading.ledger.reconcile import format_fen
-from trading.ledger.rules import detect_collusion
+from trading.ledger.rules.payers import detect_collusion
 from web import keys
 from web.api import Api, Body, Call, Query
 from web.core import decode_key

@@ -61,7 +61,8 @@ from trading.ledger.model import (
     WorkCalendar,
 )
 from trading.ledger.pgledger import PgLedger
-from trading.ledger.rules import apply_transfer, notification_message
+from trading.ledger.rules.notifications import notification_message
+from trading.ledger.rules.transfers import apply_transfer
 
 T = TypeVar("T")
 BANK_KEY = generate_signing_key()

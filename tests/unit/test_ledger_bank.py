@@ -14,7 +14,7 @@ from crypto.signing import generate_signing_key, public_key_bytes
 from trading.ledger import bank
 from trading.ledger.model import BankMovement, BankNotification, NotificationKind, PayoutResult
 from trading.ledger.reconcile import parse_statement_csv
-from trading.ledger.rules import notification_problems, verify_notification
+from trading.ledger.rules.notifications import notification_problems, verify_notification
 
 KEY = generate_signing_key()
 PUB = public_key_bytes(KEY)

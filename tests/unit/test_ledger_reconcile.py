@@ -35,7 +35,7 @@ from trading.ledger.reconcile import (
     reconcile,
     render_refund_batch,
 )
-from trading.ledger.rules import notification_message
+from trading.ledger.rules.notifications import notification_message
 
 SETTINGS = settings(max_examples=100, deadline=None)
 DAY0 = date(2026, 3, 2)

@@ -44,26 +44,19 @@ from trading.ledger.model import (
     WorkCalendar,
     deposit_account_id,
 )
-from trading.ledger.rules import (
-    DEPOSIT_TRANSITIONS,
-    add_working_days,
-    amount_problem,
-    check_land_deposit_floor,
-    check_tender_deposit_cap,
-    classify_credit,
-    days_held,
-    detect_collusion,
-    interest_fen,
+from trading.ledger.rules.dates import add_working_days, days_held, interest_fen, is_working_day
+from trading.ledger.rules.lifecycle import DEPOSIT_TRANSITIONS, next_deposit_state
+from trading.ledger.rules.notifications import classify_credit, notification_message
+from trading.ledger.rules.payers import detect_collusion, seal_payer
+from trading.ledger.rules.refunds import refund_due_on
+from trading.ledger.rules.subaccounts import (
     is_valid_sub_account,
-    is_working_day,
-    next_deposit_state,
-    notification_message,
     parse_sub_account,
-    refund_due_on,
-    seal_payer,
     sub_account_number,
-    validate_transfer,
 )
+from trading.ledger.rules.terms import check_land_deposit_floor, check_tender_deposit_cap
+from trading.ledger.rules.transfers import validate_transfer
+from trading.ledger.rules.values import amount_problem
 
 R = TransferResult
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])

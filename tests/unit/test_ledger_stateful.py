@@ -50,12 +50,10 @@ from trading.ledger.model import (
     TransferFlags,
     TransferResult,
 )
-from trading.ledger.rules import (
-    RESOLVED_STATES,
-    apply_transfer,
-    normalize_bank_account,
-    notification_message,
-)
+from trading.ledger.rules.lifecycle import RESOLVED_STATES
+from trading.ledger.rules.notifications import notification_message
+from trading.ledger.rules.payers import normalize_bank_account
+from trading.ledger.rules.transfers import apply_transfer
 
 BANK_KEY = generate_signing_key()
 OTHER_KEY = generate_signing_key()

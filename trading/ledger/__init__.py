@@ -3,9 +3,10 @@
 The pure core:
 
 - ``model``: accounts, transfers, result codes, deposits, bank messages (frozen dataclasses).
-- ``rules``: pure rules — transfer validation in TigerBeetle's order of precedence, the
-  deposit lifecycle table, sub-account numbers, interest, working days, caps, notification
-  classification, collusion detection.
+- ``rules``: pure rules, one module per concept — transfer validation in TigerBeetle's order
+  of precedence (``transfers``), the deposit lifecycle table (``lifecycle``), sub-account
+  numbers, interest and working days (``dates``), refunds, caps (``terms``), notification
+  classification, collusion detection (``payers``).
 - ``batch``: a batch of transfers decided against what a store loaded under lock.
 - ``reconcile``: matching the bank's statement; the bank's file formats.
 - ``bank``: the bank channel's wire format and a bank simulator.

@@ -38,7 +38,7 @@ from crypto.signing import (
 
 from .model import BankMovement, BankNotification, NotificationKind, PayoutResult
 from .reconcile import STATEMENT_COLUMNS, format_fen
-from .rules import notification_fields, notification_message
+from .rules.notifications import notification_fields, notification_message
 
 __all__ = [
     "decode_signature",

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .model import Account, Transfer, TransferFlags, TransferOutcome, TransferResult
-from .rules import apply_transfer, validate_transfer
+from .rules.transfers import apply_transfer, validate_transfer
 
 __all__ = ["BATCH_MAX", "BatchResult", "LedgerView", "execute_batch", "ids_to_load"]
 

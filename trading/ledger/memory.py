@@ -76,35 +76,35 @@ from .model import (
     WorkCalendar,
     deposit_account_id,
 )
-from .rules import (
-    SUSPENSE_RETURN_DAYS,
-    apply_transfer,
+from .rules.dates import china_date
+from .rules.lifecycle import (
     check_conversion,
-    check_deposit_terms,
     check_forfeit,
     check_guarantee,
     check_refund,
     check_second_approver,
+    next_deposit_state,
+)
+from .rules.notifications import (
     check_sequence,
-    china_date,
     classify_notification,
     classify_reversal,
-    detect_collusion,
-    is_valid_id,
-    next_deposit_state,
     notification_problems,
+    verify_notification,
+)
+from .rules.payers import detect_collusion
+from .rules.refunds import SUSPENSE_RETURN_DAYS, refund_due_on, refund_plan, suspense_return_plan
+from .rules.subaccounts import sub_account_number
+from .rules.terms import check_deposit_terms
+from .rules.transfers import (
+    apply_transfer,
     post_of,
-    reason_for_result,
-    refund_due_on,
-    refund_plan,
-    sub_account_number,
-    suspense_return_plan,
     trial_balance,
     validate_account,
     validate_transfer,
-    verify_notification,
     void_of,
 )
+from .rules.values import is_valid_id, reason_for_result
 
 __all__ = ["COMMAND_ID_MAX_LEN", "SUSPENSE_RETURN_DAYS", "MemoryLedger"]
 

@@ -73,32 +73,28 @@ from .model import (
     WorkCalendar,
     deposit_account_id,
 )
-from .rules import (
+from .rules.dates import china_date
+from .rules.lifecycle import (
     check_conversion,
-    check_deposit_terms,
     check_forfeit,
     check_guarantee,
     check_refund,
     check_second_approver,
+    next_deposit_state,
+)
+from .rules.notifications import (
     check_sequence,
-    china_date,
     classify_notification,
     classify_reversal,
-    detect_collusion,
-    is_valid_id,
-    next_deposit_state,
-    normalize_bank_account,
     notification_problems,
-    post_of,
-    reason_for_result,
-    refund_due_on,
-    refund_plan,
-    sub_account_number,
-    suspense_return_plan,
-    validate_account,
-    void_of,
 )
-from .rules import notification_message as _message
+from .rules.notifications import notification_message as _message
+from .rules.payers import detect_collusion, normalize_bank_account
+from .rules.refunds import refund_due_on, refund_plan, suspense_return_plan
+from .rules.subaccounts import sub_account_number
+from .rules.terms import check_deposit_terms
+from .rules.transfers import post_of, validate_account, void_of
+from .rules.values import is_valid_id, reason_for_result
 
 __all__ = ["DEFAULT_SUB_ACCOUNT_PREFIX", "PgLedger"]
 

@@ -37,7 +37,7 @@ from enum import Enum
 
 from .errors import LedgerReason, LedgerRejected
 from .model import AMOUNT_MAX_FEN, BankMovement, Payout, PayoutResult
-from .rules import is_valid_id
+from .rules.values import is_valid_id
 
 __all__ = [
     "BATCH_COLUMNS",

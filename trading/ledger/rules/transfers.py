@@ -1,0 +1,261 @@
+"""Transfers (TigerBeetle's model): which accounts each code may move money between,
+validation in the order of precedence, applying an accepted transfer, posting and voiding
+a pending one, creating accounts, the trial balance."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+
+from ..model import (
+    BALANCE_MAX_FEN,
+    REFERENCE_MAX_LEN,
+    Account,
+    AccountFlags,
+    AccountKind,
+    AccountResult,
+    Transfer,
+    TransferCode,
+    TransferFlags,
+    TransferResult,
+    TrialBalance,
+    TrialBalanceRow,
+)
+from .values import amount_problem, is_valid_id
+
+__all__ = [
+    "CODE_ACCOUNTS",
+    "apply_transfer",
+    "post_of",
+    "trial_balance",
+    "validate_account",
+    "validate_transfer",
+    "void_of",
+]
+
+R = TransferResult
+
+_K = AccountKind
+_SYSTEM_KINDS = frozenset(k for k in AccountKind if k is not AccountKind.DEPOSIT_HELD)
+
+CODE_ACCOUNTS: dict[TransferCode, tuple[frozenset[AccountKind], frozenset[AccountKind]]] = {
+    TransferCode.DEPOSIT_RECEIVED: (frozenset({_K.BANK}), frozenset({_K.DEPOSIT_HELD})),
+    TransferCode.SUSPENSE_RECEIVED: (frozenset({_K.BANK}), frozenset({_K.SUSPENSE})),
+    TransferCode.BANK_REVERSAL: (frozenset({_K.DEPOSIT_HELD, _K.SUSPENSE}), frozenset({_K.BANK})),
+    TransferCode.REFUND: (frozenset({_K.DEPOSIT_HELD}), frozenset({_K.REFUNDS_PAYABLE})),
+    TransferCode.INTEREST: (frozenset({_K.INTEREST_EXPENSE}), frozenset({_K.REFUNDS_PAYABLE})),
+    TransferCode.SUSPENSE_RETURN: (frozenset({_K.SUSPENSE}), frozenset({_K.REFUNDS_PAYABLE})),
+    TransferCode.PAYOUT: (frozenset({_K.REFUNDS_PAYABLE}), frozenset({_K.BANK})),
+    TransferCode.FORFEIT: (frozenset({_K.DEPOSIT_HELD}), frozenset({_K.FORFEITED})),
+    TransferCode.CONVERSION: (frozenset({_K.DEPOSIT_HELD}), frozenset({_K.PRICE_RECEIVABLE})),
+    # Corrections never touch a bidder's deposit: those move only through the lifecycle.
+    TransferCode.ADJUSTMENT: (_SYSTEM_KINDS, _SYSTEM_KINDS),
+}
+"""Which account kinds each code may debit and credit."""
+
+_PHASE_FLAGS = (TransferFlags.PENDING, TransferFlags.POST_PENDING, TransferFlags.VOID_PENDING)
+_SETTLE = TransferFlags.POST_PENDING | TransferFlags.VOID_PENDING
+
+
+def _same(a: object, b: object) -> bool:
+    # ``True == 1``: compare types too, so a bool never passes for an amount already used.
+    return type(a) is type(b) and a == b
+
+
+def _compare_with_prior(t: Transfer, prior: Transfer) -> TransferResult:
+    if not _same(t.flags, prior.flags):
+        return R.EXISTS_WITH_DIFFERENT_FLAGS
+    if not _same(t.pending_id, prior.pending_id):
+        return R.EXISTS_WITH_DIFFERENT_PENDING_ID
+    if not _same(t.debit_account_id, prior.debit_account_id):
+        return R.EXISTS_WITH_DIFFERENT_DEBIT_ACCOUNT
+    if not _same(t.credit_account_id, prior.credit_account_id):
+        return R.EXISTS_WITH_DIFFERENT_CREDIT_ACCOUNT
+    if not _same(t.amount_fen, prior.amount_fen):
+        return R.EXISTS_WITH_DIFFERENT_AMOUNT
+    if not _same(t.reference, prior.reference):
+        return R.EXISTS_WITH_DIFFERENT_REFERENCE
+    if not _same(t.code, prior.code):
+        return R.EXISTS_WITH_DIFFERENT_CODE
+    return R.EXISTS
+
+
+def validate_transfer(
+    t: Transfer,
+    *,
+    prior: Transfer | None,
+    debit: Account | None,
+    credit: Account | None,
+    pending: Transfer | None = None,
+    pending_resolution: Transfer | None = None,
+) -> TransferResult:
+    """The first ``TransferResult`` that applies to ``t``, in order of precedence.
+
+    ``prior`` is the transfer recorded under ``t.id`` (accepted or failed transiently);
+    ``debit``/``credit`` the accounts named by ``t`` (None if absent); for a post or void,
+    ``pending`` is the accepted transfer named by ``t.pending_id`` and
+    ``pending_resolution`` the post or void already recorded against it."""
+    if not is_valid_id(t.id):
+        return R.ID_INVALID
+    if prior is not None:
+        return _compare_with_prior(t, prior)
+
+    flags = t.flags
+    if not isinstance(flags, TransferFlags):
+        return R.FLAGS_INVALID
+    if sum(1 for f in _PHASE_FLAGS if f in flags) > 1:
+        return R.FLAGS_ARE_MUTUALLY_EXCLUSIVE
+    if not is_valid_id(t.debit_account_id):
+        return R.DEBIT_ACCOUNT_ID_INVALID
+    if not is_valid_id(t.credit_account_id):
+        return R.CREDIT_ACCOUNT_ID_INVALID
+    if t.debit_account_id == t.credit_account_id:
+        return R.ACCOUNTS_MUST_BE_DIFFERENT
+    settle = bool(flags & _SETTLE)
+    if not settle and t.pending_id is not None:
+        return R.PENDING_ID_MUST_BE_EMPTY
+    if settle and not is_valid_id(t.pending_id):
+        return R.PENDING_ID_MUST_NOT_BE_EMPTY
+    if settle and t.pending_id == t.id:
+        return R.PENDING_ID_MUST_BE_DIFFERENT
+    problem = amount_problem(t.amount_fen)
+    if problem is not None:
+        return problem
+    if not isinstance(t.code, TransferCode):
+        return R.CODE_INVALID
+    if not isinstance(t.reference, str) or len(t.reference) > REFERENCE_MAX_LEN:
+        return R.REFERENCE_INVALID
+
+    # -- against the ledger's state --
+    if debit is None:
+        return R.DEBIT_ACCOUNT_NOT_FOUND
+    if credit is None:
+        return R.CREDIT_ACCOUNT_NOT_FOUND
+    assert debit.id == t.debit_account_id and credit.id == t.credit_account_id, "wrong accounts"
+    debit_kinds, credit_kinds = CODE_ACCOUNTS[t.code]
+    if debit.kind not in debit_kinds or credit.kind not in credit_kinds:
+        return R.CODE_NOT_ALLOWED_FOR_ACCOUNTS
+    amount = t.amount_fen
+
+    if settle:
+        if pending is None:
+            return R.PENDING_TRANSFER_NOT_FOUND
+        assert pending.id == t.pending_id, "wrong pending transfer"
+        if TransferFlags.PENDING not in pending.flags:
+            return R.PENDING_TRANSFER_NOT_PENDING
+        if pending.debit_account_id != t.debit_account_id:
+            return R.PENDING_TRANSFER_HAS_DIFFERENT_DEBIT_ACCOUNT
+        if pending.credit_account_id != t.credit_account_id:
+            return R.PENDING_TRANSFER_HAS_DIFFERENT_CREDIT_ACCOUNT
+        if pending.code is not t.code:
+            return R.PENDING_TRANSFER_HAS_DIFFERENT_CODE
+        if pending.amount_fen != amount:
+            return R.PENDING_TRANSFER_HAS_DIFFERENT_AMOUNT
+        if pending_resolution is not None:
+            if TransferFlags.POST_PENDING in pending_resolution.flags:
+                return R.PENDING_TRANSFER_ALREADY_POSTED
+            return R.PENDING_TRANSFER_ALREADY_VOIDED
+        # Posting or voiding moves a reservation already counted: no new limit applies.
+        return R.OK
+
+    if debit.debits_pending + debit.debits_posted + amount > BALANCE_MAX_FEN:
+        return R.OVERFLOWS_DEBITS
+    if credit.credits_pending + credit.credits_posted + amount > BALANCE_MAX_FEN:
+        return R.OVERFLOWS_CREDITS
+    if AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS in debit.flags and (
+        debit.debits_pending + debit.debits_posted + amount > debit.credits_posted
+    ):
+        return R.EXCEEDS_CREDITS
+    if AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS in credit.flags and (
+        credit.credits_pending + credit.credits_posted + amount > credit.debits_posted
+    ):
+        return R.EXCEEDS_DEBITS
+    return R.OK
+
+
+def apply_transfer(
+    t: Transfer, debit: Account, credit: Account, pending: Transfer | None = None
+) -> tuple[Account, Account]:
+    """The two accounts after an accepted ``t`` (``validate_transfer`` returned OK)."""
+    amount = t.amount_fen
+    if TransferFlags.PENDING in t.flags:
+        return (
+            replace(debit, debits_pending=debit.debits_pending + amount),
+            replace(credit, credits_pending=credit.credits_pending + amount),
+        )
+    if t.flags & _SETTLE:
+        assert pending is not None and pending.amount_fen == amount, "settles its pending"
+        posted = amount if TransferFlags.POST_PENDING in t.flags else 0
+        return (
+            replace(
+                debit,
+                debits_pending=debit.debits_pending - amount,
+                debits_posted=debit.debits_posted + posted,
+            ),
+            replace(
+                credit,
+                credits_pending=credit.credits_pending - amount,
+                credits_posted=credit.credits_posted + posted,
+            ),
+        )
+    return (
+        replace(debit, debits_posted=debit.debits_posted + amount),
+        replace(credit, credits_posted=credit.credits_posted + amount),
+    )
+
+
+def post_of(pending: Transfer, id: str, reference: str = "") -> Transfer:
+    """The transfer that posts ``pending`` in full."""
+    return replace(
+        pending,
+        id=id,
+        flags=TransferFlags.POST_PENDING,
+        pending_id=pending.id,
+        reference=reference,
+    )
+
+
+def void_of(pending: Transfer, id: str, reference: str = "") -> Transfer:
+    """The transfer that voids ``pending``: the reservation is released."""
+    return replace(
+        pending,
+        id=id,
+        flags=TransferFlags.VOID_PENDING,
+        pending_id=pending.id,
+        reference=reference,
+    )
+
+
+def validate_account(a: Account, existing: Account | None) -> AccountResult:
+    """Creating ``a``: idempotent by id; a new account starts with zero sums."""
+    if not is_valid_id(a.id):
+        return AccountResult.ID_INVALID
+    if a.debits_pending or a.debits_posted or a.credits_pending or a.credits_posted:
+        return AccountResult.BALANCES_MUST_BE_ZERO
+    if a.kind is AccountKind.DEPOSIT_HELD and not (a.project_id and a.bidder_id):
+        return AccountResult.DEPOSIT_ACCOUNT_NEEDS_OWNER
+    if existing is None:
+        return AccountResult.OK
+    if existing.kind is not a.kind:
+        return AccountResult.EXISTS_WITH_DIFFERENT_KIND
+    if (existing.project_id, existing.bidder_id) != (a.project_id, a.bidder_id):
+        return AccountResult.EXISTS_WITH_DIFFERENT_OWNER
+    return AccountResult.EXISTS
+
+
+def trial_balance(accounts: Iterable[Account]) -> TrialBalance:
+    """Every account's sums and the totals. Balanced iff the ledger sums to zero."""
+    rows = tuple(
+        TrialBalanceRow(
+            a.id, a.kind, a.debits_posted, a.credits_posted, a.debits_pending, a.credits_pending
+        )
+        for a in sorted(accounts, key=lambda a: a.id)
+    )
+    return TrialBalance(
+        rows=rows,
+        debits_posted=sum(r.debits_posted for r in rows),
+        credits_posted=sum(r.credits_posted for r in rows),
+        debits_pending=sum(r.debits_pending for r in rows),
+        credits_pending=sum(r.credits_pending for r in rows),
+    )
+
