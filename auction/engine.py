@@ -57,7 +57,6 @@ remembered refusals per lot, heartbeat period).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections import OrderedDict, deque
@@ -65,6 +64,8 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
+
+import orjson
 
 from auction import protocol
 from auction.errors import AuctionReason, AuctionRejected, EngineUnavailable
@@ -239,7 +240,7 @@ def _row(lot_id: int, event: Event, data: dict[str, Any] | None = None) -> LogRo
         event.public,
         getattr(event, "paddle", None),
         getattr(event, "bid_id", None),
-        json.dumps(data, separators=(",", ":"), ensure_ascii=False),
+        orjson.dumps(data).decode(),
     )
 
 

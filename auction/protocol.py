@@ -53,6 +53,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from auction.errors import AuctionReason, StreamReason, StreamRejected
 from auction.model import MAX_BID_ID_LEN, BidAccepted, Event, event_to_dict, iso_time
 from auction.rules import check_amount
@@ -283,8 +285,9 @@ _PARSERS: dict[str, tuple[set[str], Any]] = {
 
 
 def encode(frame: dict[str, Any]) -> bytes:
-    """The one encoding of a frame: compact UTF-8 JSON."""
-    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False).encode()
+    """The one encoding of a frame: compact UTF-8 JSON (orjson: on the hot path, a tenth of
+    the standard library's time; the same bytes for what frames hold)."""
+    return orjson.dumps(frame)
 
 
 def public_event_dict(event: Event) -> dict[str, Any]:
@@ -339,14 +342,21 @@ def resumed_frame(
 
 
 def ack_frame(lot_id: int, event: BidAccepted, *, req: str | None = None) -> bytes:
-    """The ack of a durable bid (written out by hand: it is on the hot path)."""
-    ends = "null" if event.countdown_ends_at is None else f'"{iso_time(event.countdown_ends_at)}"'
-    extra = "" if req is None else f',"req":{json.dumps(req, ensure_ascii=False)}'
-    return (
-        f'{{"type":"ack","lot_id":{int(lot_id)},"bid_id":{json.dumps(event.bid_id, ensure_ascii=False)},'
-        f'"seq":{int(event.seq)},"at":"{iso_time(event.at)}","amount_fen":{int(event.amount_fen)},'
-        f'"countdown_ends_at":{ends}{extra}}}'
-    ).encode()
+    """The ack of a durable bid."""
+    frame = {
+        "type": "ack",
+        "lot_id": lot_id,
+        "bid_id": event.bid_id,
+        "seq": event.seq,
+        "at": iso_time(event.at),
+        "amount_fen": event.amount_fen,
+        "countdown_ends_at": None
+        if event.countdown_ends_at is None
+        else iso_time(event.countdown_ends_at),
+    }
+    if req is not None:
+        frame["req"] = req
+    return orjson.dumps(frame)
 
 
 def ws_payload(frame: bytes) -> bytes:
