@@ -24,6 +24,7 @@ Every loop is bounded in count and in time.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import random
 import resource
@@ -90,6 +91,14 @@ async def subscribe(ws: Any, lots: list[int], echo: bool) -> None:
             return
 
 
+def settle_heap() -> None:
+    """Connected: keep the collector's pauses out of the timings (the same for every server
+    the generator drives): collect, freeze what is there, collect the young less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, *gc.get_threshold()[1:])
+
+
 def pct(xs: list[float], p: float) -> float:
     if not xs:
         return float("nan")
@@ -114,6 +123,7 @@ async def throughput(plan: dict[str, Any]) -> dict[str, Any]:
         *(subscribe(c, [w["lot_id"]], echo) for c, w in zip(wconns, watchers, strict=True))
     )
     log(f"throughput: {len(conns)} bidders, {len(wconns)} watchers connected")
+    settle_heap()
     t0 = time.perf_counter()
     warm_until = t0 + plan["warmup_s"]
     stop_at = warm_until + plan["duration_s"]
@@ -176,6 +186,8 @@ async def throughput(plan: dict[str, Any]) -> dict[str, Any]:
     await asyncio.gather(
         *(bid_loop(i, c, b["lot_id"]) for i, (c, b) in enumerate(zip(conns, bidders, strict=True)))
     )
+    if not conns:  # a watchers-only generator watches until the window's end
+        await asyncio.sleep(max(0.0, stop_at - time.perf_counter()))
     for t in watch_tasks:
         t.cancel()
     await asyncio.gather(*(c.close() for c in conns + wconns), return_exceptions=True)

@@ -343,14 +343,29 @@ async def bench_throughput(
         "echo": True,
         "bidders": [{"lot_id": b["lot_id"]} for b in plan["bidders"]],
     }
+    ws_url = base.replace("http", "ws") + "/api/v1/auctions/ws"
+
+    async def drive(bidding: dict[str, Any], prefix: str) -> dict[str, Any]:
+        """The bidders in one generator process, the watchers in another (a watcher is
+        somebody else's machine: its reading must not delay a bidder's next bid)."""
+        watching = {**bidding, "bidders": [], "duration_s": bidding["duration_s"] + 1.0}
+        bids, watched = await asyncio.gather(
+            run_generator({**bidding, "watchers": [], "prefix": prefix}, 300),
+            run_generator(watching, 300),
+        )
+        return {
+            **bids,
+            "watcher_events": watched["watcher_events"],
+            "watcher_generator_cpu_pct": watched["generator_cpu_pct"],
+        }
+
     rounds: list[tuple[dict[str, Any], dict[str, Any]]] = []
     for r in range(scale.rounds):  # interleaved: the machine's other load hits both alike
         e_cpu = asyncio.create_task(cpu_during(echo_pid, plan))
-        echo = await run_generator({**echo_plan, "prefix": f"r{r}-"}, 300)
+        echo = await drive(echo_plan, f"r{r}-")
         echo["server_cpu_pct"] = await e_cpu
         s_cpu = asyncio.create_task(cpu_during(server_pid, plan))
-        ws_url = base.replace("http", "ws") + "/api/v1/auctions/ws"
-        sunlit = await run_generator({**plan, "prefix": f"r{r}-", "url": ws_url}, 300)
+        sunlit = await drive({**plan, "url": ws_url}, f"r{r}-")
         sunlit["server_cpu_pct"] = await s_cpu
         rounds.append((echo, sunlit))
         report(
