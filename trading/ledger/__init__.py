@@ -10,7 +10,8 @@ The pure core:
 - ``batch``: a batch of transfers decided against what a store loaded under lock.
 - ``reconcile``: matching the bank's statement; the bank's file formats.
 - ``bank``: the bank channel's wire format and a bank simulator.
-- ``memory``: ``MemoryLedger``, the in-memory reference implementation of every operation.
+- ``memory``: ``MemoryLedger``, the in-memory reference implementation of every operation
+  (``core``, ``receipts``, ``refunds``, ``forfeits``).
 - ``errors``: ``LedgerReason`` and ``LedgerRejected``.
 
 The adapters:

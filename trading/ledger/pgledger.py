@@ -35,7 +35,7 @@ from crypto.signing import verify
 from . import store
 from .batch import BATCH_MAX, LedgerView, execute_batch, ids_to_load
 from .errors import LedgerReason
-from .memory import COMMAND_ID_MAX_LEN
+from .memory.core import COMMAND_ID_MAX_LEN
 from .model import (
     SYSTEM_ACCOUNTS,
     Account,

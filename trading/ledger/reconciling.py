@@ -17,9 +17,9 @@ from trading.errors import ValidationFailed
 from trading.supervision import raise_alert
 
 from . import store
-from .memory import SUSPENSE_RETURN_DAYS
 from .model import CHINA_TZ
 from .reconcile import ReconciliationReport, parse_statement_csv, reconcile
+from .rules.refunds import SUSPENSE_RETURN_DAYS
 from .service import REFUND_DUE, end_of_china_day, ledger
 
 __all__ = ["reconcile_statement"]
