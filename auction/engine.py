@@ -736,25 +736,25 @@ class Engine:
             self.flush_ms.append((time.perf_counter() - started) * 1000)
             self.flushes += 1
             self.rows_written += len(rows)
-            for item in batch:
-                self._committed(item)
+            self._committed(batch)
             if not self._queue:
                 self._idle.set()
 
-    def _committed(self, item: _Pending) -> None:
-        lot = item.lot
-        if lot.reloading:  # a later failure already gave up on this lot; the reload decides
-            return
-        lot.committed = item.decision.state
-        # The answer first: its callbacks then run before the watchers' writers wake, so a
-        # bidder's ack and the broadcast of its bid leave in one send.
-        if item.bid_key is not None:
-            lot.inflight.pop(item.bid_key, None)
-        if item.future is not None and not item.future.done():
-            item.future.set_result(item.result)
-        for event, data in zip(item.decision.events, item.datas, strict=True):
-            self._publish(lot, event, data)
-        self._after_commit(lot)
+    def _committed(self, batch: list[_Pending]) -> None:
+        """A flush has committed: answer every bid of it, then broadcast its events. The
+        answers first, all of them: their callbacks then run before the gateway's writer,
+        so each client gets one write per flush, its ack and the broadcasts together."""
+        live = [item for item in batch if not item.lot.reloading]  # else the reload decides
+        for item in live:
+            item.lot.committed = item.decision.state
+            if item.bid_key is not None:
+                item.lot.inflight.pop(item.bid_key, None)
+            if item.future is not None and not item.future.done():
+                item.future.set_result(item.result)
+        for item in live:
+            for event, data in zip(item.decision.events, item.datas, strict=True):
+                self._publish(item.lot, event, data)
+            self._after_commit(item.lot)
 
     def _publish(self, lot: _Lot, event: Event, data: dict[str, Any] | None = None) -> None:
         if isinstance(event, BidAccepted):
