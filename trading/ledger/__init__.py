@@ -11,7 +11,7 @@ The pure core:
 - ``reconcile``: matching the bank's statement; the bank's file formats.
 - ``bank``: the bank channel's wire format and a bank simulator.
 - ``memory``: ``MemoryLedger``, the in-memory reference implementation of every operation
-  (``core``, ``receipts``, ``refunds``, ``forfeits``).
+  (``core``, ``confirmations``, ``refunds``, ``forfeits``).
 - ``errors``: ``LedgerReason`` and ``LedgerRejected``.
 
 The adapters:

@@ -32,7 +32,7 @@ with other arguments is refused. Time comes in as ``at``; nothing here reads a c
 
 ``MemoryLedger`` is put together from one class per concept, each adding its operations to
 the state ``core.LedgerCore`` holds (none overrides another's methods): ``core`` (accounts,
-transfers, command ids, projects and deposits, reports), ``receipts`` (bank notifications,
+transfers, command ids, projects and deposits, reports), ``confirmations`` (bank notifications,
 guarantees), ``refunds`` (refunds, payouts, suspense returns), ``forfeits`` (forfeiture,
 conversion). ``trading.ledger.pgledger`` is laid out the same way.
 """
@@ -40,12 +40,12 @@ conversion). ``trading.ledger.pgledger`` is laid out the same way.
 from __future__ import annotations
 
 from ..rules.refunds import SUSPENSE_RETURN_DAYS
+from .confirmations import Confirmations
 from .forfeits import Forfeits
-from .receipts import Receipts
 from .refunds import Refunds
 
 __all__ = ["SUSPENSE_RETURN_DAYS", "MemoryLedger"]
 
 
-class MemoryLedger(Receipts, Refunds, Forfeits):
+class MemoryLedger(Confirmations, Refunds, Forfeits):
     """The deposit ledger in memory. Not thread-safe; one instance per test or process."""

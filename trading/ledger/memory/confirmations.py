@@ -32,10 +32,10 @@ from ..rules.notifications import (
 )
 from .core import _BANK, _SUSPENSE, _V, LedgerCore
 
-__all__ = ["Receipts"]
+__all__ = ["Confirmations"]
 
 
-class Receipts(LedgerCore):
+class Confirmations(LedgerCore):
     """Confirming deposits: bank notifications and guarantees."""
 
     # -- bank notifications --
