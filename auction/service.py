@@ -12,6 +12,12 @@ Admission (A6): a paddle (竞买号, six random digits) per organisation per sco
 ref ``auction_session:<id>``: one deposit covers the session's plates) — only once
 ``trading.admission.is_deposit_confirmed`` says so. Who holds which paddle is shown to staff
 once the lot is closed and, for the winner, to the public in the result.
+
+Deposits (A7) live in the deposit ledger (``auction.deposits``): a land lot's terms are
+registered when it is created and settled when it closes; a plate session's are registered
+when it is created and settled when its last lot is settled (``settle`` takes the session's
+row lock first, so the lots of one session settle one at a time and exactly one sees the
+session ended).
 """
 
 from __future__ import annotations
@@ -66,7 +72,9 @@ __all__ = [
     "schedule_lot",
     "schedule_session",
     "scope_lot_ids",
+    "session_results",
     "settle",
+    "settle_session_deposits",
     "yuan",
 ]
 
@@ -89,7 +97,7 @@ def yuan(fen: int | None) -> str | None:
 def deposit_ref(scope: str) -> str:
     """The deposit ledger's project reference for an admission scope."""
     kind, _, number = scope.partition(":")
-    return f"lot:{number}" if kind == "lot" else f"auction_session:{number}"
+    return f"lot:{number}" if kind == "lot" else deposits.session_ref(int(number))
 
 
 def _not_found(what: str, ident: int) -> NotFound:
@@ -241,7 +249,9 @@ async def create_plate_session(
 ) -> dict[str, Any]:
     """A session of plate lots (号牌) with a common start; each lot is ``{title,
     starting_price_fen, increment_fen, deposit_fen[, price_cap_fen, allow_self_raise]}``.
-    Every problem of every lot is listed at once."""
+    Every problem of every lot is listed at once. The session's one deposit per bidder — the
+    largest any plate asks, due before the start — is registered with the ledger
+    (``auction_session:<id>``), so bidders open their sub-accounts there."""
     if not 0 < len(lots) <= MAX_LOTS_PER_SESSION:
         raise ValidationFailed(
             f"a session has 1 to {MAX_LOTS_PER_SESSION} lots",
@@ -307,6 +317,15 @@ async def create_plate_session(
                 }
             )
         await store.insert_lots(conn, rows, now=now)
+        await deposits.register_session_terms(
+            conn,
+            audit,
+            actor,
+            now,
+            session_id=session_id,
+            deposit_fen=deposits.session_deposit_fen(c.deposit_fen for c in configs),
+            starts_at=configs[0].opens_at,
+        )
         await audit.append(
             conn,
             actor=actor,
@@ -335,6 +354,7 @@ async def get_session(conn: asyncpg.Connection, session_id: int) -> dict[str, An
         "created_at": row["created_at"],
         "scheduled_at": row["scheduled_at"],
         "deposit_ref": deposit_ref(f"session:{session_id}"),
+        "deposit_fen": deposits.session_deposit_fen(r["config"]["deposit_fen"] for r in lots),
         "lots": [lot_json(r) for r in lots],
     }
 
@@ -666,10 +686,16 @@ async def settle(
 ) -> bool:
     """Record a closed lot's result once (idempotent): the result columns, the revealed
     reserve, an audit entry, notices to the winner and to the other admitted bidders
-    (their deposits are refundable; the winner's converts into the price, A7)."""
+    (their deposits are refundable; the winner's converts into the price, A7). A plate
+    session's deposits are settled with its last lot (``settle_session_deposits``)."""
     assert state.outcome is not None and state.closed_at is not None
     actor = Actor.system("auction")
     async with conn.transaction():
+        seen = await store.get_lot(conn, lot_id)
+        if seen is None or seen["settled_at"] is not None:
+            return False
+        if seen["session_id"] is not None:  # the session's lots settle one at a time
+            await store.lock_session(conn, seen["session_id"])
         row = await store.lock_lot(conn, lot_id)
         if row is None or row["settled_at"] is not None:
             return False
@@ -739,17 +765,34 @@ async def settle(
                 winner_org_id=winner_org if state.outcome is Outcome.SOLD else None,
                 closed_at=state.closed_at,
             )
+        elif not await store.list_lots(  # no lot of the session is open: it has ended
+            conn, kind=None, session_id=row["session_id"], closed=False, after_id=0, limit=1
+        ):
+            plates = deposits.closed_plates(await _session_lots(conn, row["session_id"]))
+            if plates is not None:
+                await deposits.settle_session_deposits(
+                    conn, audit, actor, now, session_id=row["session_id"], plates=plates
+                )
         title = row["title"]
         if state.outcome is Outcome.SOLD and winner_org is not None:
+            if row["session_id"] is None:
+                deposit_en = "Your deposit converts into the price."
+                deposit_zh = "竞买保证金转作价款。"
+            else:
+                deposit_en = (
+                    "When the session ends, the session's deposit converts into the price of the first "
+                    "plate you won; the confirmation is issued then."
+                )
+                deposit_zh = "场次结束时，保证金转作您竞得的第一个号牌的价款，届时出具成交确认书。"
             await notices.add_notice(
                 conn,
                 now,
                 subject=f"Lot won: {title} / 竞得：{title}",
                 body=(
                     f"Paddle {state.winner} won lot {lot_id} at {yuan(state.price_fen)} yuan. Download the "
-                    f"confirmation (成交确认书) at /api/v1/auctions/lots/{lot_id}/confirmation. Your deposit "
-                    f"converts into the price.\n竞买号 {state.winner} 以 {yuan(state.price_fen)} 元竞得标的 "
-                    f"{lot_id}，请下载成交确认书；竞买保证金转作价款。"
+                    f"confirmation (成交确认书) at /api/v1/auctions/lots/{lot_id}/confirmation. {deposit_en}"
+                    f"\n竞买号 {state.winner} 以 {yuan(state.price_fen)} 元竞得标的 "
+                    f"{lot_id}，请下载成交确认书；{deposit_zh}"
                 ),
                 org_id=winner_org,
                 object_type="auction_lot",
@@ -772,6 +815,37 @@ async def settle(
                     object_id=str(lot_id),
                 )
     return True
+
+
+async def _session_lots(conn: asyncpg.Connection, session_id: int) -> list[asyncpg.Record]:
+    return await store.list_lots(
+        conn, kind=None, session_id=session_id, closed=None, after_id=0, limit=MAX_LOTS_PER_SESSION
+    )
+
+
+def _session_not_ended(session_id: int) -> Conflict:
+    return Conflict(
+        f"session {session_id} has not ended: a lot is still open",
+        f"场次 {session_id} 尚未结束：仍有标的未结束",
+        code="session_not_ended",
+    )
+
+
+async def settle_session_deposits(
+    conn: asyncpg.Connection, audit: AuditLog, actor: Actor, now: datetime, *, session_id: int
+) -> deposits.SessionSettlement | None:
+    """Settle an ended plate session's deposits (A7; ``auction.deposits``). ``settle`` does it
+    with the session's last lot; again, it changes nothing. None: the session has no
+    deposit terms in the ledger. Refused (409 ``session_not_ended``) while a lot is open."""
+    async with conn.transaction():
+        if await store.lock_session(conn, session_id) is None:
+            raise _not_found("session", session_id)
+        plates = deposits.closed_plates(await _session_lots(conn, session_id))
+        if plates is None:
+            raise _session_not_ended(session_id)
+        return await deposits.settle_session_deposits(
+            conn, audit, actor, now, session_id=session_id, plates=plates
+        )
 
 
 # -- results ----------------------------------------------------------------------------------------------
@@ -827,6 +901,37 @@ async def result(conn: asyncpg.Connection, lot_id: int) -> dict[str, Any]:
     }
 
 
+async def session_results(conn: asyncpg.Connection, session_id: int) -> dict[str, Any]:
+    """An ended plate session for staff: each plate's result and what became of each deposit
+    — converted into the price of the first plate its bidder won, refund due (by when),
+    refunded, or confirmed outside the ledger. Identities stay behind paddles until the
+    session has ended (409 ``session_not_ended``)."""
+    session = await store.get_session(conn, session_id)
+    if session is None:
+        raise _not_found("session", session_id)
+    plates = deposits.closed_plates(await _session_lots(conn, session_id))
+    if plates is None:
+        raise _session_not_ended(session_id)
+    return {
+        "session_id": session_id,
+        "title": session["title"],
+        "ended_at": max(p.closed_at for p in plates),
+        "lots": [
+            {
+                "lot_id": p.lot_id,
+                "title": p.title,
+                "outcome": p.outcome,
+                "winner_paddle": p.winner_paddle,
+                "winner_org_id": p.winner_org_id,
+                "price_fen": p.price_fen,
+                "closed_at": p.closed_at,
+            }
+            for p in plates
+        ],
+        **await deposits.session_deposits(conn, session_id, plates),
+    }
+
+
 async def bidders(conn: asyncpg.Connection, lot_id: int) -> dict[str, Any]:
     """Who held which paddle (staff, once the lot is closed)."""
     row = await store.get_lot(conn, lot_id)
@@ -860,7 +965,9 @@ async def confirmation(
     conn: asyncpg.Connection, audit: AuditLog, now: datetime, *, lot_id: int
 ) -> dict[str, Any]:
     """The confirmation (成交确认书) of a sold lot, signed with the server's key over the
-    canonical JSON of ``document``; ``log_sha256`` binds it to the lot's whole log."""
+    canonical JSON of ``document``; ``log_sha256`` binds it to the lot's whole log. A plate's
+    is issued once its session has ended (409 ``session_not_ended`` before): only then is it
+    known which plate the session's deposit went into (A7)."""
     data = await result(conn, lot_id)
     if data["outcome"] != Outcome.SOLD.value or data["winner"] is None:
         raise Conflict("the lot was not sold", "标的未成交", code="not_sold")
@@ -868,8 +975,12 @@ async def confirmation(
     assert row is not None
     events = await store.events_page(conn, lot_id, after_seq=0, limit=10_000_000, public_only=False)
     log_digest = sha256_hex(canonical_json([e["data"] for e in events]))
-    deposit = row["config"]["deposit_fen"]
     price = data["price_fen"]
+    if row["session_id"] is None:
+        deposit = row["config"]["deposit_fen"]
+        applied = min(deposit, price)
+    else:
+        deposit, applied = await _plate_deposit_applied(conn, row)
     document = {
         "document": "auction_confirmation",
         "title_zh": "成交确认书",
@@ -884,8 +995,8 @@ async def confirmation(
         "price_fen": price,
         "price_yuan": yuan(price),
         "deposit_fen": deposit,
-        "deposit_applied_fen": min(deposit, price),
-        "balance_due_fen": max(price - deposit, 0),
+        "deposit_applied_fen": applied,
+        "balance_due_fen": price - applied,
         "basis": data["basis"],
         "closed_at": iso_ms(data["closed_at"]),
         "log_seq": events[-1]["seq"] if events else 0,
@@ -900,6 +1011,21 @@ async def confirmation(
         "public_key": audit.public_key.hex(),
         "signed": "Ed25519 over the canonical JSON (sorted keys, no spaces, UTF-8) of 'confirmation'",
     }
+
+
+async def _plate_deposit_applied(conn: asyncpg.Connection, row: asyncpg.Record) -> tuple[int, int]:
+    """A sold plate's session deposit and how much of it went into this plate's price."""
+    session_id = row["session_id"]
+    lots = await _session_lots(conn, session_id)
+    plates = deposits.closed_plates(lots)
+    if plates is None:
+        raise _session_not_ended(session_id)
+    deposit = deposits.session_deposit_fen(r["config"]["deposit_fen"] for r in lots)
+    (plate,) = [p for p in plates if p.lot_id == row["id"]]
+    applied = await deposits.applied_to_plate(
+        conn, session_id=session_id, plate=plate, plates=plates, deposit_fen=deposit
+    )
+    return deposit, applied
 
 
 def lot_kind(row: asyncpg.Record) -> LotKind:

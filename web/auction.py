@@ -730,6 +730,19 @@ async def get_session(call: Call) -> dict[str, Any]:
 
 @route(
     "GET",
+    "/auctions/sessions/{session_id}/results",
+    summary="An ended plate session (staff, supervisors): each plate's result and what became of "
+    "each deposit — converted into the first plate its bidder won, refund due (by when), refunded",
+    tag="auctions",
+    roles={*STAFF, Role.SUPERVISOR},
+)
+async def session_results(call: Call) -> dict[str, Any]:
+    async with call.pool.acquire() as conn:
+        return await service.session_results(conn, call.path_int("session_id"))
+
+
+@route(
+    "GET",
     "/auctions/lots/{lot_id}/events",
     summary="A lot's public event log, page by sequence",
     tag="auctions",
