@@ -19,7 +19,8 @@ from typing import Any
 from bidding.model import envelope_bidder_id, envelope_tender_id, share_context
 from bidding.package import PackageDocument, iter_package, pack_bytes
 from bidding.records import RECEIPT_TYPE, TREE_HEAD_TYPE, Signed, verify_signed
-from crypto.envelope import DEFAULT_CHUNK_SIZE, EnvelopeInfo, seal
+from crypto.envelope import EnvelopeInfo, seal
+from crypto.envelope.format import DEFAULT_CHUNK_SIZE
 from crypto.errors import KeyFormatError
 from crypto.keys import b64url_decode, b64url_encode, generate_x25519, hex_decode, x25519_public
 from crypto.merkle import verify_inclusion

@@ -27,7 +27,7 @@ from typing import Any
 import asyncpg
 
 from bidding import store
-from crypto.envelope import MAGIC, MAX_HEADER_SIZE, PREAMBLE_SIZE
+from crypto.envelope.format import MAGIC, MAX_HEADER_SIZE, PREAMBLE_SIZE
 
 __all__ = ["BlobWriter", "StoredBlob", "ThreadBlobReader", "iter_blob", "peek_signer_key_id"]
 

@@ -40,7 +40,8 @@ from bidding.service.common import (
     signed_from_row,
 )
 from bidding.vault import BlobWriter, peek_signer_key_id
-from crypto.envelope import MAX_HEADER_SIZE, PREAMBLE_SIZE, EnvelopeInspector
+from crypto.envelope import EnvelopeInspector
+from crypto.envelope.format import MAX_HEADER_SIZE, PREAMBLE_SIZE
 from crypto.errors import EnvelopeError
 from crypto.keys import key_id
 from crypto.merkle import inclusion_proof

@@ -24,7 +24,7 @@ from bidding.errors import BidRejected
 from bidding.model import TenderState
 from bidding.records import OPENING_RECORD_TYPE, PUBLIC_RECORD_TYPE, verify_signed
 from bidding.service import opening, tenders
-from crypto.envelope import PREAMBLE_SIZE, SIGNATURE_LABEL
+from crypto.envelope.format import PREAMBLE_SIZE, SIGNATURE_LABEL
 from crypto.keys import b64url_encode
 from crypto.shamir import Share
 from crypto.signing import SigningKey

@@ -20,7 +20,7 @@ import pytest
 from bidding.client import verify_receipt
 from bidding.errors import BidRejected
 from bidding.service import submission, tenders
-from crypto.envelope import PREAMBLE_SIZE
+from crypto.envelope.format import PREAMBLE_SIZE
 from crypto.keys import generate_x25519
 from crypto.signing import generate_signing_key, sha256_hex
 from tests.helpers import make_org, make_user

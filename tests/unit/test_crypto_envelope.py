@@ -24,17 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crypto import envelope as env
-from crypto.envelope import (
-    MAGIC,
-    MAX_HEADER_SIZE,
-    EnvelopeInspector,
-    X25519AesGcmSuite,
-    inspect,
-    open_bytes,
-    open_envelope,
-    seal,
-    seal_bytes,
-)
+from crypto.envelope import EnvelopeInspector, inspect, open_bytes, open_envelope, seal, seal_bytes
+from crypto.envelope.format import MAGIC, MAX_HEADER_SIZE
+from crypto.envelope.suites import SUITES, X25519AesGcmSuite
 from crypto.errors import EnvelopeCode, EnvelopeError
 from crypto.keys import generate_x25519
 from crypto.signing import canonical_json, load_signing_key, public_key_bytes
@@ -577,7 +569,7 @@ def test_a_new_suite_registers_beside_the_first(monkeypatch: pytest.MonkeyPatch)
         name = "TEST-SUITE"
         version = 3
 
-    monkeypatch.setitem(env.SUITES, Renamed.name, Renamed())
+    monkeypatch.setitem(SUITES, Renamed.name, Renamed())
     out = io.BytesIO()
     seal(
         io.BytesIO(b"bid"),
@@ -592,7 +584,7 @@ def test_a_new_suite_registers_beside_the_first(monkeypatch: pytest.MonkeyPatch)
     sealed = out.getvalue()
     assert json.loads(parts(sealed).header)["suite"] == "TEST-SUITE"
     assert open_(sealed) == b"bid"
-    monkeypatch.delitem(env.SUITES, Renamed.name)
+    monkeypatch.delitem(SUITES, Renamed.name)
     assert code_of_inspect(sealed) == "unknown_suite"
 
 
