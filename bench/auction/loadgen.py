@@ -132,6 +132,7 @@ async def throughput(plan: dict[str, Any]) -> dict[str, Any]:
     counts = {"answered": 0, "acked": 0, "refused": 0}
     refusals: dict[str, int] = {}
     watched = [0]
+    total = [0]  # answers of the whole run, warm-up included
     start_fen = plan.get("start_fen", 10_000)
     epoch_s = plan.get("epoch_s", time.time())  # amounts rise on the wall clock, across runs
     prefix = plan.get("prefix", "")
@@ -163,6 +164,7 @@ async def throughput(plan: dict[str, Any]) -> dict[str, Any]:
                     if f.get("bid_id") == bid_id:
                         answer = f
             took = time.perf_counter() - sent
+            total[0] += 1
             if sent >= warm_until:
                 counts["answered"] += 1
                 latencies.append(took)
@@ -196,6 +198,7 @@ async def throughput(plan: dict[str, Any]) -> dict[str, Any]:
     return {
         "generator_cpu_pct": round((cpu_after - cpu_before) / seconds * 100, 1),
         "answered_per_s": round(counts["answered"] / seconds, 1),
+        "answered_total": total[0],
         "acked_per_s": round(counts["acked"] / seconds, 1),
         "p50_ms": round(pct(latencies, 50) * 1000, 3),
         "p99_ms": round(pct(latencies, 99) * 1000, 3),

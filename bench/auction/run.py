@@ -69,6 +69,9 @@ class Scale:
     plate_http_bidders: int
     plate_countdown_s: int
     rounds: int = 3
+    sweep: tuple[int, ...] = ()
+    """Bidder counts for the throughput benchmark (lots and watchers: half as many each);
+    empty: ``bidders``/``lots``/``watchers`` as given."""
 
 
 FULL = Scale(
@@ -83,6 +86,7 @@ FULL = Scale(
     plate_ws_bidders=18_500,
     plate_http_bidders=1_500,
     plate_countdown_s=30,
+    sweep=(100, 300),
 )
 QUICK = Scale(
     bidders=20,
@@ -359,14 +363,20 @@ async def bench_throughput(
             "watcher_generator_cpu_pct": watched["generator_cpu_pct"],
         }
 
+    async def measured(pid: int, bidding: dict[str, Any], prefix: str) -> dict[str, Any]:
+        cpu = asyncio.create_task(cpu_during(pid, plan))
+        before = process_cpu_s(pid)
+        result = await drive(bidding, prefix)
+        result["server_cpu_us_per_answer"] = round(
+            (process_cpu_s(pid) - before) / max(1, result["answered_total"]) * 1e6, 1
+        )
+        result["server_cpu_pct"] = await cpu
+        return result
+
     rounds: list[tuple[dict[str, Any], dict[str, Any]]] = []
     for r in range(scale.rounds):  # interleaved: the machine's other load hits both alike
-        e_cpu = asyncio.create_task(cpu_during(echo_pid, plan))
-        echo = await drive(echo_plan, f"r{r}-")
-        echo["server_cpu_pct"] = await e_cpu
-        s_cpu = asyncio.create_task(cpu_during(server_pid, plan))
-        sunlit = await drive({**plan, "url": ws_url}, f"r{r}-")
-        sunlit["server_cpu_pct"] = await s_cpu
+        echo = await measured(echo_pid, echo_plan, f"n{len(mine)}r{r}-")
+        sunlit = await measured(server_pid, {**plan, "url": ws_url}, f"n{len(mine)}r{r}-")
         rounds.append((echo, sunlit))
         report(
             f"auction round {r + 1}: echo",
@@ -402,6 +412,8 @@ async def bench_throughput(
         "ack_p50_ms": [s["ack_p50_ms"] for _, s in rounds],
         "ack_p99_ms": [s["ack_p99_ms"] for _, s in rounds],
         "p99_ratio_median": round(statistics.median(p99s), 2),
+        "echo_server_cpu_us_per_message": [e["server_cpu_us_per_answer"] for e, _ in rounds],
+        "sunlit_server_cpu_us_per_bid": [s["server_cpu_us_per_answer"] for _, s in rounds],
         "p99_ratios": [round(x, 2) for x in p99s],
         "refusals": {k: v for _, s in rounds for k, v in s["refusals"].items()},
         "acked_in_window": acked,
@@ -647,7 +659,7 @@ async def phase(name: str, scale: Scale, echo_port: int, echo_pid: int) -> dict[
 
         dsn = EmbeddedPostgres(server.data_dir).start()  # the server's own, already running
         need = {
-            "throughput": scale.bidders,
+            "throughput": max((scale.bidders, *scale.sweep)),
             "fanout": 1,
             "plate": scale.plate_ws_bidders + scale.plate_http_bidders,
         }
@@ -659,17 +671,25 @@ async def phase(name: str, scale: Scale, echo_port: int, echo_pid: int) -> dict[
             me = await (await http.get(server.url + "/api/v1/me", headers=headers)).json()
             api = Api(http, server.url, headers)
             if name == "throughput":
-                figures = await bench_throughput(
-                    scale,
-                    server.process.pid,
-                    echo_pid,
-                    server.url,
-                    api,
-                    dsn,
-                    me["id"],
-                    bidders,
-                    echo_port,
-                )
+                scales = [
+                    dataclasses.replace(scale, bidders=n, lots=n // 2, watchers=n // 2)
+                    for n in scale.sweep
+                ] or [scale]
+                by_bidders = {
+                    str(s.bidders): await bench_throughput(
+                        s,
+                        server.process.pid,
+                        echo_pid,
+                        server.url,
+                        api,
+                        dsn,
+                        me["id"],
+                        bidders,
+                        echo_port,
+                    )
+                    for s in scales
+                }
+                figures = {"by_bidders": by_bidders}
             elif name == "fanout":
                 figures = await bench_fanout(scale, server.url, api, dsn, me["id"], bidders[0])
             else:
@@ -712,6 +732,8 @@ def main() -> None:
         for name in scale.__dataclass_fields__
         if getattr(args, name, None)
     }
+    if overrides.keys() & {"bidders", "lots", "watchers"}:
+        overrides["sweep"] = ()  # one scale, as given
     scale = dataclasses.replace(scale, **overrides)
     started = time.monotonic()
     print(f"open files per process: {raise_fd_limit()}", flush=True)
