@@ -47,8 +47,7 @@ from datetime import time as clock_time
 from typing import TypeVar
 
 from experts.draw import commit, run_draw, seed_hash_of, verify_draw
-from experts.model import (
-    DrawRequest,
+from experts.model.pool import (
     Expert,
     ExpertPool,
     ExpertStatus,
@@ -57,9 +56,9 @@ from experts.model import (
     RelationKind,
     Sanction,
     SanctionKind,
-    SpecialtyCode,
-    SpecialtyDemand,
 )
+from experts.model.request import DrawRequest, SpecialtyDemand
+from experts.model.specialties import SpecialtyCode
 from experts.rules import compute_eligibility
 
 T = TypeVar("T")
@@ -302,7 +301,8 @@ async def db_main(size: int, excluded: int, runs: int) -> None:
 
     from crypto.signing import generate_signing_key
     from experts import draws, service
-    from experts.model import SpecialtyCode, SpecialtyDemand
+    from experts.model.request import SpecialtyDemand
+    from experts.model.specialties import SpecialtyCode
     from experts.panel import MemberCommand
     from experts.settings import ExpertSettings
     from experts.vault import PoolKeys

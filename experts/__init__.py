@@ -3,8 +3,9 @@ the verifiable draw, summons and replacement.
 
 Pure (no I/O, no clock, no randomness):
 
-- ``experts.model``  — frozen records: experts, specialty codes, draw requests, the draw
-  record, its result and the verification report.
+- ``experts.model``  — frozen records, one module per concept: ``ids``, ``specialties``,
+  ``pool`` (experts), ``request``, ``exclusions``, ``record`` (the draw record, its result
+  and the verification report).
 - ``experts.rules``  — committee composition, eligibility and exclusions, feasibility.
 - ``experts.draw``   — commit, run and verify a draw (docs/draw.md is its byte-level
   definition).

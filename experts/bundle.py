@@ -29,13 +29,7 @@ from typing import Any
 from crypto.signing import canonical_json
 from crypto.signing import verify as verify_signature
 from experts.draw import verify_draw
-from experts.model import (
-    Difference,
-    DifferenceKind,
-    DrawRecord,
-    DrawResult,
-    VerifyReport,
-)
+from experts.model.record import Difference, DifferenceKind, DrawRecord, DrawResult, VerifyReport
 from trading.errors import Rejected
 
 __all__ = [

@@ -11,7 +11,7 @@ import random
 from datetime import date, timedelta
 
 from experts import service, store
-from experts.model import is_valid_id_number
+from experts.model.ids import is_valid_id_number
 from experts.pool import ExpertInput, RelationInput, SanctionInput
 from experts.vault import PoolKeys
 from trading.demo import DemoContext, demo_credit_code

@@ -41,21 +41,18 @@ from typing import Any
 from crypto.drbg import HmacStream, hmac_sha256
 from crypto.signing import canonical_json, sha256, sha256_hex
 from experts.errors import ExpertReason, Problem, reject_all
-from experts.model import (
+from experts.model.exclusions import Exclusion, ExclusionReason
+from experts.model.ids import all_valid_ids, is_valid_id, is_valid_id_list
+from experts.model.record import (
     BeaconRef,
     Difference,
     DifferenceKind,
     DrawRecord,
-    DrawRequest,
     DrawResult,
-    Exclusion,
-    ExclusionReason,
     LineDraw,
     VerifyReport,
-    all_valid_ids,
-    is_valid_id,
-    is_valid_id_list,
 )
+from experts.model.request import DrawRequest
 from experts.rules import check_feasibility, check_request, demand_label
 from trading.errors import Rejected
 

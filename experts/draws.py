@@ -53,16 +53,10 @@ from experts.bundle import make_bundle, record_text, verify_stored
 from experts.draw import commit, seed_hash_of
 from experts.draw import run_draw as run_pure
 from experts.errors import ExpertReason, reject_all
-from experts.model import (
-    BeaconRef,
-    DrawRecord,
-    DrawRequest,
-    DrawResult,
-    ExpertPool,
-    ExtraExclusion,
-    SpecialtyCode,
-    SpecialtyDemand,
-)
+from experts.model.pool import ExpertPool
+from experts.model.record import BeaconRef, DrawRecord, DrawResult
+from experts.model.request import DrawRequest, ExtraExclusion, SpecialtyDemand
+from experts.model.specialties import SpecialtyCode
 from experts.notify import Summons, render
 from experts.panel import (
     DrawCommand,

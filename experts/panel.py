@@ -40,7 +40,7 @@ from enum import Enum
 
 from experts.draw import next_replacement
 from experts.errors import ExpertReason
-from experts.model import DrawResult
+from experts.model.record import DrawResult
 from trading.errors import Rejected
 
 __all__ = [

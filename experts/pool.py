@@ -21,18 +21,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from experts.model import (
-    Expert,
-    ExpertStatus,
-    Relation,
-    RelationKind,
-    Sanction,
-    SanctionKind,
-    SpecialtyCode,
-    is_valid_id,
-    is_valid_id_number,
-    mask_id_number,
-)
+from experts.model.ids import is_valid_id, is_valid_id_number, mask_id_number
+from experts.model.pool import Expert, ExpertStatus, Relation, RelationKind, Sanction, SanctionKind
+from experts.model.specialties import SpecialtyCode
 from trading.errors import Rejected
 
 __all__ = [

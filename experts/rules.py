@@ -46,21 +46,18 @@ from itertools import filterfalse
 from operator import attrgetter, itemgetter
 
 from experts.errors import ExpertReason, Problem
-from experts.model import (
-    DrawRequest,
-    Exclusion,
-    ExclusionReason,
+from experts.model.exclusions import Exclusion, ExclusionReason
+from experts.model.ids import is_valid_id
+from experts.model.pool import (
     Expert,
     ExpertPool,
     ExpertStatus,
     PastDraw,
-    RegionScope,
     RelationKind,
     SanctionKind,
-    SpecialtyCode,
-    SpecialtyDemand,
-    is_valid_id,
 )
+from experts.model.request import DrawRequest, RegionScope, SpecialtyDemand
+from experts.model.specialties import SpecialtyCode
 
 __all__ = [
     "Eligibility",

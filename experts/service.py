@@ -592,7 +592,7 @@ async def import_codes(
     rows: Sequence[tuple[str, str, str]],
 ) -> int:
     """Add or rename specialty codes of the classification (a parent must exist or come first)."""
-    from experts.model import SpecialtyCode
+    from experts.model.specialties import SpecialtyCode
 
     async with conn.transaction():
         known = await store.known_codes(conn)

@@ -14,7 +14,8 @@ from typing import Any
 
 import asyncpg
 
-from experts.model import Expert, PastDraw, SpecialtyCode
+from experts.model.pool import Expert, PastDraw
+from experts.model.specialties import SpecialtyCode
 from experts.pool import expert_from_row
 
 # --- classification -------------------------------------------------------------------------

@@ -31,14 +31,9 @@ from pydantic import Field, StringConstraints, ValidationError
 from experts import draws, service
 from experts.csvio import read_csv
 from experts.errors import ExpertReason
-from experts.model import (
-    BeaconRef,
-    ExtraExclusion,
-    RegionRule,
-    RegionScope,
-    SpecialtyCode,
-    SpecialtyDemand,
-)
+from experts.model.record import BeaconRef
+from experts.model.request import ExtraExclusion, RegionRule, RegionScope, SpecialtyDemand
+from experts.model.specialties import SpecialtyCode
 from experts.notify import (
     Channel,
     DeliveryFailed,

@@ -8,7 +8,8 @@ from datetime import date, time
 
 from experts import demo as experts_demo
 from experts import draws, store
-from experts.model import SpecialtyCode, SpecialtyDemand
+from experts.model.request import SpecialtyDemand
+from experts.model.specialties import SpecialtyCode
 from experts.settings import ExpertSettings
 from experts.vault import PoolKeys
 from trading import demo as core_demo

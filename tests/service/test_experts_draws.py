@@ -19,7 +19,8 @@ import pytest
 from crypto.signing import sha256_hex
 from experts import draws, service, store
 from experts.draw import seed_hash_of
-from experts.model import ExtraExclusion, SpecialtyCode, SpecialtyDemand
+from experts.model.request import ExtraExclusion, SpecialtyDemand
+from experts.model.specialties import SpecialtyCode
 from experts.notify import MemoryChannel
 from experts.outbox import deliver_round
 from experts.panel import MemberCommand
@@ -604,7 +605,7 @@ async def test_the_pool_index_is_built_once_per_pool_version(pool, audit, clock)
 
 async def test_a_beacon_round_named_at_commit_is_needed_to_run(pool, audit, clock) -> None:
     """E7: with a beacon, the record names the round; the value is supplied at run time."""
-    from experts.model import BeaconRef
+    from experts.model.record import BeaconRef
 
     w = await build_world(pool, audit, clock)
     view = await request(pool, audit, clock, w, beacon=BeaconRef("drand-quicknet", 12345))

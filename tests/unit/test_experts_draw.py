@@ -29,23 +29,18 @@ from experts.draw import (
     seed_hash_of,
     verify_draw,
 )
-from experts.model import (
+from experts.model.exclusions import Exclusion, ExclusionReason
+from experts.model.pool import Expert, PastDraw
+from experts.model.record import (
     BeaconRef,
     DifferenceKind,
     DrawRecord,
-    DrawRequest,
     DrawResult,
-    Exclusion,
-    ExclusionReason,
-    Expert,
     LineDraw,
-    PastDraw,
-    RegionRule,
-    RegionScope,
-    SpecialtyCode,
-    SpecialtyDemand,
     VerifyReport,
 )
+from experts.model.request import DrawRequest, RegionRule, RegionScope, SpecialtyDemand
+from experts.model.specialties import SpecialtyCode
 from experts.rules import check_feasibility, compute_eligibility
 from tests.unit.test_experts_rules import (
     TODAY,

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from experts.bundle import call_differences, make_bundle, verify_bundle
 from experts.csvio import read_csv, write_csv
 from experts.draw import commit, run_draw, seed_hash_of
-from experts.model import DrawResult, LineDraw, SpecialtyCode
+from experts.model.record import DrawResult, LineDraw
+from experts.model.specialties import SpecialtyCode
 from experts.notify import Summons, render
 from experts.panel import (
     DrawCommand,
@@ -242,7 +243,7 @@ def test_the_fast_record_text_is_the_canonical_json(lines: list[list[str]], plac
     """The stored and published record is byte for byte ``canonical_json(record.to_json())``."""
     from crypto.signing import canonical_json
     from experts.bundle import record_text
-    from experts.model import DrawRecord
+    from experts.model.record import DrawRecord
 
     req = small_request(5, evaluation_place=place.strip() or "room")
     candidates = [tuple(sorted(set(ids))) for ids in lines]

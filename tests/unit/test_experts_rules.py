@@ -18,26 +18,26 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from experts.errors import Problem, reject_all
-from experts.model import (
-    DrawRequest,
-    Exclusion,
-    ExclusionReason,
+from experts.model.exclusions import Exclusion, ExclusionReason
+from experts.model.ids import is_valid_id_number, mask_id_number
+from experts.model.pool import (
     Expert,
     ExpertPool,
     ExpertStatus,
-    ExtraExclusion,
     PastDraw,
-    RegionRule,
-    RegionScope,
     Relation,
     RelationKind,
     Sanction,
     SanctionKind,
-    SpecialtyCode,
-    SpecialtyDemand,
-    is_valid_id_number,
-    mask_id_number,
 )
+from experts.model.request import (
+    DrawRequest,
+    ExtraExclusion,
+    RegionRule,
+    RegionScope,
+    SpecialtyDemand,
+)
+from experts.model.specialties import SpecialtyCode
 from experts.rules import (
     check_composition,
     check_feasibility,
