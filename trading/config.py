@@ -21,6 +21,9 @@ class Config:
     log_json: bool = True
     pool_min_size: int = 2
     pool_max_size: int = 10
+    event_loop: str = "uvloop"
+    """``sunlit serve``'s event loop: ``uvloop`` (libuv, its transports in C: the auction
+    gateway's socket writes and the loop's turns cost less) or ``asyncio`` (the standard one)."""
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -35,5 +38,6 @@ class Config:
             session_ttl_s=int(env.get("SUNLIT_SESSION_TTL_S", str(8 * 3600))),
             audit_checkpoint_every=int(env.get("SUNLIT_AUDIT_CHECKPOINT_EVERY", "100")),
             log_json=env.get("SUNLIT_LOG_FORMAT", "json") == "json",
+            event_loop=env.get("SUNLIT_EVENT_LOOP", "uvloop"),
         )
         return replace(cfg, **overrides)  # type: ignore[arg-type]

@@ -105,6 +105,17 @@ async def _settle_heap(_: object) -> None:
     gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
+def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
+    """The server's event loop (``Config.event_loop``)."""
+    if kind == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop()
+    if kind == "asyncio":
+        return asyncio.new_event_loop()
+    raise SystemExit(f"SUNLIT_EVENT_LOOP must be uvloop or asyncio, not {kind!r}")
+
+
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     from aiohttp import web
 
@@ -121,7 +132,7 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
               flush=True)
 
     web.run_app(app, host=config.host, port=config.port, print=announce, shutdown_timeout=10,
-                access_log=None, handle_signals=True)
+                access_log=None, handle_signals=True, loop=new_event_loop(config.event_loop))
     return 0
 
 

@@ -1,15 +1,19 @@
 """The baseline: a bare aiohttp websocket server that sends every text frame back as it came.
 No parsing, no rules, no database — the floor of what one websocket round trip costs here.
+It runs on the same event loop as ``sunlit serve`` (``SUNLIT_EVENT_LOOP``, uvloop by default).
 
     python -m bench.auction.echo PORT
 """
 
 from __future__ import annotations
 
+import os
 import resource
 import sys
 
 from aiohttp import WSMsgType, web
+
+from web.cli import new_event_loop
 
 
 async def echo(request: web.Request) -> web.StreamResponse:
@@ -34,6 +38,7 @@ def main() -> None:
         port=int(sys.argv[1]),
         print=lambda _: print("READY", flush=True),
         access_log=None,
+        loop=new_event_loop(os.environ.get("SUNLIT_EVENT_LOOP", "uvloop")),
     )
 
 
