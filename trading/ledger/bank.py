@@ -10,9 +10,9 @@ A notification travels as JSON::
                       "payer_name": "…", "reverses_ref": null},
      "signature": "<Ed25519 signature, hex or base64url>"}
 
-The bank signs ``rules.notification_message`` (canonical JSON of every field, ``value_at`` in
-UTC to the millisecond with a ``Z``); the ledger trusts the public keys registered in
-``ledger_bank_keys``. Answers to a refund batch travel the same way, signed over
+The bank signs ``rules.notifications.notification_message`` (canonical JSON of every field,
+``value_at`` in UTC to the millisecond with a ``Z``); the ledger trusts the public keys
+registered in ``ledger_bank_keys``. Answers to a refund batch travel the same way, signed over
 ``payout_results_message``.
 """
 

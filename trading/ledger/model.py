@@ -204,7 +204,7 @@ class TransferFlags(Flag):
 
 class TransferCode(Enum):
     """What a transfer is for; each code may move money only between certain account kinds
-    (``rules.CODE_ACCOUNTS``)."""
+    (``rules.transfers.CODE_ACCOUNTS``)."""
 
     DEPOSIT_RECEIVED = "deposit_received"  # bank → deposit held
     SUSPENSE_RECEIVED = "suspense_received"  # bank → suspense
@@ -285,10 +285,11 @@ _RESULT_ORDER: dict[TransferResult, int] = {r: i for i, r in enumerate(TransferR
 @dataclass(frozen=True, slots=True)
 class Transfer:
     """One movement of money, as the client asks for it. Field values are checked by
-    ``rules.validate_transfer`` (not here), so that a bad one yields a result code.
+    ``rules.transfers.validate_transfer`` (not here), so that a bad one yields a result code.
 
     For a post or void, ``debit_account_id``, ``credit_account_id``, ``amount_fen`` and
-    ``code`` repeat those of the pending transfer (``rules.post_of``/``void_of`` build it).
+    ``code`` repeat those of the pending transfer (``rules.transfers.post_of``/``void_of``
+    build it).
     """
 
     id: str
