@@ -240,17 +240,16 @@ async def bench_opening(bids: int, bid_mb: float) -> dict[str, Any]:
                 )
                 envelope_bytes += len(envelope)
                 started = time.perf_counter()
-                async with pool.acquire() as conn:
-                    await submission.submit_bid(
-                        conn,
-                        audit,
-                        actor,
-                        clock,
-                        tender_id=tender.id,
-                        source=pieces(envelope),
-                        content_length=len(envelope),
-                        settings=settings,
-                    )
+                await submission.submit_bid(
+                    pool,
+                    audit,
+                    actor,
+                    clock,
+                    tender_id=tender.id,
+                    source=pieces(envelope),
+                    content_length=len(envelope),
+                    settings=settings,
+                )
                 submit_s += time.perf_counter() - started
             clock.set(tender.bid_deadline_at)
             async with pool.acquire() as conn, conn.transaction():

@@ -295,6 +295,12 @@ class BidReason(Reason):
         "The envelope does not decrypt",
         "信封解密失败",
     )
+    UPLOAD_EXPIRED = (
+        "upload_expired",
+        408,
+        "The upload stalled or was interrupted and was discarded; send the whole envelope again",
+        "上传停滞过久或被中断，已收到的部分已丢弃，请重新上传完整信封",
+    )
     NO_CURRENT_BID = (
         "no_current_bid",
         409,

@@ -259,6 +259,10 @@ class BiddingSettings:
     """
 
     store_chunk_bytes: int = 1024 * 1024
+    upload_idle_max_s: int = 3600
+    """A staged bid upload untouched for longer than this is abandoned: the sweep (at start
+    and on each new upload) deletes its chunks, and the upload, should it resume, is refused
+    with ``upload_expired``. Keep it well above the time one chunk takes on a slow link."""
     works_deposit_cap_fen: int = 80_000_000
     """800,000 yuan: the usual cap on a works tender's bid deposit (cfg)."""
     max_bid_bytes_cap: int = 4 * 1024**3
@@ -273,6 +277,7 @@ class BiddingSettings:
 
     def __post_init__(self) -> None:
         assert 4096 <= self.store_chunk_bytes <= 64 * 1024**2, "store_chunk_bytes out of range"
+        assert self.upload_idle_max_s >= 60, "upload_idle_max_s below a minute"
         assert self.works_deposit_cap_fen >= 0
         assert 0 < self.default_max_bid_bytes <= self.max_bid_bytes_cap
         assert 1 <= self.opening_workers <= 32

@@ -1,7 +1,8 @@
 """Every SQL statement of sealed tendering (asyncpg, ``$n`` parameters).
 
-Callers own the transaction. Locks are taken in one order — tender row, then registration
-row — so two use cases never wait on each other in a cycle.
+Callers own the transaction. Locks are taken in one order — a staged upload's row, then the
+tender row, then the registration row — so two use cases never wait on each other in a
+cycle (the sweep of staged uploads skips rows that are locked rather than waiting).
 """
 
 from __future__ import annotations
@@ -304,6 +305,86 @@ async def fetch_chunk(conn: asyncpg.Connection, blob_id: int, seq: int) -> bytes
         "SELECT data FROM blob_chunks WHERE blob_id = $1 AND seq = $2", blob_id, seq
     )
     return data
+
+
+# ---------------------------------------------------------------------------- staged uploads
+#
+# A bid upload's chunks, each committed on its own while the envelope streams in; moved into
+# the vault by the upload's one short transaction at the end (``bid_uploads``,
+# ``bid_upload_chunks``; migration 0002). Lock order: the upload row first, then the tender.
+
+
+async def insert_upload(
+    conn: asyncpg.Connection, *, tender_id: int, org_id: int, submitted_by: int, now: datetime
+) -> int:
+    upload_id: int = await conn.fetchval(
+        """INSERT INTO bid_uploads (tender_id, org_id, submitted_by, started_at, touched_at)
+           VALUES ($1, $2, $3, $4, $4) RETURNING id""",
+        tender_id,
+        org_id,
+        submitted_by,
+        now,
+    )
+    return upload_id
+
+
+async def stage_chunk(
+    conn: asyncpg.Connection, upload_id: int, seq: int, data: bytes, now: datetime
+) -> bool:
+    """Append chunk ``seq`` to the upload and mark it touched, in one statement (one commit
+    when the caller holds no transaction). ``False``: the upload is gone (swept)."""
+    staged: int | None = await conn.fetchval(
+        """WITH upload AS (
+               UPDATE bid_uploads
+                  SET touched_at = $4, size_bytes = size_bytes + length($3::bytea),
+                      chunk_count = chunk_count + 1
+                WHERE id = $1 AND chunk_count = $2::integer
+            RETURNING id)
+           INSERT INTO bid_upload_chunks (upload_id, seq, data)
+           SELECT id, $2::integer, $3::bytea FROM upload
+           RETURNING seq""",
+        upload_id,
+        seq,
+        data,
+        now,
+    )
+    return staged is not None
+
+
+async def lock_upload(conn: asyncpg.Connection, upload_id: int) -> asyncpg.Record | None:
+    """The upload's row, locked against the sweep until the caller's transaction ends."""
+    return await conn.fetchrow("SELECT * FROM bid_uploads WHERE id = $1 FOR UPDATE", upload_id)
+
+
+async def move_upload_to_blob(conn: asyncpg.Connection, upload_id: int, blob_id: int) -> int:
+    """Copy the upload's chunks into the vault as blob ``blob_id`` (same seq, same bytes);
+    returns how many. The ``blobs`` row is the caller's, before the commit."""
+    status: str = await conn.execute(
+        """INSERT INTO blob_chunks (blob_id, seq, data)
+           SELECT $2, seq, data FROM bid_upload_chunks WHERE upload_id = $1 ORDER BY seq""",
+        upload_id,
+        blob_id,
+    )
+    return int(status.rsplit(" ", 1)[1])
+
+
+async def delete_upload(conn: asyncpg.Connection, upload_id: int) -> bool:
+    """Delete the upload and (cascade) its chunks; ``False`` if it was already gone."""
+    status: str = await conn.execute("DELETE FROM bid_uploads WHERE id = $1", upload_id)
+    return status != "DELETE 0"
+
+
+async def sweep_uploads(conn: asyncpg.Connection, *, idle_since: datetime, limit: int) -> int:
+    """Delete up to ``limit`` uploads untouched since before ``idle_since`` (and their chunks);
+    an upload whose row another transaction holds (its commit under way) is skipped."""
+    status: str = await conn.execute(
+        """DELETE FROM bid_uploads WHERE id IN (
+               SELECT id FROM bid_uploads WHERE touched_at < $1
+                ORDER BY touched_at LIMIT $2 FOR UPDATE SKIP LOCKED)""",
+        idle_since,
+        limit,
+    )
+    return int(status.rsplit(" ", 1)[1])
 
 
 # ---------------------------------------------------------------------------- documents

@@ -1,10 +1,17 @@
 """The vault: sealed envelopes and tender documents stored in PostgreSQL as chunk rows.
 
-An upload is written while it streams in: :class:`BlobWriter` collects bytes into one
-buffer of ``chunk_bytes`` and inserts a ``blob_chunks`` row each time it fills, inside the
-caller's transaction — so an upload that fails (bad envelope, over the limit, past the
-deadline, connection cut) leaves nothing: the transaction rolls back, nothing is stored
-half. Memory per upload is one chunk buffer, whatever the size of the file.
+Two ways in, one buffer of ``chunk_bytes`` in memory per upload whatever the size of the file:
+
+- :class:`StagedUpload` (sealed bids): each chunk is committed on its own into the staging
+  area (``bid_upload_chunks``) while the envelope streams in — no transaction stays open
+  while the server waits for the client, and a pooled connection is held only while a chunk
+  is written. The submission's one short transaction at the end moves the chunks into
+  ``blob_chunks`` (:func:`bidding.store.move_upload_to_blob`) and deletes the staged rows;
+  an upload that fails deletes them at once (:meth:`StagedUpload.discard`), one abandoned by
+  a crash is swept (:func:`sweep_abandoned_uploads`).
+- :class:`BlobWriter` (tender documents, staff only, before publication): inserts a
+  ``blob_chunks`` row each time its buffer fills, inside the caller's transaction — a
+  failed upload leaves nothing because the transaction rolls back.
 
 Reading back: :func:`iter_blob` (async, for downloads) and :class:`ThreadBlobReader`, a
 blocking ``readinto`` reader for ``crypto.envelope.open_envelope`` run in a worker thread:
@@ -18,18 +25,34 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Future
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 
 from bidding import store
+from bidding.errors import BidReason, BidRejected
 from crypto.envelope.format import MAGIC, MAX_HEADER_SIZE, PREAMBLE_SIZE
+from trading.clock import Clock
 
-__all__ = ["BlobWriter", "StoredBlob", "ThreadBlobReader", "iter_blob", "peek_signer_key_id"]
+__all__ = [
+    "BlobWriter",
+    "StagedUpload",
+    "StoredBlob",
+    "ThreadBlobReader",
+    "iter_blob",
+    "peek_signer_key_id",
+    "sweep_abandoned_uploads",
+]
+
+log = logging.getLogger("sunlit.bidding")
+
+SWEEP_BATCH = 10
+"""Abandoned uploads deleted per sweep statement (each may hold up to ``max_bid_bytes``)."""
 
 
 class StoredBlob:
@@ -103,6 +126,111 @@ class BlobWriter:
             now=now,
         )
         return StoredBlob(self.blob_id, self.size_bytes, sha256, self._seq)
+
+
+class StagedUpload:
+    """Stage one bid upload as chunk rows, each committed on its own (no transaction).
+
+    ``write`` copies what it is given into its buffer before returning and, each time the
+    buffer fills, acquires a pooled connection just long enough to stage it, stamped with a
+    reading of ``clock`` (the sweep's measure of idleness). ``flush`` stages the last,
+    partial chunk with the previous stamp: the next reading of the clock is the receipt's,
+    taken under the tender lock. A chunk that finds its upload gone (swept after idling
+    past ``upload_idle_max_s``) raises ``upload_expired``.
+    """
+
+    def __init__(
+        self, pool: asyncpg.Pool, clock: Clock, upload_id: int, chunk_bytes: int, now: datetime
+    ) -> None:
+        self._pool = pool
+        self._clock = clock
+        self.upload_id = upload_id
+        self._chunk_bytes = chunk_bytes
+        self._buf = bytearray()
+        self._touched_at = now
+        self.chunk_count = 0
+        self.size_bytes = 0
+
+    @classmethod
+    async def start(
+        cls,
+        pool: asyncpg.Pool,
+        conn: asyncpg.Connection,
+        clock: Clock,
+        *,
+        tender_id: int,
+        org_id: int,
+        submitted_by: int,
+        chunk_bytes: int,
+        now: datetime,
+    ) -> StagedUpload:
+        upload_id = await store.insert_upload(
+            conn, tender_id=tender_id, org_id=org_id, submitted_by=submitted_by, now=now
+        )
+        return cls(pool, clock, upload_id, chunk_bytes, now)
+
+    async def write(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data).cast("B")
+        self.size_bytes += len(view)
+        pos = 0
+        while pos < len(view):
+            take = min(self._chunk_bytes - len(self._buf), len(view) - pos)
+            self._buf += view[pos : pos + take]
+            pos += take
+            if len(self._buf) == self._chunk_bytes:
+                self._touched_at = self._clock.now()
+                await self._stage()
+
+    async def flush(self) -> None:
+        """Stage what is left in the buffer (the end of the upload)."""
+        if self._buf:
+            await self._stage()
+
+    async def _stage(self) -> None:
+        async with self._pool.acquire() as conn:
+            staged = await store.stage_chunk(
+                conn, self.upload_id, self.chunk_count, bytes(self._buf), self._touched_at
+            )
+        if not staged:
+            raise BidRejected(BidReason.UPLOAD_EXPIRED)
+        self.chunk_count += 1
+        self._buf.clear()
+
+    async def discard(self) -> None:
+        """Delete what was staged, at once (refused, failed, cut off, cancelled). Shielded
+        from cancellation; if the database cannot be reached, the sweep deletes it later."""
+        self._buf.clear()
+        try:
+            await asyncio.shield(self._delete())
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning(
+                "staged bid upload not deleted; the sweep will",
+                extra={"upload_id": self.upload_id, "error": repr(exc)},
+            )
+
+    async def _delete(self) -> None:
+        async with self._pool.acquire() as conn:
+            await store.delete_upload(conn, self.upload_id)
+
+
+async def sweep_abandoned_uploads(
+    conn: asyncpg.Connection, now: datetime, idle_max_s: int, *, batches: int | None = None
+) -> int:
+    """Delete staged uploads idle for more than ``idle_max_s`` (a crash's leftovers, a
+    client that stalled), ``SWEEP_BATCH`` per statement, each statement its own commit;
+    at most ``batches`` statements (``None``: until none is left). Returns how many."""
+    idle_since = now - timedelta(seconds=idle_max_s)
+    swept = 0
+    done = 0
+    while batches is None or done < batches:
+        n = await store.sweep_uploads(conn, idle_since=idle_since, limit=SWEEP_BATCH)
+        swept += n
+        done += 1
+        if n < SWEEP_BATCH:
+            break
+    if swept:
+        log.info("abandoned bid uploads swept", extra={"uploads": swept})
+    return swept
 
 
 async def iter_blob(conn: asyncpg.Connection, blob_id: int) -> AsyncIterator[bytes]:

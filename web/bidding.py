@@ -3,7 +3,8 @@ of sealed bids with signed receipts, the frozen set and inclusion proofs, the op
 session (custodians' key shares) and the signed opening record.
 
 Timed events: ``tender.deadline`` (freeze the set, or fail the tender) and
-``tender.opening`` (start the opening session). Settings come from ``config.extra``
+``tender.opening`` (start the opening session). At start, the staged bid uploads a crash
+abandoned (idle past ``upload_idle_max_s``) are swept. Settings come from ``config.extra``
 (``bidding.<name>``) or the environment (``SUNLIT_BIDDING_<NAME>``); see
 :func:`settings_from`.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import os
 import urllib.parse
+from collections.abc import AsyncIterator
 from dataclasses import fields
 from typing import Annotated, Any
 
@@ -32,7 +34,7 @@ from bidding.model import (
 from bidding.service import deposits, opening, submission, tenders
 from bidding.service.common import load_tender
 from bidding.service.tenders import tender_summary
-from bidding.vault import iter_blob
+from bidding.vault import iter_blob, sweep_abandoned_uploads
 from crypto.keys import b64url_encode
 from trading import admission
 from trading.calendar import EventContext, EventRegistry
@@ -496,17 +498,18 @@ async def put_bid(call: Call) -> dict[str, Any]:
     ctype = call.request.content_type
     if ctype != "application/octet-stream":
         raise BidRejected(BidReason.UNSUPPORTED_MEDIA_TYPE, f"got {ctype or 'no Content-Type'}")
-    async with call.pool.acquire() as conn:
-        signed = await submission.submit_bid(
-            conn,
-            call.audit,
-            call.actor,
-            call.clock,
-            tender_id=call.path_int("tender_id"),
-            source=call.request.content.iter_chunked(UPLOAD_PIECE_BYTES),
-            content_length=call.request.content_length,
-            settings=_settings(call),
-        )
+    # The pool, not a connection: the use case holds one only while a statement runs, never
+    # while it waits for the next piece of the body.
+    signed = await submission.submit_bid(
+        call.pool,
+        call.audit,
+        call.actor,
+        call.clock,
+        tender_id=call.path_int("tender_id"),
+        source=call.request.content.iter_chunked(UPLOAD_PIECE_BYTES),
+        content_length=call.request.content_length,
+        settings=_settings(call),
+    )
     return signed.as_json()
 
 
@@ -656,9 +659,21 @@ async def server_key(call: Call) -> dict[str, Any]:
     }
 
 
+async def _sweep_staged_uploads(app: web.Application) -> AsyncIterator[None]:
+    """What a crash left in the bid-upload staging area goes at start (once idle past the
+    bound: another process may share the database and be receiving an upload right now);
+    each new upload sweeps again, so younger leftovers go once they age."""
+    async with app[keys.POOL].acquire() as conn:
+        await sweep_abandoned_uploads(
+            conn, app[keys.CLOCK].now(), app[BIDDING_SETTINGS].upload_idle_max_s
+        )
+    yield
+
+
 def setup(app: web.Application, api: Api, registry: EventRegistry) -> None:
     app[BIDDING_SETTINGS] = settings_from(app[keys.CONFIG])
     api.endpoints.extend(api_bidding.endpoints)
+    app.cleanup_ctx.append(_sweep_staged_uploads)
 
     async def on_deadline(ctx: EventContext) -> None:
         await opening.freeze_bids(ctx.conn, app[keys.AUDIT], ctx.now, int(ctx.event.ref))

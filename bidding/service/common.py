@@ -87,7 +87,7 @@ async def record_refusal(
 
 @asynccontextmanager
 async def refusals_audited(
-    conn: asyncpg.Connection,
+    db: asyncpg.Connection | asyncpg.Pool,
     audit: AuditLog,
     actor: Actor,
     now: datetime,
@@ -96,24 +96,35 @@ async def refusals_audited(
     tender_id: int,
     alert_codes: frozenset[str] = frozenset(),
 ) -> AsyncIterator[None]:
-    """Run a use case; if a rule refuses it (other than 401/403), record the refusal."""
+    """Run a use case; if a rule refuses it (other than 401/403), record the refusal — on
+    ``db`` itself, or on a connection acquired for it when ``db`` is a pool."""
     try:
         yield
     except BidRejected as err:
         if err.status_hint not in (401, 403):
             failed = err.code in alert_codes
-            await record_refusal(
-                conn,
-                audit,
-                actor,
-                now,
-                action=action,
-                tender_id=tender_id,
-                err=err,
-                outcome="failed" if failed else "denied",
-                alert=failed,
-            )
+            async with _connection(db) as conn:
+                await record_refusal(
+                    conn,
+                    audit,
+                    actor,
+                    now,
+                    action=action,
+                    tender_id=tender_id,
+                    err=err,
+                    outcome="failed" if failed else "denied",
+                    alert=failed,
+                )
         raise
+
+
+@asynccontextmanager
+async def _connection(db: asyncpg.Connection | asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    if isinstance(db, asyncpg.Pool):
+        async with db.acquire() as conn:
+            yield conn
+    else:
+        yield db
 
 
 async def notify_registered(

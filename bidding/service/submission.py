@@ -1,16 +1,27 @@
 """Submitting, replacing and withdrawing sealed bids (T2, T3, T5, T6), each with a signed
 receipt; and, after the deadline, a bidder's proof that its bid is in the frozen set.
 
-An upload is one transaction: the envelope streams through ``crypto``'s
-``EnvelopeInspector`` (structure, header, recipient key, bidder signature) while it is
-written to the vault in chunk rows. Only when the last byte is in does the use case lock
-the tender row (``FOR SHARE``; the deadline's freeze takes it ``FOR UPDATE``), read the
-clock, and compare with the deadline: a bid whose upload is not complete at the deadline
-is not submitted (T6), and a bid committed at deadline − 1 ms is (T2). The receipt time is
-that reading of the clock, taken under the lock right before the commit. Any refusal rolls
-everything back: nothing is stored half. The transaction stays open while the upload
-streams — the price of "nothing half-written" without a clean-up job; each upload holds
-one pooled connection for its duration.
+An upload never keeps a transaction open, nor holds a pooled connection, while it waits for
+the client. Three steps:
+
+1. Before a byte is read: state, deadline, registration, deposit, signing key and declared
+   size are checked; one batch of abandoned staged uploads is swept; a ``bid_uploads`` row
+   is made.
+2. While the envelope streams in, each piece goes through ``crypto``'s
+   ``EnvelopeInspector`` (structure, header, tender and bidder ids, recipient key, bidder
+   signature, size limit) and then into the staging area, one chunk row committed at a
+   time (:class:`bidding.vault.StagedUpload`).
+3. Once the last byte is in and the inspector has verified the whole envelope, one short
+   transaction locks the upload row, moves its chunks into the vault and deletes them from
+   staging; then locks the tender row (``FOR SHARE``; the deadline's freeze takes it
+   ``FOR UPDATE``), reads the clock, and compares with the deadline: a bid whose upload is
+   not complete at the deadline is not submitted (T6), and a bid committed at deadline −
+   1 ms is (T2). The receipt time is that reading of the clock, taken under the lock right
+   before the commit.
+
+A refusal, an error, a cut connection or a cancellation rolls step 3 back and deletes the
+staged rows at once: no bid, nothing stored half. The rows of an upload abandoned by a crash
+are swept once idle for ``upload_idle_max_s`` (at start, and on each new upload).
 """
 
 from __future__ import annotations
@@ -39,8 +50,8 @@ from bidding.service.common import (
     sign,
     signed_from_row,
 )
-from bidding.vault import BlobWriter, peek_signer_key_id
-from crypto.envelope import EnvelopeInspector
+from bidding.vault import StagedUpload, peek_signer_key_id, sweep_abandoned_uploads
+from crypto.envelope import EnvelopeInfo, EnvelopeInspector
 from crypto.envelope.format import MAX_HEADER_SIZE, PREAMBLE_SIZE
 from crypto.errors import EnvelopeError
 from crypto.keys import key_id
@@ -89,7 +100,7 @@ def _pick_key(keys: list[PartyKey], prefix: bytes) -> PartyKey:
 
 
 async def submit_bid(
-    conn: asyncpg.Connection,
+    pool: asyncpg.Pool,
     audit: AuditLog,
     actor: Actor,
     clock: Clock,
@@ -101,103 +112,171 @@ async def submit_bid(
 ) -> Signed:
     """Submit a sealed bid, or replace the current one; returns the signed receipt.
 
-    ``clock`` rather than ``now``: the receipt time is read after the upload is complete.
+    ``pool`` rather than a connection: a connection is held only while a statement runs,
+    never while the client is awaited. ``clock`` rather than ``now``: the receipt time is
+    read after the upload is complete, under the tender lock.
     """
     started = clock.now()
     async with refusals_audited(
-        conn, audit, actor, started, action="bid.submit", tender_id=tender_id
+        pool, audit, actor, started, action="bid.submit", tender_id=tender_id
     ):
-        tender = await load_tender(conn, tender_id)
-        rules.decide(tender, rules.SubmitBid(), started)
-        keys = await _admitted(conn, actor, tender)
-        assert actor.org_id is not None and actor.user_id is not None
-        assert tender.opening_public_key is not None
-        if content_length is not None and content_length > tender.max_bid_bytes:
-            raise BidRejected(
-                BidReason.BID_TOO_LARGE,
-                f"{content_length} > {tender.max_bid_bytes} bytes",
-                f"{content_length} > {tender.max_bid_bytes} 字节",
-            )
-        async with conn.transaction():
-            writer = await BlobWriter.start(conn, settings.store_chunk_bytes, hash_content=False)
-            inspector: EnvelopeInspector | None = None
-            head = bytearray()
-            key: PartyKey | None = None
-            try:
-                async for piece in source:
-                    if inspector is None:
-                        head += piece
-                        if (
-                            peek_signer_key_id(bytes(head[:_PEEK_LIMIT])) is False
-                            and len(head) < _PEEK_LIMIT
-                        ):
-                            continue
-                        key = _pick_key(keys, bytes(head[:_PEEK_LIMIT]))
-                        inspector = _inspector(tender, actor.org_id, key)
-                        piece = bytes(head)
-                        head.clear()
-                    inspector.feed(piece)
-                    await writer.write(piece)
-                if inspector is None:  # the upload ended inside the header
-                    key = _pick_key(keys, bytes(head))
-                    inspector = _inspector(tender, actor.org_id, key)
-                    inspector.feed(bytes(head))
-                    await writer.write(bytes(head))
-                info = inspector.finish()
-            except EnvelopeError as exc:
-                raise envelope_rejected(exc) from None
-            assert key is not None
-            # The upload is complete: now, and only now, the receipt time (T2, T6).
-            tender = await load_tender(conn, tender_id, lock="share")
-            await store.get_registration(conn, tender_id, actor.org_id, lock=True)
-            now = clock.now()
-            rules.decide(tender, rules.SubmitBid(), now)
-            blob = await writer.close(kind="bid_envelope", now=now, sha256=info.envelope_sha256)
-            current = await store.current_bid(conn, tender_id, actor.org_id)
-            action = ReceiptAction.REPLACE if current is not None else ReceiptAction.SUBMIT
-            if current is not None:
-                await store.end_bid(conn, current.id, BidStatus.SUPERSEDED, now)
-            receipt_id = await store.next_receipt_id(conn)
-            bid = await store.insert_bid(
+        async with pool.acquire() as conn:
+            tender = await load_tender(conn, tender_id)
+            rules.decide(tender, rules.SubmitBid(), started)
+            keys = await _admitted(conn, actor, tender)
+            assert actor.org_id is not None and actor.user_id is not None
+            assert tender.opening_public_key is not None
+            if content_length is not None and content_length > tender.max_bid_bytes:
+                raise BidRejected(
+                    BidReason.BID_TOO_LARGE,
+                    f"{content_length} > {tender.max_bid_bytes} bytes",
+                    f"{content_length} > {tender.max_bid_bytes} 字节",
+                )
+            await sweep_abandoned_uploads(conn, started, settings.upload_idle_max_s, batches=1)
+            upload = await StagedUpload.start(
+                pool,
                 conn,
+                clock,
                 tender_id=tender_id,
                 org_id=actor.org_id,
                 submitted_by=actor.user_id,
-                blob_id=blob.blob_id,
-                envelope_sha256=info.envelope_sha256,
-                envelope_size_bytes=info.envelope_size_bytes,
-                signer_key_id=key_id(key.public_key),
-                signer_public_key=key.public_key,
-                received_at=now,
-                receipt_id=receipt_id,
+                chunk_bytes=settings.store_chunk_bytes,
+                now=started,
             )
-            signed = await _receipt(
-                conn,
-                audit,
-                tender,
-                bid.id,
-                actor.org_id,
-                receipt_id,
-                action,
-                info.envelope_sha256,
-                info.envelope_size_bytes,
-                now,
-            )
-            await audit.append(
-                conn,
-                actor=actor,
-                action=f"bid.{action.value}",
-                object_type="tender",
-                object_id=tender_id,
-                at=now,
-                payload=dict(signed.document),
-                detail={
-                    "bid_id": bid.id,
-                    "receipt": receipt_id,
-                    "envelope_sha256": info.envelope_sha256,
-                    "replaced_bid_id": current.id if current is not None else None,
-                },
-            )
+        try:
+            key, info = await _receive(upload, source, keys, tender, actor.org_id)
+            return await _commit(pool, audit, actor, clock, tender_id, upload, key, info, settings)
+        except BaseException:  # refused, cut off, cancelled: nothing of the upload stays
+            await upload.discard()
+            raise
+
+
+async def _receive(
+    upload: StagedUpload,
+    source: AsyncIterable[bytes],
+    keys: list[PartyKey],
+    tender: Tender,
+    org_id: int,
+) -> tuple[PartyKey, EnvelopeInfo]:
+    """Stream the envelope through the inspector (form, bidder signature, tender and bidder
+    ids, recipient key, size limit) into the staging area; each piece is inspected before it
+    is staged. Returns the signing key and the inspector's verdict on the whole envelope."""
+    inspector: EnvelopeInspector | None = None
+    head = bytearray()
+    key: PartyKey | None = None
+    try:
+        async for piece in source:
+            if inspector is None:
+                head += piece
+                if (
+                    peek_signer_key_id(bytes(head[:_PEEK_LIMIT])) is False
+                    and len(head) < _PEEK_LIMIT
+                ):
+                    continue
+                key = _pick_key(keys, bytes(head[:_PEEK_LIMIT]))
+                inspector = _inspector(tender, org_id, key)
+                piece = bytes(head)
+                head.clear()
+            inspector.feed(piece)
+            await upload.write(piece)
+        if inspector is None:  # the upload ended inside the header
+            key = _pick_key(keys, bytes(head))
+            inspector = _inspector(tender, org_id, key)
+            inspector.feed(bytes(head))
+            await upload.write(bytes(head))
+        info = inspector.finish()
+    except EnvelopeError as exc:
+        raise envelope_rejected(exc) from None
+    await upload.flush()
+    assert key is not None
+    return key, info
+
+
+async def _commit(
+    pool: asyncpg.Pool,
+    audit: AuditLog,
+    actor: Actor,
+    clock: Clock,
+    tender_id: int,
+    upload: StagedUpload,
+    key: PartyKey,
+    info: EnvelopeInfo,
+    settings: BiddingSettings,
+) -> Signed:
+    """The upload's one short transaction, once every byte is in and inspected."""
+    assert actor.org_id is not None and actor.user_id is not None
+    async with pool.acquire() as conn, conn.transaction():
+        # The upload row first (it fences off the sweep), then the tender: the store's order.
+        staged = await store.lock_upload(conn, upload.upload_id)
+        if staged is None or (staged["chunk_count"], staged["size_bytes"]) != (
+            upload.chunk_count,
+            upload.size_bytes,
+        ):
+            raise BidRejected(BidReason.UPLOAD_EXPIRED)
+        blob_id = await store.new_blob_id(conn)
+        moved = await store.move_upload_to_blob(conn, upload.upload_id, blob_id)
+        assert moved == upload.chunk_count, "every chunk of the locked upload moves"
+        await store.delete_upload(conn, upload.upload_id)
+        # The envelope is in the vault: now, and only now, the receipt time (T2, T6).
+        tender = await load_tender(conn, tender_id, lock="share")
+        await store.get_registration(conn, tender_id, actor.org_id, lock=True)
+        now = clock.now()
+        rules.decide(tender, rules.SubmitBid(), now)
+        await store.insert_blob(
+            conn,
+            blob_id,
+            kind="bid_envelope",
+            size_bytes=upload.size_bytes,
+            sha256=info.envelope_sha256,
+            chunk_bytes=settings.store_chunk_bytes,
+            chunk_count=upload.chunk_count,
+            now=now,
+        )
+        current = await store.current_bid(conn, tender_id, actor.org_id)
+        action = ReceiptAction.REPLACE if current is not None else ReceiptAction.SUBMIT
+        if current is not None:
+            await store.end_bid(conn, current.id, BidStatus.SUPERSEDED, now)
+        receipt_id = await store.next_receipt_id(conn)
+        bid = await store.insert_bid(
+            conn,
+            tender_id=tender_id,
+            org_id=actor.org_id,
+            submitted_by=actor.user_id,
+            blob_id=blob_id,
+            envelope_sha256=info.envelope_sha256,
+            envelope_size_bytes=info.envelope_size_bytes,
+            signer_key_id=key_id(key.public_key),
+            signer_public_key=key.public_key,
+            received_at=now,
+            receipt_id=receipt_id,
+        )
+        signed = await _receipt(
+            conn,
+            audit,
+            tender,
+            bid.id,
+            actor.org_id,
+            receipt_id,
+            action,
+            info.envelope_sha256,
+            info.envelope_size_bytes,
+            now,
+        )
+        await audit.append(
+            conn,
+            actor=actor,
+            action=f"bid.{action.value}",
+            object_type="tender",
+            object_id=tender_id,
+            at=now,
+            payload=dict(signed.document),
+            detail={
+                "bid_id": bid.id,
+                "receipt": receipt_id,
+                "envelope_sha256": info.envelope_sha256,
+                "replaced_bid_id": current.id if current is not None else None,
+            },
+        )
     return signed
 
 

@@ -225,17 +225,16 @@ def seal_for(
 
 
 async def submit(world: World, bidder: Bidder, envelope: bytes, *, piece: int = 1000) -> Signed:
-    async with world.pool.acquire() as conn:
-        return await submission.submit_bid(
-            conn,
-            world.audit,
-            bidder.party.actor,
-            world.clock,
-            tender_id=world.tender_id,
-            source=pieces(envelope, piece),
-            content_length=len(envelope),
-            settings=world.settings,
-        )
+    return await submission.submit_bid(
+        world.pool,
+        world.audit,
+        bidder.party.actor,
+        world.clock,
+        tender_id=world.tender_id,
+        source=pieces(envelope, piece),
+        content_length=len(envelope),
+        settings=world.settings,
+    )
 
 
 async def withdraw(world: World, bidder: Bidder) -> Signed:
