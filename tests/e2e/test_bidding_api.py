@@ -10,14 +10,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bidding.client import seal_bid_bytes
+from bidding.client import seal_bid_bytes, signing_key_from
 from crypto.keys import b64url_decode
 from crypto.signing import generate_signing_key
 from tests.helpers import Party, login, make_org, make_user, user_headers
@@ -510,3 +512,86 @@ async def test_early_attempts_to_fetch_or_hand_in_shares_are_refused_and_audited
     assert any(a.startswith("denied GET") and "shares/mine" in a for a in actions)
     status = await (await client.get(f"/api/v1/tenders/{tid}/opening", headers=custodian_h)).json()
     assert status["state"] == "published" and status["shares_received"] == 0
+
+
+async def wait_for(probe: Any, want: Any, *, timeout_s: float = 15.0) -> Any:
+    """Poll ``probe()`` until it returns ``want`` (the server works on its own schedule)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while (got := await probe()) != want:
+        assert asyncio.get_running_loop().time() < deadline, f"still {got!r}, want {want!r}"
+        await asyncio.sleep(0.02)
+    return got
+
+
+async def test_a_bid_upload_paused_halfway_holds_no_transaction_and_one_cut_off_leaves_nothing(
+    centre: Centre, db_dsn: str
+) -> None:
+    """STYLE (no network await inside a transaction), T6 (EM 27): a bidder sends half its
+    bid and pauses; while the server waits for the rest, no backend of the database is
+    idle in a transaction, and what arrived is staged (committed). The rest comes: 201 and
+    a receipt. Another bidder's upload is cut off halfway: its staged rows go at once."""
+    client = centre.client
+    tender = await centre.tender()
+    tid = tender["id"]
+    observer = await asyncpg.connect(db_dsn)
+
+    async def staged_chunks() -> int:
+        chunks: int = await observer.fetchval("SELECT count(*) FROM bid_upload_chunks")
+        return chunks
+
+    def envelope_of(bidder: int) -> bytes:
+        party, _, key_file = centre.bidders[bidder]
+        return seal_bid_bytes(
+            tender_public=b64url_decode(tender["opening_public_key"]),
+            tender_id=tid,
+            bidder_org_id=party.org_id,
+            signing_key=signing_key_from(key_file),
+            price_schedule=b'{"amount_fen": 860000000, "duration_days": 300}',
+            documents={"tech.pdf": os.urandom(40_000)},
+            chunk_size=1024,
+        )
+
+    def put(bidder: int, body: Any) -> Any:
+        _, headers, _ = centre.bidders[bidder]
+        return client.put(
+            f"/api/v1/tenders/{tid}/bid",
+            data=body,
+            headers={**headers, "Content-Type": "application/octet-stream"},
+        )
+
+    async def half_then(envelope: bytes, resume: asyncio.Event) -> Any:
+        half = len(envelope) // 2
+        for i in range(0, half, 1000):
+            yield envelope[i : min(i + 1000, half)]
+        await resume.wait()
+        yield envelope[half:]
+
+    try:
+        envelope = envelope_of(0)
+        resume = asyncio.Event()
+        upload = asyncio.create_task(put(0, half_then(envelope, resume)))
+        await wait_for(staged_chunks, len(envelope) // 2 // 4096)
+        in_transaction = await observer.fetch(
+            """SELECT pid, query FROM pg_stat_activity
+                WHERE datname = current_database() AND state LIKE 'idle in transaction%'"""
+        )
+        assert in_transaction == [], in_transaction
+        resume.set()
+        response = await upload
+        assert response.status == 201, await response.text()
+        receipt = await response.json()
+        assert receipt["document"]["envelope_sha256"] == hashlib.sha256(envelope).hexdigest()
+        assert await staged_chunks() == 0
+
+        cut = envelope_of(1)
+        never = asyncio.Event()
+        upload = asyncio.create_task(put(1, half_then(cut, never)))
+        await wait_for(staged_chunks, len(cut) // 2 // 4096)
+        upload.cancel()  # the client goes away mid-body
+        with pytest.raises(asyncio.CancelledError):
+            await upload
+        await wait_for(staged_chunks, 0)
+        assert await observer.fetchval("SELECT count(*) FROM bid_uploads") == 0
+        assert await observer.fetchval("SELECT count(*) FROM bids") == 1
+    finally:
+        await observer.close()

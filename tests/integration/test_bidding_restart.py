@@ -3,7 +3,8 @@
 Sources (RULES.md): T8 (BL 34: the opening happens at the announced time; after downtime,
 at once on return, with the real time recorded), T2/T6 (A4(a), EM 27–28: a bid is in the
 frozen set exactly when its receipt time is before the deadline — a commit racing the
-freeze is either fully in or refused).
+freeze is either fully in or refused; an unfinished upload leaves nothing, not even after
+a crash).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from typing import Any
 
 import pytest
 
+from bidding import store
 from bidding.errors import BidRejected
+from bidding.model import BiddingSettings
 from bidding.service import submission
 from tests.service.test_bidding_support import (
     hand_in,
@@ -108,17 +111,16 @@ async def test_a_commit_racing_the_freeze_is_either_in_the_set_or_refused(
             await release.wait()  # the last byte is in; the commit is about to lock the tender
             commit_clock.armed = commit_first
 
-        async with pool.acquire() as conn:
-            return await submission.submit_bid(
-                conn,
-                audit,
-                late.party.actor,
-                commit_clock,
-                tender_id=world.tender_id,
-                source=source(),
-                content_length=len(envelope),
-                settings=world.settings,
-            )
+        return await submission.submit_bid(
+            pool,
+            audit,
+            late.party.actor,
+            commit_clock,
+            tender_id=world.tender_id,
+            source=source(),
+            content_length=len(envelope),
+            settings=world.settings,
+        )
 
     upload = asyncio.create_task(held_upload())
     await asyncio.sleep(0.05)
@@ -148,3 +150,34 @@ async def test_a_commit_racing_the_freeze_is_either_in_the_set_or_refused(
         assert receipt.document["received_at"].endswith(".999Z")
     else:
         assert receipt is None and size == 3 and receipts == 3
+
+
+async def test_what_a_crash_left_staged_is_swept_at_start_once_idle_past_the_bound(
+    make_client: Any, pool: Any, audit: Any, clock: Any
+) -> None:
+    """Nothing of an upload leaks after a crash: a server that died mid-upload left an
+    upload row and its committed chunks; the next start sweeps those idle longer than
+    ``upload_idle_max_s`` and leaves younger ones (another process may be receiving them)
+    to the sweep of a later upload."""
+    world = await make_world(pool, audit, clock)
+    bidder = world.bidders[0]
+    envelope = seal_for(world, bidder)
+    idle_max = timedelta(seconds=BiddingSettings().upload_idle_max_s)
+    left: list[int] = []
+    async with pool.acquire() as conn:
+        for touched_at in (clock.now() - idle_max - timedelta(seconds=1), clock.now()):
+            upload_id = await store.insert_upload(
+                conn,
+                tender_id=world.tender_id,
+                org_id=bidder.org_id,
+                submitted_by=bidder.party.user_id,
+                now=touched_at,
+            )
+            assert await store.stage_chunk(conn, upload_id, 0, envelope[:4096], touched_at)
+            left.append(upload_id)
+    await make_client()
+    async with pool.acquire() as conn:
+        uploads = await conn.fetch("SELECT id FROM bid_uploads")
+        chunks = await conn.fetch("SELECT upload_id FROM bid_upload_chunks")
+    assert [r["id"] for r in uploads] == [left[1]]
+    assert [r["upload_id"] for r in chunks] == [left[1]]

@@ -42,22 +42,26 @@ from trading.parties.model import OrgKind
 MS = timedelta(milliseconds=1)
 
 
-async def counts(world: World) -> tuple[int, int, int, int]:
+STAGING = ("bid_uploads", "bid_upload_chunks")
+
+
+async def counts(world: World) -> tuple[int, ...]:
     async with world.pool.acquire() as conn:
-        return tuple(  # type: ignore[return-value]
+        return tuple(
             [
                 await conn.fetchval(f"SELECT count(*) FROM {t}")
-                for t in ("blobs", "blob_chunks", "bids", "bid_receipts")
+                for t in ("blobs", "blob_chunks", "bids", "bid_receipts", *STAGING)
             ]
         )
 
 
 async def refused_with(world: World, code: str, coro: object) -> BidRejected:
     before = await counts(world)
+    assert before[-len(STAGING) :] == (0, 0)
     with pytest.raises(BidRejected) as info:
         await coro  # type: ignore[misc]
     assert info.value.code == code, info.value.message_en
-    assert await counts(world) == before, "nothing is stored half"
+    assert await counts(world) == before, "nothing is stored half, nothing is left staged"
     return info.value
 
 
@@ -109,27 +113,64 @@ async def test_an_upload_straddling_the_deadline_is_not_submitted(world: World) 
             yield piece
             world.clock.advance(seconds=1)  # the network is slow
 
-    async with world.pool.acquire() as conn:
-        await refused_with(
-            world,
-            "deadline_passed",
-            submission.submit_bid(
-                conn,
-                world.audit,
-                bidder.party.actor,
-                world.clock,
-                tender_id=world.tender_id,
-                source=slow(),
-                content_length=len(envelope),
-                settings=world.settings,
-            ),
-        )
+    await refused_with(
+        world,
+        "deadline_passed",
+        submission.submit_bid(
+            world.pool,
+            world.audit,
+            bidder.party.actor,
+            world.clock,
+            tender_id=world.tender_id,
+            source=slow(),
+            content_length=len(envelope),
+            settings=world.settings,
+        ),
+    )
     await run_due(world)
     async with world.pool.acquire() as conn:
         head = await conn.fetchrow(
             "SELECT tree_size FROM bid_tree_heads WHERE tender_id = $1", world.tender_id
         )
     assert head["tree_size"] == 0
+
+
+async def test_a_bid_completing_just_after_the_deadline_is_refused_and_leaves_nothing(
+    world: World,
+) -> None:
+    """T2, T6 (A4(a), EM 27–28): every byte staged before the deadline, but the deadline
+    passes before the commit reads the clock under the tender lock: refused, nothing in the
+    vault, nothing left staged, not in the frozen set."""
+    bidder = world.bidders[0]
+    envelope = seal_for(world, bidder, documents={"big.bin": b"x" * 20_000})
+    world.clock.set(world.tender.bid_deadline_at - MS)
+
+    async def last_byte_at_the_deadline() -> AsyncIterator[bytes]:
+        async for piece in pieces(envelope, 4000):
+            yield piece
+        world.clock.set(world.tender.bid_deadline_at)  # the server's commit comes 1 ms late
+
+    await refused_with(
+        world,
+        "deadline_passed",
+        submission.submit_bid(
+            world.pool,
+            world.audit,
+            bidder.party.actor,
+            world.clock,
+            tender_id=world.tender_id,
+            source=last_byte_at_the_deadline(),
+            content_length=len(envelope),
+            settings=world.settings,
+        ),
+    )
+    await run_due(world)
+    async with world.pool.acquire() as conn:
+        size = await conn.fetchval(
+            "SELECT tree_size FROM bid_tree_heads WHERE tender_id = $1", world.tender_id
+        )
+        envelopes = await conn.fetchval("SELECT count(*) FROM blobs WHERE kind = 'bid_envelope'")
+    assert size == 0 and envelopes == 0
 
 
 async def test_replace_and_withdraw_until_the_deadline_each_with_a_receipt(world: World) -> None:
@@ -246,21 +287,20 @@ async def test_a_file_over_the_limit_is_refused(world: World) -> None:
     bidder = small.bidders[0]
     envelope = seal_for(small, bidder, documents={"a.pdf": b"q" * 6000})
     await refused_with(small, "bid_too_large", submit(small, bidder, envelope))
-    async with small.pool.acquire() as conn:
-        await refused_with(
-            small,
-            "bid_too_large",
-            submission.submit_bid(
-                conn,
-                small.audit,
-                bidder.party.actor,
-                small.clock,
-                tender_id=small.tender_id,
-                source=pieces(envelope, 1000),
-                content_length=None,
-                settings=small.settings,
-            ),
-        )
+    await refused_with(
+        small,
+        "bid_too_large",
+        submission.submit_bid(
+            small.pool,
+            small.audit,
+            bidder.party.actor,
+            small.clock,
+            tender_id=small.tender_id,
+            source=pieces(envelope, 1000),
+            content_length=None,
+            settings=small.settings,
+        ),
+    )
 
 
 async def test_a_bidder_not_registered_or_without_a_deposit_or_key_may_not_submit(
@@ -280,17 +320,16 @@ async def test_a_bidder_not_registered_or_without_a_deposit_or_key_may_not_submi
         keyless = await make_user(conn, audit, clock, Role.BIDDER)
         await tenders.register_bidder(conn, audit, keyless.actor, clock.now(), world.tender_id)
     with pytest.raises(BidRejected) as info:
-        async with pool.acquire() as conn:
-            await submission.submit_bid(
-                conn,
-                audit,
-                keyless.actor,
-                clock,
-                tender_id=world.tender_id,
-                source=pieces(b"x"),
-                content_length=1,
-                settings=world.settings,
-            )
+        await submission.submit_bid(
+            pool,
+            audit,
+            keyless.actor,
+            clock,
+            tender_id=world.tender_id,
+            source=pieces(b"x"),
+            content_length=1,
+            settings=world.settings,
+        )
     assert info.value.code == "not_registered" or info.value.code == "deposit_not_confirmed"
 
 
