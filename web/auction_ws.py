@@ -10,7 +10,10 @@ on every watcher's queue without awaiting. The gateway's writer (``Gateway.flush
 callback per turn of the event loop, not one task per client: with 10,000 watchers a task
 per client would cost 10,000 task steps per event) hands each queue that has frames to its
 socket in one write — every frame the client is behind on, coalesced into one message (a
-JSON array) when there are several. Writes never block;
+JSON array) when there are several. A client with only broadcasts waiting is written at
+most once per ``broadcast_gap_ms`` (20 ms): under a surge a watcher gets one message per gap
+instead of one per commit; an ack, an error or a pong goes at once, with whatever waits.
+Writes never block;
 a client whose queue is full, or whose socket holds more than ``ws_buffer_max_bytes``
 unsent, is closed (code 4008) and, on reconnecting, resumes from its last sequence number or
 gets a fresh snapshot. A refused frame gets an error frame with its code; the connection and
@@ -69,6 +72,10 @@ class GatewaySettings:
     max_message_bytes: int = 64 * 1024
     """Larger frames close the connection (1009); up to it, oversized JSON is refused."""
     heartbeat_s: float = 30.0
+    broadcast_gap_ms: float = 20.0
+    """Broadcasts to one client go out at most once per this many milliseconds, the frames
+    of the gap coalesced into one message; a frame for the client alone (an ack, an error, a
+    pong) goes at once and takes the waiting broadcasts with it. 0: every turn of the loop."""
 
     @classmethod
     def from_config(cls, extra: dict[str, str]) -> GatewaySettings:
@@ -84,6 +91,7 @@ class GatewaySettings:
             ("ws_buffer_max_bytes", int),
             ("max_message_bytes", int),
             ("heartbeat_s", float),
+            ("broadcast_gap_ms", float),
         ):
             raw = extra.get(f"auction_{name}") or os.environ.get(f"SUNLIT_AUCTION_{name.upper()}")
             if raw:
@@ -132,6 +140,10 @@ class Gateway:
         self.clients: set[Client] = set()
         self._dirty: dict[Client, None] = {}
         self._flush_scheduled = False
+        self._held: dict[Client, None] = {}
+        """Clients with only broadcasts waiting, written less than a gap ago."""
+        self._held_timer: asyncio.TimerHandle | None = None
+        self._gap_s = settings.broadcast_gap_ms / 1000
         self.ack_ms: deque[float] = deque(maxlen=100_000)
         """Server-side time from a bid frame's arrival to its ack on the client's queue."""
         self.writes = 0
@@ -172,10 +184,27 @@ class Gateway:
             asyncio.get_running_loop().call_soon(self.flush)
 
     def flush(self) -> None:
-        """Write every waiting queue to its socket, one write per client."""
+        """Write every waiting queue to its socket, one write per client — except a client
+        with only broadcasts waiting that was written less than ``broadcast_gap_ms`` ago: it
+        is held until the gap has passed (one message for the gap's broadcasts, not one per
+        commit: under a surge that is most of a watcher's work, and of the server's writes)."""
         self._flush_scheduled = False
         dirty, self._dirty = self._dirty, {}
+        loop = asyncio.get_running_loop()
+        now = loop.time()
         for client in dirty:
+            if client.urgent or now - client.written_at >= self._gap_s:
+                client.write_out()
+            else:
+                self._held[client] = None
+        if self._held and self._held_timer is None:
+            self._held_timer = loop.call_later(self._gap_s, self._release)
+
+    def _release(self) -> None:
+        """The gap has passed for every held client (each was written before it was held)."""
+        self._held_timer = None
+        held, self._held = self._held, {}
+        for client in held:
             client.write_out()
 
     async def close_all(self) -> None:
@@ -207,6 +236,9 @@ class Client:
         self.in_flight = 0
         self.lagging = False
         self.closing = False
+        self.urgent = False
+        """A frame for this client alone waits: write at once."""
+        self.written_at = float("-inf")
 
     # -- the outlet (engine.Watcher) --------------------------------------------------------
 
@@ -224,14 +256,18 @@ class Client:
         return 0 if self.lagging or self.closing else self.settings.ws_queue_max - len(self.out)
 
     def send(self, payload: bytes) -> None:
-        """A frame for this client alone (an ack, an error, hello, pong)."""
+        """A frame for this client alone (an ack, an error, hello, pong): it goes at once."""
+        self.urgent = True
         self.push(protocol.ws_text(payload))
+        if self.out:
+            self.gateway.mark(self)  # also when broadcasts were already waiting (held)
 
     def write_out(self) -> None:
         """Hand every waiting frame to the socket in one write; never blocks. Several waiting
         frames become one message, a JSON array of them (fewer messages for a client that
         is behind: its per-message cost is what makes it fall further behind)."""
         out, transport = self.out, self.transport
+        self.urgent = False
         if not out or self.lagging or self.closing:
             return
         if transport is None or transport.is_closing():
@@ -244,6 +280,7 @@ class Client:
             data = protocol.ws_text(b"[" + b",".join(payloads) + b"]")
         out.clear()
         transport.write(data)
+        self.written_at = self.loop.time()
         self.gateway.writes += 1
         self.gateway.bytes_out += len(data)
         if transport.get_write_buffer_size() > self.settings.ws_buffer_max_bytes:
