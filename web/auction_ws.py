@@ -11,7 +11,7 @@ callback per turn of the event loop, not one task per client: with 10,000 watche
 per client would cost 10,000 task steps per event) hands each queue that has frames to its
 socket in one write — every frame the client is behind on, coalesced into one message (a
 JSON array) when there are several. A client with only broadcasts waiting is written at
-most once per ``broadcast_gap_ms`` (20 ms): under a surge a watcher gets one message per gap
+most once per ``broadcast_gap_ms`` (100 ms): under a surge a watcher gets one message per gap
 instead of one per commit; an ack, an error or a pong goes at once, with whatever waits.
 Writes never block;
 a client whose queue is full, or whose socket holds more than ``ws_buffer_max_bytes``
@@ -72,7 +72,7 @@ class GatewaySettings:
     max_message_bytes: int = 64 * 1024
     """Larger frames close the connection (1009); up to it, oversized JSON is refused."""
     heartbeat_s: float = 30.0
-    broadcast_gap_ms: float = 20.0
+    broadcast_gap_ms: float = 100.0
     """Broadcasts to one client go out at most once per this many milliseconds, the frames
     of the gap coalesced into one message; a frame for the client alone (an ack, an error, a
     pong) goes at once and takes the waiting broadcasts with it. 0: every turn of the loop."""
