@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from tests.e2e.test_auction_ws import START, started_land_lot
+from web.auction_ws import ENGINE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,7 +36,11 @@ async def test_the_cli_places_a_bid_and_watches_it(client, clock) -> None:
     watching = asyncio.create_task(
         sunlit("auction", "watch", "--url", base, "--lot", str(lot["id"]), "--count", "1")
     )
-    await asyncio.sleep(1.5)
+    engine = client.server.app[ENGINE]
+    for _ in range(600):  # the watcher has subscribed (a subprocess: imports take a while)
+        if engine.watcher_count(lot["id"]) or watching.done():
+            break
+        await asyncio.sleep(0.05)
     code, out = await sunlit(
         "auction",
         "bid",
