@@ -202,7 +202,9 @@ class Gateway:
 
     def _release(self) -> None:
         """The gap has passed for every held client (each was written before it was held)."""
-        self._held_timer = None
+        if self._held_timer is not None:
+            self._held_timer.cancel()  # a no-op when the timer is what called
+            self._held_timer = None
         held, self._held = self._held, {}
         for client in held:
             client.write_out()

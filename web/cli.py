@@ -93,16 +93,21 @@ the auction's hot path allocates a few hundred objects per bid, and each collect
 pause every bidder waits through."""
 
 
-async def _settle_heap(_: object) -> None:
-    """Once the server has started (engines loaded, demo in place): collect, then move what
-    survived out of the collector's sight (``gc.freeze``) so later collections only walk what
-    the requests allocate, and collect the young generation less often."""
+def settle_heap() -> None:
+    """Once a long-running process has its steady heap (the server: engines loaded, demo in
+    place): collect, then move what survived out of the collector's sight (``gc.freeze``) so
+    later collections only walk what is allocated afterwards, and collect the young
+    generation less often."""
     import gc
 
     gc.collect()
     gc.freeze()
     _, gen1, gen2 = gc.get_threshold()
     gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
+
+
+async def _settle_heap_on_startup(_: object) -> None:
+    settle_heap()
 
 
 def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
@@ -125,7 +130,7 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     setup_logging(json_lines=config.log_json)
     config = replace(config, host=args.host or config.host, port=args.port or config.port, load_demo=args.demo)
     app = make_app(config)
-    app.on_startup.append(_settle_heap)
+    app.on_startup.append(_settle_heap_on_startup)
 
     def announce(_: object) -> None:
         print(f"Sunlit is listening on http://{config.host}:{config.port}  (API under /api/v1, health at /healthz)",

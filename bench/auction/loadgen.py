@@ -24,7 +24,6 @@ Every loop is bounded in count and in time.
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import random
 import resource
@@ -33,6 +32,8 @@ import time
 from typing import Any
 
 import websockets
+
+from web.cli import settle_heap
 
 CONNECT_CONCURRENCY = 200
 MAX_ROUNDS = 10_000_000
@@ -91,14 +92,6 @@ async def subscribe(ws: Any, lots: list[int], echo: bool) -> None:
             return
 
 
-def settle_heap() -> None:
-    """Connected: keep the collector's pauses out of the timings (the same for every server
-    the generator drives): collect, freeze what is there, collect the young less often."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, *gc.get_threshold()[1:])
-
-
 def pct(xs: list[float], p: float) -> float:
     if not xs:
         return float("nan")
@@ -123,7 +116,7 @@ async def throughput(plan: dict[str, Any]) -> dict[str, Any]:
         *(subscribe(c, [w["lot_id"]], echo) for c, w in zip(wconns, watchers, strict=True))
     )
     log(f"throughput: {len(conns)} bidders, {len(wconns)} watchers connected")
-    settle_heap()
+    settle_heap()  # the server's settings: keep the collector's pauses out of the timings
     t0 = time.perf_counter()
     warm_until = t0 + plan["warmup_s"]
     stop_at = warm_until + plan["duration_s"]
