@@ -65,7 +65,8 @@ from .pgledger import PgLedger
 from .reconcile import (
     format_fen,
 )
-from .rules import check_deposit_terms, detect_collusion, normalize_bank_account, seal_payer
+from .rules.payers import detect_collusion, normalize_bank_account, seal_payer
+from .rules.terms import check_deposit_terms
 
 __all__ = [
     "REFUND_DUE",

@@ -64,11 +64,5 @@ Modules
 ``values`` (ids, amounts), ``transfers``, ``lifecycle`` (the table and the checks its commands
 pass), ``subaccounts``, ``dates`` (China dates, working days, interest), ``refunds``,
 ``terms`` (caps and floors), ``notifications``, ``payers`` (payer secrecy, collusion). Import
-a rule from its module; the package itself presents only the four project-wide rules the
-use cases apply (``trading.ledger.service``).
+a rule from its module.
 """
-
-from .payers import detect_collusion, normalize_bank_account, seal_payer
-from .terms import check_deposit_terms
-
-__all__ = ["check_deposit_terms", "detect_collusion", "normalize_bank_account", "seal_payer"]

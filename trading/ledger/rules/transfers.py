@@ -21,7 +21,7 @@ from ..model import (
     TrialBalance,
     TrialBalanceRow,
 )
-from .values import amount_problem, is_valid_id
+from .values import R, amount_problem, is_valid_id
 
 __all__ = [
     "CODE_ACCOUNTS",
@@ -33,7 +33,6 @@ __all__ = [
     "void_of",
 ]
 
-R = TransferResult
 
 _K = AccountKind
 _SYSTEM_KINDS = frozenset(k for k in AccountKind if k is not AccountKind.DEPOSIT_HELD)
