@@ -115,14 +115,6 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def cpu_during(pid: int, plan: dict[str, Any]) -> float:
-    """The process's CPU (% of one core) over the generator's measured window."""
-    await asyncio.sleep(2.0 + plan["warmup_s"])  # connections and warm-up
-    before = process_cpu_s(pid)
-    await asyncio.sleep(plan["duration_s"])
-    return round((process_cpu_s(pid) - before) / plan["duration_s"] * 100, 1)
-
-
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -364,13 +356,11 @@ async def bench_throughput(
         }
 
     async def measured(pid: int, bidding: dict[str, Any], prefix: str) -> dict[str, Any]:
-        cpu = asyncio.create_task(cpu_during(pid, plan))
         before = process_cpu_s(pid)
         result = await drive(bidding, prefix)
         result["server_cpu_us_per_answer"] = round(
             (process_cpu_s(pid) - before) / max(1, result["answered_total"]) * 1e6, 1
         )
-        result["server_cpu_pct"] = await cpu
         return result
 
     rounds: list[tuple[dict[str, Any], dict[str, Any]]] = []
