@@ -41,7 +41,10 @@ from web.metrics import Metrics
 
 log = logging.getLogger("sunlit.web")
 
-DOMAIN_MODULES: tuple[str, ...] = ("web.core", "web.ledger", "web.bidding", "web.auction", "web.experts", "web.pages")
+DOMAIN_MODULES: tuple[str, ...] = (
+    "web.core", "web.ledger", "web.bidding", "web.notices", "web.panels", "web.evaluation",
+    "web.auction", "web.experts", "web.pages",
+)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 def load_server_key(data_dir: Path) -> tuple[bytes, str]:

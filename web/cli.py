@@ -36,7 +36,10 @@ from trading.context import Actor, Role
 from trading.db import EmbeddedPostgres, create_pool
 from trading.errors import DomainError
 
-CLI_MODULES: tuple[str, ...] = ("web.cli_bidding", "web.cli_auction", "web.cli_experts", "web.cli_ledger")
+CLI_MODULES: tuple[str, ...] = (
+    "web.cli_bidding", "web.cli_auction", "web.cli_experts", "web.cli_ledger", "web.cli_verify",
+    "web.cli_db", "web.cli_notices", "web.cli_evaluation",
+)
 
 
 @dataclass
