@@ -17,6 +17,14 @@ A *bundle* (``format: sunlit-draw-bundle/1``) holds:
 the record alone cannot make: that the calls follow the drawn order — on each line the
 positions called are ``0, 1, 2, …`` with none skipped, and the expert at each is the one
 the order puts there (``call_order`` differences otherwise).
+
+The signature is checked only against a public key the *caller* trusts (``public_key``):
+the ``signature.public_key`` written in the bundle is whatever its author chose, so it
+proves nothing. Without a trusted key the report's ``signature`` is ``"not_checked"`` and
+``ok`` is ``False`` even when every hash and the re-run agree (``hashes_ok`` says so): a
+verifier never says OK for a bundle whose signature it did not check (issue 16, item 5).
+The signed bytes are ``canonical_json`` of the bundle without its ``signature`` key
+(docs/draw.md §10).
 """
 
 from __future__ import annotations
@@ -187,21 +195,25 @@ def verify_bundle(
                                 "所给种子与文件中的不同", expected=seed.hex(), claimed=stated_seed).to_json())  # fmt: skip
     if beacon_value is None and bundle.get("beacon_value"):
         beacon_value = bytes.fromhex(bundle["beacon_value"])
+    signature = "not_checked"
     if public_key is not None:
         sig = bundle.get("signature") or {}
+        if not isinstance(sig, Mapping):
+            sig = {}
         body = {k: v for k, v in bundle.items() if k != "signature"}
         try:
             good = verify_signature(
                 public_key, bytes.fromhex(sig.get("value", "")), canonical_json(body)
             )
-        except ValueError:
+        except (ValueError, TypeError):
             good = False
+        signature = "verified" if good else "invalid"
         if not good:
             extra.append(Difference(DifferenceKind.HASH_MISMATCH, "the server's signature on the bundle does not verify",
                                     "文件上的服务器签名验证失败", code="signature").to_json())  # fmt: skip
     if seed is None:
-        return {"ok": False, "draw_id": bundle.get("draw_id"), "record_hash": None,
-                "published_record_hash": bundle.get("published_record_hash"),
+        return {"ok": False, "hashes_ok": False, "signature": signature, "draw_id": bundle.get("draw_id"),
+                "record_hash": None, "published_record_hash": bundle.get("published_record_hash"),
                 "differences": [Difference(DifferenceKind.SEED_MISMATCH, "no seed: it is revealed once the result is fixed",
                                            "无种子：结果确定后才公开").to_json(), *extra],
                 "expected": None}  # fmt: skip
@@ -236,5 +248,7 @@ def verify_bundle(
         report["ok"] = not report["differences"]
         report["note"] = "no result in the file: the orders under 'expected' are the re-run"
     report["differences"] = [*report["differences"], *extra]
-    report["ok"] = not report["differences"]
+    report["hashes_ok"] = not [d for d in report["differences"] if d.get("code") != "signature"]
+    report["signature"] = signature
+    report["ok"] = not report["differences"] and signature == "verified"
     return report

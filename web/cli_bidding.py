@@ -14,6 +14,8 @@
         fetch and check the proof that my bid is in the frozen set
     sunlit bid verify-receipt --receipt receipt.json --server-public-key KEY [--envelope bid.env]
     sunlit bid verify-proof --proof proof.json --server-public-key KEY
+    sunlit bid verify-opening --record record.json --public-key KEY [--tree-head head.json] [--proof proof.json ...]
+        check a published opening record offline: signature, Merkle root, each inclusion proof
 
 Commands that talk to a server take ``--url`` (default ``$SUNLIT_URL`` or
 http://127.0.0.1:8080) and ``--token`` (default ``$SUNLIT_TOKEN``), or ``--username`` with
@@ -182,6 +184,37 @@ def cmd_verify_proof(args: argparse.Namespace, config: Config) -> int:
     ok, why = client.verify_proof(proof, server_public)
     print(("VALID: " if ok else "INVALID: ") + why)
     return 0 if ok else 1
+
+
+def cmd_verify_opening(args: argparse.Namespace, config: Config) -> int:
+    """Exit 0 when the record verifies, 1 when it does not (each problem printed), 2 on bad input."""
+    from bidding.verify import verify_opening
+
+    try:
+        record = json.loads(Path(args.record).read_text("utf-8"))
+        server_public = client.load_key(args.public_key)
+        head = json.loads(Path(args.tree_head).read_text("utf-8")) if args.tree_head else None
+        proofs = [json.loads(Path(p).read_text("utf-8")) for p in args.proof or []]
+    except (OSError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    report = verify_opening(record, server_public, tree_head=head, proofs=proofs)
+    if args.json:
+        print(json.dumps(report.as_dict(), ensure_ascii=False, indent=1))
+        return 0 if report.ok else 1
+    for line in report.checked:
+        print(f"  ok: {line}")
+    if report.ok:
+        doc = report.document or {}
+        print(f"VALID: opening record of tender {doc.get('tender_id')} ({doc.get('status')}), "
+              f"{len(doc.get('entries') or [])} bid(s)")  # fmt: skip
+        print("验证通过：开标记录签名、默克尔根与各投标的包含证明均一致")
+        return 0
+    print(f"INVALID: {len(report.problems)} problem(s)", file=sys.stderr)
+    print(f"验证不通过：共{len(report.problems)}处问题", file=sys.stderr)
+    for problem in report.problems:
+        print(f"  - {problem}", file=sys.stderr)
+    return 1
 
 
 # ---------------------------------------------------------------------------- server commands
@@ -368,6 +401,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--server-public-key", required=True, help="hex, base64url or a file")
     p.add_argument("--envelope", help="also check that the receipt names this envelope")
     p.set_defaults(fn=cmd_verify_receipt)
+
+    p = bid.add_parser(
+        "verify-opening",
+        help="check a published opening record offline: signature, Merkle root, each inclusion proof",
+    )
+    p.add_argument("--record", required=True, help="the signed record (GET …/opening-record/public)")
+    p.add_argument(
+        "--public-key", required=True, help="the server's public key: hex, base64url or a file"
+    )
+    p.add_argument("--tree-head", help="also check the signed tree head (GET …/bid-tree)")
+    p.add_argument("--proof", action="append", help="a bidder's proof file to check (repeat)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(fn=cmd_verify_opening)
 
     p = bid.add_parser("verify-proof", help="check an inclusion proof offline")
     p.add_argument("--proof", required=True)

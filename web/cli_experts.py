@@ -3,11 +3,18 @@
     sunlit experts import FILE.csv                   import experts (all or nothing; every bad row listed)
     sunlit experts codes FILE.csv                    add/rename specialty codes (code,name_zh,name_en)
     sunlit experts verify-draw DRAW_ID               re-run a fixed draw from the database's published record
-    sunlit experts verify-draw FILE.json | --record FILE.json [--seed HEX] [--beacon HEX] [--public-key HEX]
+    sunlit experts verify-draw FILE.json | --record FILE.json (--public-key KEY | --public-key-file FILE)
+                               [--seed HEX] [--beacon HEX]
                                                      verify a downloaded record offline (no database)
 
-``verify-draw`` exits 0 when the draw verifies (same panel, same replacement order), 1 when
-it does not (each difference is printed), 2 on bad input.
+``verify-draw`` exits 0 when the draw verifies (same panel, same replacement order) — for a
+file, only once the server's signature has been checked with a key you trust (``GET
+/api/v1/bidding/server-key``, compared with the key published outside the platform) —, 1
+when it does not (each difference is printed), 2 on bad input, 3 when a file's hashes and
+re-run agree but no key was given, so its signature was not checked: that is *not* a
+verification (printed as such). Why not fetch the key from the server: a bundle forged by
+whoever controls the server would then come with a matching key; the key must come from
+somewhere else.
 """
 
 from __future__ import annotations
@@ -24,12 +31,22 @@ from trading.config import Config
 from trading.context import Actor
 from trading.errors import Rejected
 
+UNSIGNED = 3
+"""Exit code: the hashes and the re-run agree, the signature was not checked (no key)."""
+
 
 def _print_report(report: dict[str, Any], as_json: bool) -> int:
+    unsigned = report.get("signature") == "not_checked" and report.get("hashes_ok")
     if as_json:
         print(json.dumps(report, ensure_ascii=False, indent=1))
-        return 0 if report["ok"] else 1
+        return 0 if report["ok"] else UNSIGNED if unsigned else 1
     who = f"draw {report['draw_id']}" if report.get("draw_id") is not None else "draw"
+    if unsigned:
+        print(f"{who}: NOT VERIFIED — the hashes and the re-run agree, but the signature was not checked: "
+              "give the server's public key (--public-key KEY or --public-key-file FILE)", file=sys.stderr)
+        print(f"{who}：未完成验证 — 哈希与重算结果一致，但未核验签名：请用 --public-key 或 --public-key-file "
+              "提供服务器公钥", file=sys.stderr)  # fmt: skip
+        return UNSIGNED
     if report["ok"]:
         lines = (report.get("expected") or {}).get("lines", [])
         print(f"{who}: OK — same panel and same replacement order (record {report['record_hash']})")
@@ -78,12 +95,22 @@ def cmd_verify(args: argparse.Namespace, config: Config) -> int:
         if not isinstance(bundle, dict):
             print(f"error: {args.record} is not a draw record", file=sys.stderr)
             return 2
+        try:
+            public_key = _public_key(args)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         report = verify_bundle(
             bundle,
             seed=hexarg(args.seed, "seed"),
             beacon_value=hexarg(args.beacon, "beacon"),
-            public_key=hexarg(args.public_key, "public-key"),
+            public_key=public_key,
         )
+        if public_key is not None and not args.json:
+            from crypto.signing import sha256_hex
+
+            stated = (bundle.get("signature") or {}).get("key_id") if isinstance(bundle.get("signature"), dict) else None
+            print(f"server key srv-{sha256_hex(public_key)[:16]} (bundle names {stated or 'no key'})")
         return _print_report(report, args.json)
     if args.draw_id is None:
         print("error: give a draw id, or --record FILE.json", file=sys.stderr)
@@ -98,6 +125,25 @@ def cmd_verify(args: argparse.Namespace, config: Config) -> int:
         return _print_report(report, args.json)
 
     return run_with_db(config, go)
+
+
+def _public_key(args: argparse.Namespace) -> bytes | None:
+    """The trusted key: ``--public-key`` (64 hex digits or base64url) or ``--public-key-file``."""
+    from bidding.client import decode_key_text
+
+    if args.public_key is not None and args.public_key_file is not None:
+        raise ValueError("give --public-key or --public-key-file, not both")
+    if args.public_key_file is not None:
+        try:
+            data = Path(args.public_key_file).read_bytes()
+        except OSError as exc:
+            raise ValueError(f"cannot read {args.public_key_file}: {exc}") from exc
+        if len(data) == 32:
+            return data
+        return decode_key_text(data.decode("ascii", errors="replace"))
+    if args.public_key is not None:
+        return decode_key_text(args.public_key)
+    return None
 
 
 def cmd_import(args: argparse.Namespace, config: Config) -> int:
@@ -198,7 +244,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--seed", help="the revealed seed (hex); default: the one in the record file")
     p.add_argument("--beacon", help="the beacon value (hex), fetched from the beacon itself")
     p.add_argument(
-        "--public-key", help="the server's public key (hex) to check the record's signature"
+        "--public-key",
+        help="the server's public key (64 hex digits or base64url; --public-key=VALUE if it "
+        "starts with '-') to check the record's signature; without it a file is never OK",
     )
+    p.add_argument("--public-key-file", help="a file holding the server's public key")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(fn=cmd_verify, draw_id=None)
