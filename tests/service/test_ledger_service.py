@@ -22,6 +22,7 @@ from trading.context import Actor, Role
 from trading.ledger import bank, service, settlement, store
 from trading.ledger.errors import LedgerReason, LedgerRejected
 from trading.ledger.model import (
+    AccountKind,
     BankNotification,
     DepositState,
     ForfeitCause,
@@ -673,3 +674,83 @@ async def test_without_a_trusted_bank_key_every_notification_is_refused(pool, au
         e.value.reason is LedgerReason.NOTIFICATION_BAD_SIGNATURE
         and "no bank key" in e.value.message_en
     )
+
+
+# == issue 16 item 6: money in another currency is never booked as CNY ==========================
+
+
+async def test_a_notification_in_another_currency_is_never_booked_as_cny(w: World) -> None:
+    """Issue 16 item 6 (D2): a credit in USD to a bidder's sub-account, for the full amount,
+    does not confirm the deposit; it is held in suspense with ``currency_not_cny``, no CNY
+    transfer is posted, staff are alerted, and a CNY return of it is refused. The same
+    message again changes nothing; a reversal of it has nothing in the books to take back."""
+    org = w.orgs[0]
+    d = await w.call(service.open_deposit, "tender:1", org)
+    before = await w.q(service.trial_balance)
+    n = replace(w.credit(d.sub_account, 1_000_000), currency="USD")
+    outcome = await w.notify(n)
+    assert outcome.verdict is NotificationVerdict.SUSPENSE
+    assert outcome.suspense_reason is SuspenseReason.CURRENCY_NOT_CNY
+    assert outcome.transfer_id is None
+    assert not await w.q(admission.is_deposit_confirmed, org_id=org, project_ref="tender:1")
+    assert await w.q(service.trial_balance) == before  # nothing booked
+    [item] = await w.q(store.list_suspense)
+    assert (item.bank_ref, item.reason) == (n.bank_ref, SuspenseReason.CURRENCY_NOT_CNY)
+    async with w.pool.acquire() as conn:
+        alerts = await conn.fetchval(
+            "SELECT count(*) FROM alerts WHERE kind = 'ledger.currency_not_cny'"
+        )
+        due = await conn.fetchval(
+            "SELECT count(*) FROM timed_events WHERE ref = $1", f"suspense:{n.bank_ref}"
+        )
+    assert alerts == 1 and due == 0
+    snapshot = await w.snapshot()
+    again = await w.notify(replace(n, seq=w.seq + 1))
+    w.seq += 1
+    assert again == replace(outcome, replayed=True)
+    assert (await w.snapshot())[:4] == snapshot[:4]
+    with pytest.raises(LedgerRejected) as e:
+        await w.call(settlement.return_suspense, bank_ref=n.bank_ref, command_id="ret-usd")
+    assert e.value.reason is LedgerReason.SUSPENSE_NOT_IN_CNY
+    w.seq += 1
+    reversal = BankNotification(
+        w.seq,
+        "REV-USD",
+        NotificationKind.REVERSAL,
+        d.sub_account,
+        1_000_000,
+        w.now,
+        reverses_ref=n.bank_ref,
+        currency="USD",
+    )
+    assert (await w.notify(reversal)).verdict is NotificationVerdict.UNAPPLIED
+    assert await w.q(service.trial_balance) == before
+
+
+async def test_a_statement_line_in_another_currency_goes_to_suspense_unbooked(w: World) -> None:
+    """Issue 16 item 6 (D9): a statement's USD credit is held in suspense with
+    ``currency_not_cny`` and no CNY transfer; a CNY line beside it is put in suspense as
+    before; importing the statement again holds nothing twice."""
+    from trading.ledger import reconciling
+
+    before = await w.q(service.trial_balance)
+    text = (
+        "bank_ref,value_date,credit,debit,counterparty_account,counterparty_name,memo,currency\r\n"
+        "ST-USD,2026-01-05,100.00,,6222 9,Payer,,USD\r\n"
+        "ST-CNY,2026-01-05,3.00,,6222 8,Payer,,CNY\r\n"
+    )
+    first = await w.call(reconciling.reconcile_statement, text)
+    assert first["to_suspense_fen"] == 300 and not first["clean"]
+    [held] = first["details"]["not_in_cny"]
+    assert (held["bank_ref"], held["currency"], held["to_suspense"]) == ("ST-USD", "USD", "ST-USD")
+    items = {i.bank_ref: i for i in await w.q(store.list_suspense)}
+    assert items["ST-USD"].reason is SuspenseReason.CURRENCY_NOT_CNY
+    assert items["ST-CNY"].reason is SuspenseReason.STATEMENT_UNMATCHED
+    after = await w.q(service.trial_balance)
+    bank_fen = AccountKind.BANK
+    assert after.balanced
+    assert after.by_kind().get(bank_fen, 0) - before.by_kind().get(bank_fen, 0) == 300  # CNY only
+    again = await w.call(reconciling.reconcile_statement, text)
+    assert again["to_suspense_fen"] == 0 and again["details"]["not_in_cny"][0]["to_suspense"] is None
+    assert len(await w.q(store.list_suspense)) == 2
+    assert await w.q(service.trial_balance) == after

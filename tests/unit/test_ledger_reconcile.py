@@ -21,9 +21,11 @@ from trading.ledger.model import (
     BankNotification,
     DepositTerms,
     NotificationKind,
+    NotificationVerdict,
     PayoutState,
     ProjectKind,
     RefundCause,
+    SuspenseReason,
 )
 from trading.ledger.reconcile import (
     MatchKind,
@@ -35,7 +37,11 @@ from trading.ledger.reconcile import (
     reconcile,
     render_refund_batch,
 )
-from trading.ledger.rules.notifications import notification_message
+from trading.ledger.rules.notifications import (
+    classify_credit,
+    notification_message,
+    notification_problems,
+)
 
 SETTINGS = settings(max_examples=100, deadline=None)
 DAY0 = date(2026, 3, 2)
@@ -313,3 +319,67 @@ def test_refund_batch_goes_out_and_the_banks_answers_post_it_then_the_statement_
     report = reconcile([lines[0], short, lines[3]], ledger.bank_movements())
     assert [d.difference_fen for d in report.differences] == [-100]
     assert [m.bank_ref for m in report.missing_in_bank] == ["IN3"]
+
+
+# == issue 16 item 6: the statement's currency column is honoured ===============================
+
+
+def test_a_statement_line_in_another_currency_is_never_matched_as_cny() -> None:
+    """Issue 16 item 6 (D9): a line in USD with the reference and amount of a CNY movement is
+    not paired with it; it is ``not_in_cny``, outside the CNY net, and the report is not clean.
+    An empty currency cell is CNY; a bad code is a problem of its line."""
+    text = (
+        "bank_ref,value_date,credit,debit,counterparty_account,counterparty_name,memo,currency\r\n"
+        "R1,2026-03-02,100.00,,6222,Zhang San,deposit,USD\r\n"
+        "R2,2026-03-02,50.00,,,,,\r\n"
+        "R3,2026-03-02,50.00,,,,,cny\r\n"
+        "R4,2026-03-02,1.00,,,,,US$\r\n"
+    )
+    lines, problems = parse_statement_csv(text)
+    assert [(s.bank_ref, s.currency) for s in lines] == [("R1", "USD"), ("R2", "CNY"), ("R3", "CNY")]
+    assert problems == ["line 5: currency 'US$' is not an ISO 4217 code"]
+    movements = [
+        BankMovement("t1", "R1", 10_000, DAY0),
+        BankMovement("t2", "R2", 5_000, DAY0),
+        BankMovement("t3", "R3", 5_000, DAY0),
+    ]
+    report = reconcile(lines, movements)
+    assert [m.line.bank_ref for m in report.matched] == ["R2", "R3"]
+    assert [s.bank_ref for s in report.not_in_cny] == ["R1"]
+    assert [m.transfer_id for m in report.missing_in_bank] == ["t1"]
+    assert report.statement_net_fen == 10_000 and not report.clean
+
+
+def test_a_statement_without_a_currency_column_is_all_cny() -> None:
+    """Issue 16 item 6: the column is optional; a statement without it reconciles as before."""
+    lines, problems = parse_statement_csv("bank_ref,value_date,credit,debit\r\nR1,2026-03-02,1.00,\r\n")
+    assert problems == [] and lines[0].currency == "CNY"
+    assert reconcile(lines, [BankMovement("t1", "R1", 100, DAY0)]).clean
+
+
+def test_a_notification_without_a_currency_signs_the_same_bytes_and_one_with_it_signs_it() -> None:
+    """Issue 16 item 6 (D2): ``currency`` is signed when the bank sends it; a message without
+    it keeps the bytes it always had; a bad code is a malformed message."""
+    n = BankNotification(
+        1, "R1", NotificationKind.CREDIT, "330500", 100, datetime(2026, 3, 2, tzinfo=UTC)
+    )
+    assert b"currency" not in notification_message(n)
+    usd = replace(n, currency="USD")
+    assert b'"currency":"USD"' in notification_message(usd)
+    assert notification_problems(usd) == []
+    assert notification_problems(replace(n, currency="usd")) == [
+        "currency must be an ISO 4217 code of three capital letters"
+    ]
+
+
+def test_a_credit_in_another_currency_goes_to_suspense_before_any_other_reason() -> None:
+    """Issue 16 item 6 (D2): a credit in USD never confirms a deposit, whatever its amount
+    and sub-account: suspense with ``currency_not_cny``."""
+    n = BankNotification(
+        1, "R1", NotificationKind.CREDIT, "330500", 100, datetime(2026, 3, 2, tzinfo=UTC),
+        currency="USD",
+    )
+    assert classify_credit(n, None, None) == (
+        NotificationVerdict.SUSPENSE,
+        SuspenseReason.CURRENCY_NOT_CNY,
+    )

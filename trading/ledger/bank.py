@@ -86,6 +86,7 @@ def notification_from_json(d: dict[str, Any]) -> BankNotification:
         payer_account=d.get("payer_account", ""),
         payer_name=d.get("payer_name", ""),
         reverses_ref=d.get("reverses_ref"),
+        currency=d.get("currency"),
     )
 
 
@@ -172,7 +173,7 @@ def statement_csv(
     for ref, amount, day, account in rows:
         credit = format_fen(amount) if amount > 0 else ""
         debit = format_fen(-amount) if amount < 0 else ""
-        writer.writerow([ref, day, credit, debit, account, "", ""])
+        writer.writerow([ref, day, credit, debit, account, "", "", "CNY"])
     return out.getvalue()
 
 

@@ -255,6 +255,13 @@ class LedgerReason(Reason):
         "No open suspense item for this bank reference",
         "无此银行流水号对应的待处理款项",
     )
+    SUSPENSE_NOT_IN_CNY = (
+        "suspense_not_in_cny",
+        409,
+        "The money is in another currency than CNY: it is not in the CNY books and cannot be "
+        "returned through a CNY refund batch; return it with the bank by hand",
+        "该款项币种不是人民币，未记入人民币账簿，不能通过人民币退款批次退回；请与银行人工办理退回",
+    )
     COMMAND_ID_REUSED = (
         "command_id_reused",
         409,

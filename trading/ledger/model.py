@@ -31,6 +31,7 @@ __all__ = [
     "AMOUNT_MAX_FEN",
     "BALANCE_MAX_FEN",
     "CHINA_TZ",
+    "CNY",
     "ID_MAX_LEN",
     "REFERENCE_MAX_LEN",
     "SYSTEM_ACCOUNTS",
@@ -562,6 +563,12 @@ class BankNotification:
     payer_account: str = ""
     payer_name: str = ""
     reverses_ref: str | None = None
+    currency: str | None = None
+    """ISO 4217 code as the bank sent it; ``None`` when the bank sent none (CNY). Only CNY is
+    booked: any other currency goes to suspense (``CURRENCY_NOT_CNY``), never into the books."""
+
+
+CNY = "CNY"
 
 
 class SuspenseReason(Enum):
@@ -571,6 +578,9 @@ class SuspenseReason(Enum):
     AMOUNT_INSUFFICIENT = "amount_insufficient"
     STATEMENT_UNMATCHED = "statement_unmatched"
     """On the bank's statement, never notified: put in suspense by reconciliation (D9)."""
+    CURRENCY_NOT_CNY = "currency_not_cny"
+    """Money in another currency than CNY: held aside, never booked (no CNY transfer); staff
+    return it with the bank by hand."""
 
 
 class NotificationVerdict(Enum):

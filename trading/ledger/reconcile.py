@@ -12,7 +12,9 @@ Each day the bank sends a statement of the centre's deposit account (``parse_sta
 2. Then by amount and value date: what is left pairs by equal signed amount and value dates
    at most ``date_tolerance_days`` apart, the nearest date first (earlier on a tie). Two
    different non-empty references never pair: they are two different movements.
-3. What remains is missing on one side: ``missing_in_ledger`` (the bank moved money the
+3. A line in another currency than CNY (the statement's ``currency`` column) is never matched
+   nor counted: it is ``not_in_cny``, for suspense with the reason ``currency_not_cny``.
+4. What remains is missing on one side: ``missing_in_ledger`` (the bank moved money the
    ledger does not know: it belongs in suspense or needs a correction) and
    ``missing_in_bank`` (the ledger expects a movement the bank did not make).
 
@@ -36,7 +38,7 @@ from datetime import date, datetime, timedelta
 from enum import Enum
 
 from .errors import LedgerReason, LedgerRejected
-from .model import AMOUNT_MAX_FEN, BankMovement, Payout, PayoutResult
+from .model import AMOUNT_MAX_FEN, CNY, BankMovement, Payout, PayoutResult
 from .rules.values import is_valid_id
 
 __all__ = [
@@ -73,6 +75,8 @@ class StatementLine:
     counterparty_account: str = ""
     counterparty_name: str = ""
     memo: str = ""
+    currency: str = CNY
+    """ISO 4217; an empty cell is CNY. Only CNY lines are matched against the ledger."""
 
 
 class MatchKind(Enum):
@@ -109,11 +113,16 @@ class ReconciliationReport:
     missing_in_bank: tuple[BankMovement, ...]
     """In the ledger, not on the statement."""
     statement_net_fen: int
+    """Of the CNY lines."""
     ledger_net_fen: int
+    not_in_cny: tuple[StatementLine, ...] = ()
+    """Lines in another currency: never matched, never counted as CNY."""
 
     @property
     def clean(self) -> bool:
-        return not (self.differences or self.missing_in_ledger or self.missing_in_bank)
+        return not (
+            self.differences or self.missing_in_ledger or self.missing_in_bank or self.not_in_cny
+        )
 
 
 def reconcile(
@@ -129,7 +138,9 @@ def reconcile(
         or not 0 <= date_tolerance_days <= DATE_TOLERANCE_MAX_DAYS
     ):
         raise LedgerReason.INVALID_INPUT.reject("date_tolerance_days", field="date_tolerance_days")
-    lines = sorted(lines, key=lambda s: s.line_no)
+    all_lines = sorted(lines, key=lambda s: s.line_no)
+    not_in_cny = tuple(s for s in all_lines if s.currency != CNY)
+    lines = [s for s in all_lines if s.currency == CNY]
     movements = sorted(movements, key=lambda m: m.transfer_id)
     matched: list[Match] = []
     differences: list[Difference] = []
@@ -193,6 +204,7 @@ def reconcile(
         missing_in_bank=missing_in_bank,
         statement_net_fen=sum(s.amount_fen for s in lines),
         ledger_net_fen=sum(m.amount_fen for m in movements),
+        not_in_cny=not_in_cny,
     )
 
 
@@ -235,10 +247,14 @@ STATEMENT_COLUMNS = (
     "counterparty_account",
     "counterparty_name",
     "memo",
+    "currency",
 )
-"""The statement CSV: a header row with these names (any order; the last three optional).
+"""The statement CSV: a header row with these names (any order; the last four optional).
 ``credit`` is money into the centre's account and ``debit`` money out, in yuan; exactly
-one of them is filled on each line."""
+one of them is filled on each line. ``currency`` is an ISO 4217 code (empty or absent: CNY);
+a line in another currency is never booked as CNY (see ``reconcile``)."""
+
+_CURRENCY_RE = re.compile(r"[A-Z]{3}")
 
 
 def _reader(text: str) -> csv.DictReader[str]:
@@ -286,6 +302,9 @@ def parse_statement_csv(text: str) -> tuple[list[StatementLine], list[str]]:
                     amount = -amount
             except LedgerRejected as e:
                 errors.append(str(e))
+        currency = (row.get("currency") or "").strip().upper() or CNY
+        if not _CURRENCY_RE.fullmatch(currency):
+            errors.append(f"currency {row.get('currency')!r} is not an ISO 4217 code")
         if errors:
             problems.extend(f"line {line_no}: {e}" for e in errors)
             continue
@@ -300,6 +319,7 @@ def parse_statement_csv(text: str) -> tuple[list[StatementLine], list[str]]:
                 (row.get("counterparty_account") or "").strip(),
                 (row.get("counterparty_name") or "").strip(),
                 (row.get("memo") or "").strip(),
+                currency,
             )
         )
     return lines, problems

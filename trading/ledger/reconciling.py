@@ -57,12 +57,30 @@ async def reconcile_statement(
         to_on = to_on or max(s.value_on for s in lines)
     async with conn.transaction():
         pg = ledger(conn, now)
+        held_aside: list[dict[str, Any]] = []
         report = reconcile(
             lines,
             await pg.bank_movements(from_on=from_on, to_on=to_on),
             date_tolerance_days=date_tolerance_days,
         )
         to_suspense: list[dict[str, Any]] = []
+        for line in report.not_in_cny:
+            # Never booked as CNY: held aside with its reason, no transfer, no CNY return.
+            if line.amount_fen <= 0:
+                continue
+            ref = line.bank_ref or f"ST{digest[:12]}-{line.line_no}"
+            item = await pg.record_unmatched_credit(
+                ref,
+                line.amount_fen,
+                datetime.combine(line.value_on, time(12), tzinfo=CHINA_TZ),
+                line.counterparty_account[:64],
+                line.counterparty_name[:200],
+                now,
+                in_cny=False,
+            )
+            if item is not None:
+                # Not counted in to_suspense_fen: those are CNY fen, these are not.
+                held_aside.append({"bank_ref": ref, "line_no": line.line_no})
         for line in report.missing_in_ledger:
             if line.amount_fen <= 0:
                 continue
@@ -88,7 +106,7 @@ async def reconcile_statement(
                     due_at=end_of_china_day(line.value_on + timedelta(days=SUSPENSE_RETURN_DAYS)),
                     payload={"suspense": ref},
                 )
-        body = _report_json(report, to_suspense)
+        body = _report_json(report, to_suspense, held_aside)
         row = {
             "statement_sha256": digest,
             "from_on": from_on,
@@ -134,9 +152,11 @@ async def reconcile_statement(
                 object_id=str(rid),
                 message_en=f"The bank statement {from_on}..{to_on} does not reconcile: {len(report.differences)} "
                 f"differences, {len(report.missing_in_ledger)} lines missing in the ledger, "
-                f"{len(report.missing_in_bank)} movements missing at the bank",
+                f"{len(report.missing_in_bank)} movements missing at the bank, "
+                f"{len(report.not_in_cny)} lines not in CNY",
                 message_zh=f"银行对账单 {from_on}..{to_on} 对账不平：差异 {len(report.differences)} 笔，"
-                f"账簿缺 {len(report.missing_in_ledger)} 笔，银行缺 {len(report.missing_in_bank)} 笔",
+                f"账簿缺 {len(report.missing_in_ledger)} 笔，银行缺 {len(report.missing_in_bank)} 笔，"
+                f"非人民币 {len(report.not_in_cny)} 笔",
                 detail={"reconciliation_id": rid},
                 dedup_key=f"ledger.reconciliation:{digest}",
             )
@@ -150,8 +170,13 @@ async def reconcile_statement(
     }
 
 
-def _report_json(report: ReconciliationReport, to_suspense: list[dict[str, Any]]) -> dict[str, Any]:
+def _report_json(
+    report: ReconciliationReport,
+    to_suspense: list[dict[str, Any]],
+    held_aside: list[dict[str, Any]],
+) -> dict[str, Any]:
     suspense_refs = {s["line_no"]: s["bank_ref"] for s in to_suspense}
+    held_refs = {s["line_no"]: s["bank_ref"] for s in held_aside}
     return {
         "differences": [
             {
@@ -183,6 +208,19 @@ def _report_json(report: ReconciliationReport, to_suspense: list[dict[str, Any]]
                 "value_on": m.value_on.isoformat(),
             }
             for m in report.missing_in_bank
+        ],
+        "not_in_cny": [
+            {
+                "line_no": s.line_no,
+                "bank_ref": s.bank_ref,
+                "currency": s.currency,
+                "amount_minor": s.amount_fen,
+                "value_on": s.value_on.isoformat(),
+                "counterparty_account": s.counterparty_account,
+                "to_suspense": held_refs.get(s.line_no),
+                "reason": "currency_not_cny",
+            }
+            for s in report.not_in_cny
         ],
         "matched_by_amount_date": sum(
             1 for m in report.matched if m.kind.value == "by_amount_date"

@@ -58,6 +58,7 @@ from .model import (
     NotificationVerdict,
     ProjectKind,
     RefundCause,
+    SuspenseReason,
     SuspenseState,
     TrialBalance,
 )
@@ -501,6 +502,25 @@ async def _after_confirm(
 async def _after_suspense(
     conn: asyncpg.Connection, now: datetime, n: BankNotification, outcome: NotificationOutcome
 ) -> None:
+    if outcome.suspense_reason is SuspenseReason.CURRENCY_NOT_CNY and not outcome.transfer_id:
+        if "statement" in outcome.detail:  # already held aside from a statement
+            return
+        # Never booked, so no CNY return is due: staff return it with the bank by hand.
+        await raise_alert(
+            conn,
+            now,
+            kind="ledger.currency_not_cny",
+            severity="warning",
+            object_type="bank_movement",
+            object_id=n.bank_ref,
+            message_en=f"The bank notified {n.bank_ref} in {n.currency}, not CNY: held aside, not booked; "
+            "return it with the bank by hand",
+            message_zh=f"银行通知的流水 {n.bank_ref} 币种为 {n.currency}，不是人民币：已挂账待处理，未入账；"
+            "请与银行人工办理退回",
+            detail={"currency": n.currency, "amount_minor": n.amount_fen},
+            dedup_key=f"ledger.currency_not_cny:{n.bank_ref}",
+        )
+        return
     if outcome.detail:  # already in suspense from a statement: nothing new
         return
     await schedule(

@@ -289,6 +289,9 @@ def notification_from_row(r: asyncpg.Record) -> BankNotification:
         r["payer_account"],
         r["payer_name"],
         r["reverses_ref"],
+        # The table has no currency column yet: a currency other than CNY is kept beside the
+        # outcome (only such notifications carry one), so a repeat is still recognised.
+        r["outcome"].get("currency"),
     )
 
 
@@ -884,7 +887,7 @@ async def insert_notification(
         n.payer_name,
         n.reverses_ref,
         signature,
-        outcome_json(outcome),
+        outcome_json(outcome) | ({"currency": n.currency} if n.currency is not None else {}),
         at,
     )
 

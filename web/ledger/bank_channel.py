@@ -30,6 +30,8 @@ class NotificationIn(Body):
     payer_account: Annotated[str, StringConstraints(max_length=200)] = ""
     payer_name: Annotated[str, StringConstraints(max_length=400)] = ""
     reverses_ref: Annotated[str, StringConstraints(max_length=200)] | None = None
+    currency: Annotated[str, StringConstraints(max_length=3)] | None = None
+    """ISO 4217; absent means CNY. Another currency is held aside, never booked."""
 
 
 class NotificationBody(Body):

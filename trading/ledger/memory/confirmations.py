@@ -17,6 +17,7 @@ from ..model import (
     NotificationKind,
     NotificationOutcome,
     SuspenseItem,
+    SuspenseReason,
     SuspenseState,
     Transfer,
     TransferCode,
@@ -96,6 +97,26 @@ class Confirmations(LedgerCore):
                 payer_account=n.payer_account,
                 payer_name=n.payer_name,
                 received_at=n.value_at,
+            )
+        elif reason is SuspenseReason.CURRENCY_NOT_CNY:
+            # Never booked: no CNY transfer, no bank movement; held aside for staff.
+            self._suspense[n.bank_ref] = SuspenseItem(
+                n.bank_ref,
+                reason,
+                n.amount_fen,
+                n.sub_account,
+                n.payer_account,
+                n.payer_name,
+                n.value_at,
+            )
+            return NotificationOutcome(
+                n.bank_ref,
+                verdict,
+                reason,
+                deposit.project_id if deposit else None,
+                deposit.bidder_id if deposit else None,
+                None,
+                f"{n.currency} {n.amount_fen} minor units held aside, not booked",
             )
         else:
             assert verdict is _V.SUSPENSE and reason is not None

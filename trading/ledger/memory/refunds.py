@@ -18,6 +18,7 @@ from ..model import (
     PayoutState,
     RefundCause,
     SuspenseItem,
+    SuspenseReason,
     SuspenseState,
     TransferFlags,
 )
@@ -216,6 +217,8 @@ class Refunds(LedgerCore):
         item = _lookup(self._suspense, bank_ref)
         if item is None or item.state is not SuspenseState.OPEN:
             raise LedgerReason.SUSPENSE_ITEM_NOT_FOUND.reject(str(bank_ref))
+        if item.reason is SuspenseReason.CURRENCY_NOT_CNY:
+            raise LedgerReason.SUSPENSE_NOT_IN_CNY.reject(bank_ref, bank_ref=bank_ref)
         transfers, payout = suspense_return_plan(command_id, item, at)
         payout_id = payout.id
         self._commit(transfers, at)

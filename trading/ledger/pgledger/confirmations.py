@@ -22,6 +22,7 @@ from ..model import (
     NotificationKind,
     NotificationOutcome,
     SuspenseItem,
+    SuspenseReason,
     SuspenseState,
     Transfer,
     TransferCode,
@@ -108,7 +109,9 @@ class Confirmations(LedgerCore):
                 n.bank_ref,
                 _V.SUSPENSE,
                 held.reason,
-                transfer_id=f"st:{n.bank_ref}",
+                transfer_id=None
+                if held.reason is SuspenseReason.CURRENCY_NOT_CNY
+                else f"st:{n.bank_ref}",
                 detail="already in suspense from the bank statement",
             )
         deposit = await self.deposit_by_sub_account(n.sub_account, for_update=True)
@@ -134,6 +137,30 @@ class Confirmations(LedgerCore):
                 payer_account=n.payer_account,
                 payer_name=n.payer_name,
                 received_at=n.value_at,
+            )
+        elif reason is SuspenseReason.CURRENCY_NOT_CNY:
+            # Never booked: no CNY transfer, no bank movement; held aside for staff.
+            await store.insert_suspense(
+                self.conn,
+                SuspenseItem(
+                    n.bank_ref,
+                    reason,
+                    n.amount_fen,
+                    n.sub_account,
+                    n.payer_account,
+                    n.payer_name,
+                    n.value_at,
+                ),
+                at,
+            )
+            return NotificationOutcome(
+                n.bank_ref,
+                verdict,
+                reason,
+                deposit.project_id if deposit else None,
+                deposit.bidder_id if deposit else None,
+                None,
+                f"{n.currency} {n.amount_fen} minor units held aside, not booked",
             )
         else:
             assert verdict is _V.SUSPENSE and reason is not None

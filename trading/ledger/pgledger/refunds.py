@@ -238,6 +238,8 @@ class Refunds(LedgerCore):
             )
             if item is None or item.state is not SuspenseState.OPEN:
                 raise LedgerReason.SUSPENSE_ITEM_NOT_FOUND.reject(str(bank_ref))
+            if item.reason is SuspenseReason.CURRENCY_NOT_CNY:
+                raise LedgerReason.SUSPENSE_NOT_IN_CNY.reject(bank_ref, bank_ref=bank_ref)
             transfers, payout = suspense_return_plan(command_id, item, at)
             payout_id = payout.id
             await self._commit(transfers, at)
@@ -255,15 +257,31 @@ class Refunds(LedgerCore):
         payer_account: str,
         payer_name: str,
         at: datetime,
+        *,
+        in_cny: bool = True,
     ) -> SuspenseItem | None:
         """D9: money on the bank's statement that no notification told: into suspense, once.
-        None when the reference is already known (a notification or an earlier import)."""
+        None when the reference is already known (a notification or an earlier import).
+        Money in another currency (``in_cny`` false) is held aside with its reason and never
+        booked: no transfer, no bank movement."""
         async with self.conn.transaction():
             await store.lock_last_seq(self.conn)  # one writer of bank movements at a time
             if await store.get_notification(self.conn, bank_ref) is not None:
                 return None
             if await store.get_suspense(self.conn, bank_ref) is not None:
                 return None
+            if not in_cny:
+                item = SuspenseItem(
+                    bank_ref,
+                    SuspenseReason.CURRENCY_NOT_CNY,
+                    amount_fen,
+                    "",
+                    payer_account,
+                    payer_name,
+                    value_at,
+                )
+                await store.insert_suspense(self.conn, item, at)
+                return item
             transfer_id = f"st:{bank_ref}"
             await self._commit(
                 [

@@ -13,6 +13,7 @@ from trading.clock import iso_ms
 
 from ..errors import LedgerReason
 from ..model import (
+    CNY,
     BankNotification,
     Deposit,
     DepositForm,
@@ -31,6 +32,7 @@ __all__ = [
     "classify_credit",
     "classify_notification",
     "classify_reversal",
+    "is_cny",
     "notification_fields",
     "notification_message",
     "notification_problems",
@@ -39,6 +41,7 @@ __all__ = [
 ]
 
 _SUB_ACCOUNT_RE = re.compile(r"[0-9]{1,34}")
+_CURRENCY_RE = re.compile(r"[A-Z]{3}")
 _NAME_MAX_LEN = 200
 _BANK_ACCOUNT_MAX_LEN = 64
 BANK_REF_MAX_LEN = 96
@@ -46,8 +49,10 @@ BANK_REF_MAX_LEN = 96
 
 
 def notification_fields(n: BankNotification) -> dict[str, Any]:
-    """A notification as JSON values: what travels on the wire and what the bank signs."""
-    return {
+    """A notification as JSON values: what travels on the wire and what the bank signs.
+    ``currency`` is there only when the bank sent it (a message without it is CNY), so the
+    signed bytes of a message without a currency are what they always were."""
+    fields: dict[str, Any] = {
         "seq": n.seq,
         "bank_ref": n.bank_ref,
         "kind": n.kind.value if isinstance(n.kind, NotificationKind) else n.kind,
@@ -58,6 +63,14 @@ def notification_fields(n: BankNotification) -> dict[str, Any]:
         "payer_name": n.payer_name,
         "reverses_ref": n.reverses_ref,
     }
+    if n.currency is not None:
+        fields["currency"] = n.currency
+    return fields
+
+
+def is_cny(currency: str | None) -> bool:
+    """True for money the ledger books: CNY, or no currency named (the bank's default)."""
+    return currency is None or currency == CNY
 
 
 def notification_message(n: BankNotification) -> bytes:
@@ -97,6 +110,10 @@ def notification_problems(n: BankNotification) -> list[str]:
         problems.append("payer_account must be text of at most 64 characters")
     if not isinstance(n.payer_name, str) or len(n.payer_name) > _NAME_MAX_LEN:
         problems.append("payer_name must be text of at most 200 characters")
+    if n.currency is not None and (
+        not isinstance(n.currency, str) or not _CURRENCY_RE.fullmatch(n.currency)
+    ):
+        problems.append("currency must be an ISO 4217 code of three capital letters")
     if n.kind is NotificationKind.REVERSAL:
         if not is_valid_id(n.reverses_ref) or n.reverses_ref == n.bank_ref:
             problems.append("a reversal names the bank_ref it reverses")
@@ -124,8 +141,10 @@ def classify_credit(
     n: BankNotification, terms: DepositTerms | None, deposit: Deposit | None
 ) -> tuple[NotificationVerdict, SuspenseReason | None]:
     """Where a credit goes: the deposit it confirms, or suspense with the first reason that
-    applies (unknown sub-account, value time at or after the deadline (IR 26), deposit not
-    awaiting money, amount short of what is required)."""
+    applies (a currency other than CNY, unknown sub-account, value time at or after the
+    deadline (IR 26), deposit not awaiting money, amount short of what is required)."""
+    if not is_cny(n.currency):
+        return NotificationVerdict.SUSPENSE, SuspenseReason.CURRENCY_NOT_CNY
     if deposit is None or terms is None:
         return NotificationVerdict.SUSPENSE, SuspenseReason.UNKNOWN_SUB_ACCOUNT
     assert deposit.project_id == terms.project_id, "deposit and terms of one project"
@@ -167,6 +186,9 @@ def classify_reversal(
     ``UNAPPLIED`` and shows up in reconciliation for staff to correct."""
     if original is None or original.kind is not NotificationKind.CREDIT:
         return NotificationVerdict.UNAPPLIED, "reverses no known credit"
+    if not is_cny(original.currency) or not is_cny(n.currency):
+        # A credit in another currency was never booked: nothing in the books to take back.
+        return NotificationVerdict.UNAPPLIED, "the credit is not in CNY and was never booked"
     if original.amount_fen != n.amount_fen or original.sub_account != n.sub_account:
         return NotificationVerdict.UNAPPLIED, "amount or sub-account differs from the credit"
     if suspense is not None and suspense.bank_ref == original.bank_ref:
