@@ -6,6 +6,23 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+CHECKOUT_DIR = Path(__file__).resolve().parents[1]
+"""The source checkout (where ``make serve`` keeps its ``var/``) when installed editable."""
+
+
+def default_data_dir(cwd: Path | None = None) -> Path:
+    """The data directory when ``SUNLIT_DATA`` is not set.
+
+    ``./var`` when it exists (``make serve`` runs from the checkout with ``var/``); otherwise
+    the checkout's ``var/`` when that exists (a command run from another directory finds the
+    server's data); otherwise ``./var``, created on first use."""
+    here = Path.cwd() if cwd is None else cwd
+    if (here / "var").is_dir():
+        return Path("var") if cwd is None else here / "var"
+    if (CHECKOUT_DIR / "var").is_dir() and (CHECKOUT_DIR / "pyproject.toml").is_file():
+        return CHECKOUT_DIR / "var"
+    return Path("var") if cwd is None else here / "var"
+
 
 @dataclass(frozen=True)
 class Config:
@@ -31,7 +48,7 @@ class Config:
         env = os.environ
         cfg = cls(
             database_url=env.get("DATABASE_URL") or None,
-            data_dir=Path(env.get("SUNLIT_DATA", "var")),
+            data_dir=Path(env["SUNLIT_DATA"]) if env.get("SUNLIT_DATA") else default_data_dir(),
             host=env.get("SUNLIT_HOST", "127.0.0.1"),
             port=int(env.get("SUNLIT_PORT", "8080")),
             max_body_bytes=int(env.get("SUNLIT_MAX_BODY_BYTES", str(1024 * 1024))),

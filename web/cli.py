@@ -4,8 +4,17 @@
     sunlit migrate                                 apply pending migrations
     sunlit demo load                               load the demo centre (idempotent)
     sunlit user add --username U --role R ...      create a user (the first admin)
-    sunlit audit verify [--public-key HEX]         walk the chain and checkpoints; exit 1 on the first bad entry
+    sunlit audit verify [--public-key KEY] [--head FILE]
+                                                   walk the chain, checkpoints and signed heads (only reads);
+                                                   exit 1 on the first bad entry, a truncation or a rewritten tail
     sunlit audit checkpoint                        sign the current head now
+    sunlit audit head [--out FILE]                 sign the head now and write it (JSON) for a witness
+
+Option values that start with ``-`` (a base64url key such as ``-abc…``) are taken as values:
+``--public-key -abc…`` works, as does ``--public-key=-abc…``. Client commands reach the server
+at ``--url``, else ``$SUNLIT_URL``, else ``http://$SUNLIT_HOST:$SUNLIT_PORT`` (``server_url``).
+Faults an operator can fix (a busy port, a taken or unwritable data directory, a database or
+server that cannot be reached) end in one bilingual line and a non-zero exit, no traceback.
 
 Each domain adds its own commands from ``web.cli_<domain>`` modules (``register(subparsers)``).
 """
@@ -14,26 +23,34 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import binascii
+import errno
 import getpass
 import importlib
 import importlib.util
+import os
 import secrets
+import socket
 import sys
+import urllib.error
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from crypto.signing import load_signing_key
+from crypto.signing import load_signing_key, sha256_hex
 from trading import migrate
-from trading.audit import AuditLog
+from trading.audit import AuditLog, SignedHead
 from trading.audit import log as audit_log
+from trading.audit.head import HeadKeeper, head_path, read_head_file, write_json_atomically
 from trading.clock import SystemClock
 from trading.config import Config
 from trading.context import Actor, Role
-from trading.db import EmbeddedPostgres, create_pool
+from trading.db import DataDirLock, EmbeddedPostgres, StartupFailed, open_pool
 from trading.errors import DomainError
 
 CLI_MODULES: tuple[str, ...] = (
@@ -58,12 +75,13 @@ async def database(config: Config) -> AsyncIterator[Env]:
     from web.app import load_server_key
 
     embedded = None
-    dsn = config.database_url
-    if dsn is None:
-        embedded = EmbeddedPostgres(config.data_dir)
-        dsn = embedded.start()
-    pool = await create_pool(dsn, min_size=1, max_size=4)
+    pool = None
     try:
+        dsn = config.database_url
+        if dsn is None:
+            embedded = EmbeddedPostgres(config.data_dir)
+            dsn = embedded.start()
+        pool = await open_pool(dsn, min_size=1, max_size=4)
         async with pool.acquire() as conn:
             await migrate.migrate(conn)
         raw, key_id = load_server_key(config.data_dir)
@@ -72,10 +90,102 @@ async def database(config: Config) -> AsyncIterator[Env]:
         async with pool.acquire() as conn:
             await audit.register_key(conn, clock.now())
         yield Env(config, pool, audit, clock, dsn)
+        if audit.appends:  # this command appended: sign the head as it leaves
+            await HeadKeeper(audit, pool, clock, config.data_dir).sign_now()
     finally:
-        await pool.close()
+        if pool is not None:
+            await pool.close()
         if embedded is not None:
             embedded.stop()
+
+
+@asynccontextmanager
+async def read_only_database(config: Config) -> AsyncIterator[asyncpg.Pool]:
+    """The database for a command that only reads: no migration, no key registered or made,
+    every transaction read-only (the server refuses a write)."""
+    embedded = None
+    pool = None
+    try:
+        dsn = config.database_url
+        if dsn is None:
+            embedded = EmbeddedPostgres(config.data_dir)
+            dsn = embedded.start()
+        pool = await open_pool(dsn, min_size=1, max_size=2, read_only=True)
+        yield pool
+    finally:
+        if pool is not None:
+            await pool.close()
+        if embedded is not None:
+            embedded.stop()
+
+
+def server_url(url: str | None = None) -> str:
+    """The server a client command talks to: ``--url``, else ``$SUNLIT_URL``, else
+    ``http://$SUNLIT_HOST:$SUNLIT_PORT`` (default http://127.0.0.1:8080); no trailing slash."""
+    global _server_url_used
+    env = os.environ
+    chosen = url or env.get("SUNLIT_URL") or f"http://{env.get('SUNLIT_HOST', '127.0.0.1')}:{env.get('SUNLIT_PORT', '8080')}"
+    _server_url_used = chosen.rstrip("/")
+    return _server_url_used
+
+
+_server_url_used: str | None = None
+
+
+def unreachable_line(url: str | None, exc: BaseException) -> str:
+    """One bilingual line for a server that cannot be reached."""
+    where = url or _server_url_used or server_url()
+    reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or type(exc).__name__
+    return (f"sunlit: cannot reach the server at {where} ({reason}): start it with `sunlit serve`, "
+            f"or point SUNLIT_URL (or --url) at it / 无法连接服务器 {where}：请先用 sunlit serve 启动服务，"
+            "或用 SUNLIT_URL（或 --url）指向它")
+
+
+def _is_unreachable(exc: BaseException) -> bool:
+    """A refused, reset or unresolvable connection to a server (aiohttp, websockets, urllib)."""
+    if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError):
+        return isinstance(exc.reason, OSError)
+    try:
+        import aiohttp
+
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            return True
+    except ImportError:  # pragma: no cover - aiohttp is a dependency
+        pass
+    return isinstance(exc, (ConnectionError, socket.gaierror)) or (
+        isinstance(exc, OSError) and exc.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH)
+    )
+
+
+def read_key(value: str, *, size: int = 32) -> bytes:
+    """A key from a file holding it (raw bytes or text) or from the text itself: hex, or base64
+    in either alphabet (``+/`` or ``-_``), padded or not. ``ValueError`` says what is wrong."""
+    path = Path(value)
+    text = value
+    if path.is_file():
+        data = path.read_bytes()
+        if len(data) == size:
+            return data
+        text = data.decode("ascii", errors="replace")
+    text = text.strip()
+    if len(text) == 2 * size:
+        try:
+            return bytes.fromhex(text)
+        except ValueError:
+            pass
+    b64 = text.rstrip("=").replace("-", "+").replace("_", "/")
+    try:
+        raw = base64.b64decode(b64 + "=" * (-len(b64) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != size:
+        raise ValueError(f"not a {size}-byte key in hex or base64, nor a file holding one: {value[:80]!r}")
+    return raw
+
+
+def server_key_id(public_key: bytes) -> str:
+    """The server key's id as the server names it (web.app.load_server_key)."""
+    return "srv-" + sha256_hex(public_key)[:16]
 
 
 def run_with_db(config: Config, fn: Callable[[Env], Coroutine[Any, Any, int]]) -> int:
@@ -124,6 +234,54 @@ def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
     raise SystemExit(f"SUNLIT_EVENT_LOOP must be uvloop or asyncio, not {kind!r}")
 
 
+def listen_socket(host: str, port: int) -> socket.socket:
+    """The server's listening socket, bound before anything else starts: a busy port is
+    refused at once (``StartupFailed``) and nothing is left to stop."""
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                          flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as exc:
+        raise StartupFailed(
+            f"cannot listen on {host}: {exc.strerror}; give another address with --host or SUNLIT_HOST",
+            f"无法在 {host} 上监听（{exc.strerror}）：请用 --host 或 SUNLIT_HOST 另给地址",
+        ) from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise StartupFailed(
+                f"port {port} on {host} is already in use: stop the program using it, "
+                "or choose another port with --port or SUNLIT_PORT",
+                f"{host} 的端口 {port} 已被占用：请停止占用它的程序，或用 --port 或 SUNLIT_PORT 另选端口",
+            ) from None
+        raise StartupFailed(
+            f"cannot listen on {host}:{port} ({exc.strerror}): choose another address or port with --host/--port",
+            f"无法在 {host}:{port} 上监听（{exc.strerror}）：请用 --host/--port 另选地址或端口",
+        ) from None
+    sock.setblocking(False)
+    return sock
+
+
+async def _serve(app: Any, sock: socket.socket, announce: Callable[[], None]) -> None:
+    """Run the app on ``sock`` until SIGINT/SIGTERM (aiohttp's GracefulExit cancels this
+    task). Whatever started is cleaned up in reverse even when start-up fails half-way
+    (``web.run_app`` would skip the cleanup of contexts already started)."""
+    from aiohttp import web
+
+    runner = web.AppRunner(app, handle_signals=True, access_log=None, shutdown_timeout=10)
+    try:
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+        announce()
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     from aiohttp import web
 
@@ -132,15 +290,43 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
 
     setup_logging(json_lines=config.log_json)
     config = replace(config, host=args.host or config.host, port=args.port or config.port, load_demo=args.demo)
-    app = make_app(config)
-    app.on_startup.append(_settle_heap_on_startup)
+    lock = DataDirLock(config.data_dir)
+    lock.acquire()
+    try:
+        sock = listen_socket(config.host, config.port)
+        port = sock.getsockname()[1]
+        app = make_app(config)
+        app.on_startup.append(_settle_heap_on_startup)
 
-    def announce(_: object) -> None:
-        print(f"Sunlit is listening on http://{config.host}:{config.port}  (API under /api/v1, health at /healthz)",
-              flush=True)
+        def announce() -> None:
+            print(f"Sunlit is listening on http://{config.host}:{port}  (API under /api/v1, health at /healthz)",
+                  flush=True)
 
-    web.run_app(app, host=config.host, port=config.port, print=announce, shutdown_timeout=10,
-                access_log=None, handle_signals=True, loop=new_event_loop(config.event_loop))
+        loop = new_event_loop(config.event_loop)
+        asyncio.set_event_loop(loop)
+        main_task = loop.create_task(_serve(app, sock, announce))
+        try:
+            loop.run_until_complete(main_task)
+        except (web.GracefulExit, KeyboardInterrupt):
+            pass
+        finally:
+            try:
+                if not main_task.done():  # a signal: cancelling runs the cleanup in _serve
+                    main_task.cancel()
+                    try:
+                        loop.run_until_complete(main_task)
+                    except (asyncio.CancelledError, web.GracefulExit, KeyboardInterrupt):
+                        pass
+            finally:
+                rest = asyncio.all_tasks(loop)
+                for task in rest:
+                    task.cancel()
+                loop.run_until_complete(asyncio.gather(*rest, return_exceptions=True))
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+                sock.close()
+    finally:
+        lock.release()
     return 0
 
 
@@ -197,14 +383,37 @@ def cmd_user_add(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace, config: Config) -> int:
-    async def go(env: Env) -> int:
-        trusted = None
-        if args.public_key:
-            trusted = {args.key_id or env.audit.key_id: bytes.fromhex(args.public_key)}
-        async with env.pool.acquire() as conn:
-            report = await audit_log.verify_chain(conn, trusted_keys=trusted)
+    """Only reads: no migration, no key made or registered, no checkpoint or head signed, and
+    the database session is read-only."""
+    trusted = None
+    if args.public_key:
+        try:
+            public = read_key(args.public_key)
+        except ValueError as exc:
+            print(f"error: --public-key: {exc}", file=sys.stderr)
+            return 2
+        trusted = {args.key_id or server_key_id(public): public}
+    heads: list[tuple[SignedHead, str]] = []
+    local = head_path(config.data_dir)
+    try:
+        if local.exists():
+            heads.append((read_head_file(local), f"the head file {local}"))
+        for name in args.head or []:
+            heads.append((read_head_file(Path(name)), f"the published head {name}"))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    async def go() -> int:
+        async with read_only_database(config) as pool, pool.acquire() as conn:
+            if await conn.fetchval("SELECT to_regclass('audit_log')") is None:
+                print("error: this database has no audit log (never migrated) / 此数据库没有审计日志（从未迁移）",
+                      file=sys.stderr)
+                return 1
+            report = await audit_log.verify_chain(conn, trusted_keys=trusted, heads=heads)
         if report.ok:
-            print(f"audit log OK: {report.entries} entries, {report.checkpoints} signed checkpoints")
+            print(f"audit log OK: {report.entries} entries, {report.checkpoints} signed checkpoints, "
+                  f"{report.heads} signed heads")
             return 0
         bad = report.first_bad
         assert bad is not None
@@ -213,7 +422,7 @@ def cmd_audit_verify(args: argparse.Namespace, config: Config) -> int:
             print(f"  also entry {f.seq}: {f.problem} — {f.detail}", file=sys.stderr)
         return 1
 
-    return run_with_db(config, go)
+    return asyncio.run(go())
 
 
 def cmd_audit_checkpoint(args: argparse.Namespace, config: Config) -> int:
@@ -221,6 +430,30 @@ def cmd_audit_checkpoint(args: argparse.Namespace, config: Config) -> int:
         async with env.pool.acquire() as conn:
             cp = await env.audit.checkpoint(conn, env.clock.now())
         print(f"checkpoint: {cp}" if cp else "the audit log is empty")
+        return 0
+
+    return run_with_db(config, go)
+
+
+def cmd_audit_head(args: argparse.Namespace, config: Config) -> int:
+    """Sign the head now (kept like the server's: audit_heads and the data dir's head file)
+    and write it for a witness to keep off this machine."""
+
+    async def go(env: Env) -> int:
+        keeper = HeadKeeper(env.audit, env.pool, env.clock, env.config.data_dir)
+        head = await keeper.sign_now()
+        if head is None:
+            print("the audit log is empty: no head to publish / 审计日志为空，没有可发布的日志头", file=sys.stderr)
+            return 1
+        data = head.as_json(env.audit.public_key)
+        if args.out and args.out != "-":
+            write_json_atomically(Path(args.out), data)
+            print(f"signed head at entry {head.seq} written to {args.out}: copy it off this machine "
+                  f"(check later with: sunlit audit verify --head {args.out})", file=sys.stderr)
+        else:
+            import json
+
+            print(json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True))
         return 0
 
     return run_with_db(config, go)
@@ -253,12 +486,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_user_add)
 
     audit = sub.add_parser("audit", help="the audit log").add_subparsers(dest="audit_command", required=True)
-    p = audit.add_parser("verify", help="verify the hash chain and the signed checkpoints")
-    p.add_argument("--public-key", help="the server's published public key (hex); default: the key table")
-    p.add_argument("--key-id")
+    p = audit.add_parser("verify", help="verify the hash chain, the signed checkpoints and heads (only reads)")
+    p.add_argument("--public-key", help="the server's published public key: hex, base64 or a file holding it "
+                                        "(default: the key table)")
+    p.add_argument("--key-id", help="the key's id (default: derived from --public-key)")
+    p.add_argument("--head", action="append", metavar="FILE",
+                   help="a published signed head (sunlit audit head): proves a truncation or rewritten tail; repeat")
     p.set_defaults(fn=cmd_audit_verify)
     p = audit.add_parser("checkpoint", help="sign a checkpoint over the current head now")
     p.set_defaults(fn=cmd_audit_checkpoint)
+    p = audit.add_parser("head", help="sign the head now and write it (JSON) for a witness to keep")
+    p.add_argument("--out", metavar="FILE", help="write here (atomically) instead of stdout")
+    p.set_defaults(fn=cmd_audit_head)
 
     for name in CLI_MODULES:
         if importlib.util.find_spec(name) is not None:
@@ -266,9 +505,58 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _walk_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    found = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found.extend(_walk_parsers(sub))
+    return found
+
+
+def join_dash_values(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """``--key -abc`` → ``--key=-abc``: argparse takes a value starting with ``-`` for an
+    option, and base64url keys, tokens and passwords may start with one. A value-taking option
+    followed by a token that starts with ``-`` and is no option of this command is given it
+    as its value (what ``--key=-abc`` says explicitly). Nothing after ``--`` changes."""
+    takes_value: set[str] = set()
+    options: set[str] = set()
+    for p in _walk_parsers(parser):
+        for action in p._actions:
+            options.update(action.option_strings)
+            if action.option_strings and action.nargs in (None, 1):
+                takes_value.update(action.option_strings)
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            out.extend(argv[i:])
+            break
+        nxt = argv[i + 1] if i + 1 < len(argv) else None
+        if (token in takes_value and nxt is not None and nxt.startswith("-") and nxt != "--"
+                and nxt.split("=", 1)[0] not in options):
+            out.append(f"{token}={nxt}")
+            i += 2
+            continue
+        out.append(token)
+        i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    code: int = args.fn(args, Config.from_env())
+    parser = build_parser()
+    args = parser.parse_args(join_dash_values(parser, sys.argv[1:] if argv is None else list(argv)))
+    try:
+        code: int = args.fn(args, Config.from_env())
+    except StartupFailed as err:
+        print(err.line(), file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if not _is_unreachable(exc):
+            raise
+        print(unreachable_line(getattr(args, "url", None), exc), file=sys.stderr)
+        return 2
     return code
 
 

@@ -1,6 +1,7 @@
-"""The tamper-evident audit log: an append-only, hash-chained table with signed checkpoints."""
+"""The tamper-evident audit log: an append-only, hash-chained table with signed checkpoints and
+signed heads (``trading.audit.head``)."""
 
-from trading.audit.chain import GENESIS_HASH, Entry, entry_hash
+from trading.audit.chain import GENESIS_HASH, Entry, SignedHead, entry_hash
 from trading.audit.log import AuditLog, Finding, VerifyReport
 
-__all__ = ["GENESIS_HASH", "AuditLog", "Entry", "Finding", "VerifyReport", "entry_hash"]
+__all__ = ["GENESIS_HASH", "AuditLog", "Entry", "Finding", "SignedHead", "VerifyReport", "entry_hash"]

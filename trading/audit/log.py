@@ -10,8 +10,17 @@ from typing import Any
 import asyncpg
 
 from crypto.signing import SigningKey, canonical_json, public_key_bytes, sha256_hex, verify
-from trading.audit.chain import GENESIS_HASH, Entry, Finding, checkpoint_message, entry_hash, walk
-from trading.clock import utc_ms
+from trading.audit.chain import (
+    GENESIS_HASH,
+    Entry,
+    Finding,
+    SignedHead,
+    check_head,
+    checkpoint_message,
+    entry_hash,
+    walk,
+)
+from trading.clock import iso_ms, utc_ms
 from trading.context import Actor
 
 _LOCK_KEY = 0x41554454  # "AUDT": appends are serialised so seq is dense and the chain linear
@@ -41,6 +50,8 @@ class VerifyReport:
     entries: int
     checkpoints: int
     findings: list[Finding] = field(default_factory=list)
+    heads: int = 0
+    """Signed heads checked: the audit_heads table's, and any given from files."""
 
     @property
     def first_bad(self) -> Finding | None:
@@ -51,6 +62,7 @@ class VerifyReport:
             "ok": self.ok,
             "entries": self.entries,
             "checkpoints": self.checkpoints,
+            "heads": self.heads,
             "findings": [f.__dict__ for f in self.findings],
         }
 
@@ -64,6 +76,9 @@ class AuditLog:
         self.key_id = key_id
         self.public_key = public_key_bytes(signing_key)
         self.checkpoint_every = checkpoint_every
+        self.appends = 0
+        """Appends attempted by this process (committed or not): the head keeper signs the
+        head when this moved since its last look."""
 
     def sign(self, message: bytes) -> bytes:
         """Sign with the server's key: receipts, opening records, Merkle roots, draw records."""
@@ -113,6 +128,7 @@ class AuditLog:
             prev_hash=prev,
         )
         entry = Entry(**{**entry.__dict__, "hash": entry_hash(entry)})
+        self.appends += 1
         await conn.execute(
             f"INSERT INTO audit_log ({_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
             entry.seq, entry.at, entry.actor_user_id, entry.actor_name, entry.actor_role,
@@ -141,6 +157,35 @@ class AuditLog:
                 return None
             await self._checkpoint_at(conn, head["seq"], head["hash"], now)
             return {"seq": head["seq"], "head_hash": head["hash"], "key_id": self.key_id}
+
+
+    async def sign_head(self, conn: asyncpg.Connection, now: datetime) -> SignedHead | None:
+        """Sign the committed head as it stands and keep it in ``audit_heads``; None for an
+        empty log. Takes no lock: appends go on, the head signed is the one this read saw."""
+        head = await conn.fetchrow("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        if head is None:
+            return None
+        signed_at = iso_ms(now)
+        unsigned = SignedHead(head["seq"], head["hash"], signed_at, self.key_id, b"")
+        signed = SignedHead(head["seq"], head["hash"], signed_at, self.key_id, self._key.sign(unsigned.message()))
+        await conn.execute(
+            "INSERT INTO audit_heads (seq, head_hash, signed_at, key_id, signature) VALUES ($1, $2, $3, $4, $5) "
+            "ON CONFLICT (seq) DO NOTHING",
+            signed.seq, signed.head_hash, utc_ms(now), signed.key_id, signed.signature,
+        )
+        return signed
+
+
+def head_from_row(r: asyncpg.Record) -> SignedHead:
+    return SignedHead(r["seq"], r["head_hash"], iso_ms(r["signed_at"]), r["key_id"], bytes(r["signature"]))
+
+
+async def latest_head(conn: asyncpg.Connection) -> SignedHead | None:
+    """The latest signed head kept in the database (None when none is, or no table yet)."""
+    if await conn.fetchval("SELECT to_regclass('audit_heads')") is None:
+        return None
+    r = await conn.fetchrow("SELECT seq, head_hash, signed_at, key_id, signature FROM audit_heads ORDER BY seq DESC LIMIT 1")
+    return None if r is None else head_from_row(r)
 
 
 async def query(
@@ -175,10 +220,13 @@ async def verify_chain(
     conn: asyncpg.Connection,
     *,
     trusted_keys: dict[str, bytes] | None = None,
+    heads: Sequence[tuple[SignedHead, str]] = (),
     batch: int = 5000,
 ) -> VerifyReport:
-    """Walk the whole chain and every checkpoint. ``trusted_keys`` (key id → public key) are
-    the server keys published outside the database; by default the ``server_keys`` table."""
+    """Walk the whole chain, every checkpoint and every signed head: those in ``audit_heads``
+    and ``heads`` (each with where it came from, e.g. a published head file). ``trusted_keys``
+    (key id → public key) are the server keys published outside the database; by default the
+    ``server_keys`` table. Only reads (one read-only transaction)."""
     keys = trusted_keys
     if keys is None:
         keys = {r["key_id"]: bytes(r["public_key"]) for r in await conn.fetch("SELECT key_id, public_key FROM server_keys")}
@@ -200,6 +248,9 @@ async def verify_chain(
             last = entries[-1].seq
             prev_hash, next_seq = entries[-1].hash, last + 1
         checkpoints = await conn.fetch("SELECT seq, head_hash, key_id, signature FROM audit_checkpoints ORDER BY seq")
+        stored_heads = []
+        if await conn.fetchval("SELECT to_regclass('audit_heads')") is not None:
+            stored_heads = await conn.fetch("SELECT seq, head_hash, signed_at, key_id, signature FROM audit_heads ORDER BY seq")
     for c in checkpoints:
         public = keys.get(c["key_id"])
         if public is None or not verify(public, bytes(c["signature"]), checkpoint_message(c["seq"], c["head_hash"])):
@@ -208,5 +259,8 @@ async def verify_chain(
             findings.append(
                 Finding(c["seq"], "checkpoint_mismatch", f"entry {c['seq']} differs from the signed checkpoint")
             )
+    all_heads = [(head_from_row(r), "the audit_heads table") for r in stored_heads] + list(heads)
+    for head, source in all_heads:
+        findings.extend(check_head(head, keys.get(head.key_id), hashes.get(head.seq), last, source))
     findings.sort(key=lambda f: f.seq)
-    return VerifyReport(not findings, count, len(checkpoints), findings)
+    return VerifyReport(not findings, count, len(checkpoints), findings, heads=len(all_heads))

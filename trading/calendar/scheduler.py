@@ -29,6 +29,25 @@ _JOB_ID = "sunlit-wake"
 _CHANNEL = "sunlit_timed_events"
 
 
+CATCH_UP_AFTER_S = 60.0
+"""An event run later than this after its due time was missed (the server was down): the
+log says it is a catch-up rather than a lateness in seconds."""
+
+
+def describe_lateness(late_s: float) -> str:
+    """How late a timed event ran, in words: ``on time``, ``2.5 s late``, or for a missed
+    event ``as a catch-up of an event due 10 days ago``."""
+    if late_s < 1:
+        return "on time"
+    if late_s < CATCH_UP_AFTER_S:
+        return f"{late_s:.1f} s late"
+    for unit_s, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if late_s >= unit_s:
+            n = int(late_s // unit_s)
+            return f"as a catch-up of an event due {n} {unit}{'s' if n != 1 else ''} ago"
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 class Scheduler:
     def __init__(
         self,
@@ -183,8 +202,9 @@ class Scheduler:
         after = self._registry.after_commit(event.kind)
         if after is not None:
             await after(done)
-        log.info("timed event ran", extra={"event_id": event.id, "kind": event.kind, "ref": event.ref,
-                                           "late_s": (now - event.due_at).total_seconds()})
+        late_s = (now - event.due_at).total_seconds()
+        log.info(f"timed event ran {describe_lateness(late_s)}",
+                 extra={"event_id": event.id, "kind": event.kind, "ref": event.ref, "late_s": late_s})
         return done
 
     async def _record_failure(self, conn: asyncpg.Connection, event: TimedEvent, now: datetime, exc: Exception) -> None:
