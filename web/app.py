@@ -29,10 +29,11 @@ from crypto.signing import (
 )
 from trading import migrate
 from trading.audit import AuditLog
+from trading.audit.head import HeadKeeper
 from trading.calendar import EventRegistry, Scheduler
 from trading.clock import Clock, SystemClock
 from trading.config import Config
-from trading.db import EmbeddedPostgres, create_pool
+from trading.db import EmbeddedPostgres, open_pool
 from trading.errors import DomainError
 from web import keys
 from web.api import Api
@@ -118,30 +119,45 @@ async def _audit_denied(request: web.Request, err: DomainError) -> None:
 
 
 def _database_ctx(config: Config) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The database (embedded unless ``DATABASE_URL``), the pool, migrations, the server key
+    and the audit log's head keeper. Whatever started is stopped again if a later step fails
+    (no orphan embedded PostgreSQL); a database that cannot be reached is ``StartupFailed``."""
+
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         embedded: EmbeddedPostgres | None = None
-        dsn = config.database_url
-        if dsn is None:
-            embedded = EmbeddedPostgres(config.data_dir)
-            dsn = embedded.start()
-        app[keys.DSN] = dsn
-        pool = await create_pool(dsn, min_size=config.pool_min_size, max_size=config.pool_max_size)
-        async with pool.acquire() as conn:
-            applied = await migrate.migrate(conn)
-            if applied:
-                log.info("migrations applied", extra={"migrations": [f"{m.package}/{m.name}" for m in applied]})
-        raw, key_id = load_server_key(config.data_dir)
-        audit = AuditLog(load_signing_key(raw), key_id, config.audit_checkpoint_every)
-        async with pool.acquire() as conn:
-            await audit.register_key(conn, app[keys.CLOCK].now())
-        app[keys.POOL] = pool
-        app[keys.AUDIT] = audit
+        pool = None
+        keeper: HeadKeeper | None = None
         try:
+            dsn = config.database_url
+            if dsn is None:
+                embedded = EmbeddedPostgres(config.data_dir)
+                dsn = embedded.start()
+            app[keys.DSN] = dsn
+            pool = await open_pool(dsn, min_size=config.pool_min_size, max_size=config.pool_max_size)
+            async with pool.acquire() as conn:
+                applied = await migrate.migrate(conn)
+                if applied:
+                    log.info("migrations applied", extra={"migrations": [f"{m.package}/{m.name}" for m in applied]})
+            raw, key_id = load_server_key(config.data_dir)
+            audit = AuditLog(load_signing_key(raw), key_id, config.audit_checkpoint_every)
+            async with pool.acquire() as conn:
+                await audit.register_key(conn, app[keys.CLOCK].now())
+            app[keys.POOL] = pool
+            app[keys.AUDIT] = audit
+            # Signs the head at start, within a second of appends, and at stop (this ctx is
+            # the first entered, so the last left: every other resource has appended by then).
+            keeper = HeadKeeper(audit, pool, app[keys.CLOCK], config.data_dir)
+            await keeper.start()
             yield
         finally:
-            await pool.close()
-            if embedded is not None:
-                embedded.stop()
+            try:
+                if keeper is not None:
+                    await keeper.stop()
+            finally:
+                if pool is not None:
+                    await pool.close()
+                if embedded is not None:
+                    embedded.stop()
 
     return ctx
 
