@@ -763,3 +763,77 @@ async def insert_record(
 
 async def get_record(conn: asyncpg.Connection, tender_id: int) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM opening_records WHERE tender_id = $1", tender_id)
+
+
+# ---------------------------------------------------------------------------- evaluation access
+# (the panel the tender asks for; the wrapped evaluation key — bidding/service/reading.py)
+
+
+async def get_panel_requirements(
+    conn: asyncpg.Connection, tender_id: int
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT tender_id, tenderee_org_id, supervising_org_ids, lines, tenderee_representatives, "
+        "min_members, set_by, set_at, version FROM tender_panel_requirements WHERE tender_id = $1",
+        tender_id,
+    )
+
+
+async def put_panel_requirements(
+    conn: asyncpg.Connection,
+    tender_id: int,
+    *,
+    tenderee_org_id: int,
+    supervising_org_ids: list[int],
+    lines: list[dict[str, Any]],
+    tenderee_representatives: int,
+    min_members: int,
+    set_by: int,
+    now: datetime,
+) -> None:
+    await conn.execute(
+        "INSERT INTO tender_panel_requirements (tender_id, tenderee_org_id, supervising_org_ids, "
+        "lines, tenderee_representatives, min_members, set_by, set_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tender_id) DO UPDATE SET "
+        "tenderee_org_id = $2, supervising_org_ids = $3, lines = $4, tenderee_representatives = $5, "
+        "min_members = $6, set_by = $7, set_at = $8, "
+        "version = tender_panel_requirements.version + 1",
+        tender_id, tenderee_org_id, supervising_org_ids, lines, tenderee_representatives,
+        min_members, set_by, now,
+    )  # fmt: skip
+
+
+async def registered_org_ids(conn: asyncpg.Connection, tender_id: int) -> list[int]:
+    """Every organisation registered for the tender (whether or not it bid)."""
+    rows = await conn.fetch(
+        "SELECT org_id FROM tender_registrations WHERE tender_id = $1 ORDER BY org_id", tender_id
+    )
+    return [r["org_id"] for r in rows]
+
+
+async def insert_evaluation_key(
+    conn: asyncpg.Connection, tender_id: int, *, kek_id: str, wrapped_key: bytes, now: datetime
+) -> None:
+    await conn.execute(
+        "INSERT INTO tender_evaluation_keys (tender_id, kek_id, wrapped_key, created_at) "
+        "VALUES ($1, $2, $3, $4)",
+        tender_id, kek_id, wrapped_key, now,
+    )  # fmt: skip
+
+
+async def get_evaluation_key(conn: asyncpg.Connection, tender_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT tender_id, kek_id, wrapped_key, created_at, wiped_at FROM tender_evaluation_keys "
+        "WHERE tender_id = $1",
+        tender_id,
+    )
+
+
+async def wipe_evaluation_key(conn: asyncpg.Connection, tender_id: int, now: datetime) -> bool:
+    """Forget the wrapped key (the evaluation is over); True if it was still there."""
+    done = await conn.execute(
+        "UPDATE tender_evaluation_keys SET wrapped_key = NULL, wiped_at = $2 "
+        "WHERE tender_id = $1 AND wrapped_key IS NOT NULL",
+        tender_id, now,
+    )  # fmt: skip
+    return str(done).endswith(" 1")

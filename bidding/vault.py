@@ -26,13 +26,20 @@ import asyncio
 import hashlib
 import json
 import logging
+import os
+import secrets
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Future
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from bidding import store
 from bidding.errors import BidReason, BidRejected
@@ -40,7 +47,9 @@ from crypto.envelope.format import MAGIC, MAX_HEADER_SIZE, PREAMBLE_SIZE
 from trading.clock import Clock
 
 __all__ = [
+    "EVALUATION_KEY_FILE",
     "BlobWriter",
+    "EvaluationKeys",
     "StagedUpload",
     "StoredBlob",
     "ThreadBlobReader",
@@ -327,3 +336,65 @@ def peek_signer_key_id(prefix: bytes) -> str | None | bool:
         return None
     key = header.get("signer_key_id") if isinstance(header, dict) else None
     return key if isinstance(key, str) else None
+
+
+# ---------------------------------------------------------------------------- evaluation keys
+
+EVALUATION_KEY_FILE = Path("keys") / "evaluation-master.key"
+
+
+class EvaluationKeys:
+    """The key-encryption key of the evaluation (docs/bidding.md, "Reading the bids during
+    evaluation"): 32 random bytes in ``<SUNLIT_DATA>/keys/evaluation-master.key`` (0600, made
+    on first start), never in the database. At the opening the tender's rebuilt opening
+    private key is wrapped under it (AES-256-GCM; the associated data names the tender and
+    its opening public key, so a wrapped key copied onto another tender does not open); the
+    server unwraps it in memory only to serve a seated member's read while the evaluation
+    is open. ``kek_id`` (16 hex digits of a hash of the key) says which key wrapped a row.
+    """
+
+    __slots__ = ("_aead", "kek_id")
+
+    def __init__(self, master: bytes) -> None:
+        if len(master) != 32:
+            raise ValueError("the evaluation master key must be 32 bytes")
+        key = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=b"sunlit-bidding/evaluation-kek"
+        ).derive(master)
+        self._aead = AESGCM(key)
+        self.kek_id = hashlib.sha256(b"sunlit-evaluation-kek-id:" + master).hexdigest()[:16]
+
+    @classmethod
+    def load_or_create(cls, data_dir: Path) -> EvaluationKeys:
+        path = data_dir / EVALUATION_KEY_FILE
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process made it first: use theirs
+                pass
+            else:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(secrets.token_bytes(32))
+        return cls(path.read_bytes())
+
+    @staticmethod
+    def _aad(tender_id: int, opening_public_key: bytes) -> bytes:
+        return f"sunlit-evaluation-key:{tender_id}:".encode() + opening_public_key
+
+    def wrap(self, tender_id: int, opening_public_key: bytes, private: bytes) -> bytes:
+        nonce = secrets.token_bytes(12)
+        return nonce + self._aead.encrypt(nonce, private, self._aad(tender_id, opening_public_key))
+
+    def unwrap(self, tender_id: int, opening_public_key: bytes, wrapped: bytes) -> bytes:
+        try:
+            return self._aead.decrypt(
+                wrapped[:12], wrapped[12:], self._aad(tender_id, opening_public_key)
+            )
+        except InvalidTag:
+            raise ValueError(
+                f"the evaluation key of tender {tender_id} does not open with this key"
+            ) from None
+
+    def __repr__(self) -> str:
+        return f"EvaluationKeys(kek_id={self.kek_id})"

@@ -169,6 +169,9 @@ class DrawInput:
     relation_lookback_years: int = 3
     beacon: BeaconRef | None = None
     answer_within_s: int | None = None
+    tender_id: int | None = None
+    """The bidding tender the panel is drawn for (``web.panels``), or None for a draw by a
+    free reference; ``tender_ref`` is then ``tender:<id>``."""
 
 
 def _today(now: datetime, settings: ExpertSettings) -> date:
@@ -303,6 +306,7 @@ async def request_draw(
             beacon_round=None if data.beacon is None else data.beacon.round,
             answer_within_s=answer_within,
             committed_at=now,
+            tender_id=data.tender_id,
         )
         await audit.append(
             conn,
@@ -316,6 +320,7 @@ async def request_draw(
                 **record.header_json(),
                 "record_hash": record.record_hash,
                 "tender_ref": data.tender_ref,
+                "tender_id": data.tender_id,
                 "pool_version": version,
                 "candidates": [len(c) for c in record.candidates],
                 "exclusions": len(record.exclusions),
@@ -650,11 +655,24 @@ async def fix_result(
     *,
     keys: PoolKeys,
     draw_id: int,
+    for_tender: bool = False,
 ) -> dict[str, Any]:
-    """The result is fixed: the list stops being secret and the seed is revealed (E7 step 3)."""
+    """The result is fixed: the list stops being secret and the seed is revealed (E7 step 3).
+
+    A panel drawn for a tender is fixed only through the tender (``for_tender``: the web
+    layer checks that the tender's evaluation result is fixed first — E4)."""
     async with conn.transaction():
         d = await _load_draw(conn, draw_id, for_update=True)
         _require_owner(actor, d)
+        if d["tender_id"] is not None and not for_tender:
+            raise Rejected(
+                ExpertReason.WRONG_DRAW_STATE,
+                f"the panel of tender {d['tender_id']} is fixed with "
+                f"POST /api/v1/tenders/{d['tender_id']}/panel/fix once its evaluation is concluded",
+                f"招标项目 {d['tender_id']} 的评标委员会须在评标结束后通过 "
+                f"POST /api/v1/tenders/{d['tender_id']}/panel/fix 确定",
+                details={"tender_id": d["tender_id"]},
+            )
         decide_draw(DrawStatus(d["status"]), DrawCommand.FIX, DrawStatus.FIXED)
         sec = await store.draw_secrets(conn, draw_id)
         assert sec is not None
@@ -697,6 +715,7 @@ def draw_view(d: asyncpg.Record, members: Sequence[asyncpg.Record]) -> dict[str,
         "id": d["id"],
         "request_id": d["request_id"],
         "tender_ref": d["tender_ref"],
+        "tender_id": d["tender_id"],
         "tenderee_org_id": d["tenderee_org_id"],
         "bidder_org_ids": list(d["bidder_org_ids"]),
         "supervising_org_ids": list(d["supervising_org_ids"]),

@@ -272,7 +272,7 @@ _DRAW_SUMMARY = (
     "id, request_id, tender_ref, tenderee_org_id, bidder_org_ids, supervising_org_ids, requested_by, "
     "status, pool_version, evaluation_date, evaluation_time, evaluation_place, evaluation_days, lines, "
     "exclusion_count, record_hash, beacon_source, beacon_round, beacon_value, result, short_lines, "
-    "answer_within_s, committed_at, drawn_at, fixed_at, seed_revealed, version"
+    "answer_within_s, committed_at, drawn_at, fixed_at, seed_revealed, version, tender_id"
 )
 
 
@@ -296,6 +296,29 @@ async def get_draw(
         " FOR UPDATE" if for_update else ""
     )
     return await conn.fetchrow(sql, draw_id)
+
+
+async def latest_draw_for_tender(
+    conn: asyncpg.Connection, tender_id: int
+) -> asyncpg.Record | None:
+    """The tender's panel: its latest draw (a short draw is followed by a new one)."""
+    return await conn.fetchrow(
+        f"SELECT {_DRAW_SUMMARY} FROM expert_draws WHERE tender_id = $1 ORDER BY id DESC LIMIT 1",
+        tender_id,
+    )
+
+
+async def seated_rows(conn: asyncpg.Connection, draw_id: int) -> list[asyncpg.Record]:
+    """Everyone who sat (confirmed, or replaced after being called), with the expert's name
+    and login and their ``seat``: the rank of their call among every call of the draw."""
+    return await conn.fetch(
+        "SELECT s.seat, s.line, s.expert_id, s.status, e.name, e.user_id FROM ("
+        "  SELECT row_number() OVER (ORDER BY id) AS seat, line, expert_id, status"
+        "  FROM expert_draw_members WHERE draw_id = $1) s "
+        "JOIN experts e ON e.expert_id = s.expert_id "
+        "WHERE s.status IN ('confirmed', 'replaced') ORDER BY s.seat",
+        draw_id,
+    )
 
 
 async def draw_secrets(conn: asyncpg.Connection, draw_id: int) -> asyncpg.Record | None:

@@ -612,6 +612,7 @@ async def hand_in_share(call: Call) -> dict[str, Any]:
             call.path_int("tender_id"),
             call.body.share,
             _settings(call),
+            call.app.get(keys.EVALUATION_KEYS),  # web.panels: kept wrapped for the panel
         )
 
 

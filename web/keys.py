@@ -25,6 +25,7 @@ SCHEDULER = web.AppKey("scheduler", Scheduler)
 API = web.AppKey("api", "Api")
 METRICS = web.AppKey("metrics", "Metrics")
 DSN = web.AppKey("dsn", str)
+EVALUATION_KEYS = web.AppKey("evaluation_keys", "EvaluationKeys")  # bidding.vault; set by web.panels
 
 REQUEST_ID = web.RequestKey("request_id", str)
 ACTOR = web.RequestKey("actor", Actor)

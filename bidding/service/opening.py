@@ -58,7 +58,7 @@ from bidding.service.common import (
     sign,
     signed_from_row,
 )
-from bidding.vault import ThreadBlobReader
+from bidding.vault import EvaluationKeys, ThreadBlobReader
 from crypto.envelope import open_envelope
 from crypto.errors import EnvelopeError, KeyFormatError, ShamirError
 from crypto.keys import b64url_decode, b64url_encode, x25519_public
@@ -312,10 +312,13 @@ async def hand_in_share(
     tender_id: int,
     share_text: str,
     settings: BiddingSettings,
+    evaluation_keys: EvaluationKeys | None = None,
 ) -> dict[str, Any]:
     """A custodian hands in its opened share (T9). The same custodian twice counts once; a
     share that does not fit is refused and recorded (with a supervision alert); with k
-    valid shares the opening runs at once and its record is returned."""
+    valid shares the opening runs at once and its record is returned. With
+    ``evaluation_keys`` the rebuilt opening key is kept wrapped for the panel's reading
+    (``bidding.service.reading``); without, the bids cannot be read after the opening."""
     async with (
         refusals_audited(
             conn,
@@ -382,7 +385,7 @@ async def hand_in_share(
         if not quorum:
             return {**await _status(conn, tender), "counted": True}
         shares = [Share.decode(r["share"]) for r in stored] + [share]
-        tender, signed = await _open(conn, audit, now, tender, shares, settings)
+        tender, signed = await _open(conn, audit, now, tender, shares, settings, evaluation_keys)
         return {**await _status(conn, tender), "counted": True, "record": signed.as_json()}
 
 
@@ -431,6 +434,7 @@ async def _open(
     tender: Tender,
     shares: list[Share],
     settings: BiddingSettings,
+    evaluation_keys: EvaluationKeys | None = None,
 ) -> tuple[Tender, Signed]:
     try:
         private = combine(shares)
@@ -454,6 +458,15 @@ async def _open(
     # reads share the transaction's connection, one query at a time.
     async with asyncio.TaskGroup() as group:
         tasks = [group.create_task(one(bid, private)) for bid in frozen]
+    if evaluation_keys is not None:  # for the panel: wrapped outside the database's reach
+        assert tender.opening_public_key is not None
+        await store.insert_evaluation_key(
+            conn,
+            tender.id,
+            kek_id=evaluation_keys.kek_id,
+            wrapped_key=evaluation_keys.wrap(tender.id, tender.opening_public_key, private),
+            now=now,
+        )
     del private
     names: dict[int, str] = {}
     for bid, task in zip(frozen, tasks, strict=True):
