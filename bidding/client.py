@@ -50,14 +50,15 @@ READ_PIECE_BYTES = 1024 * 1024
 
 
 def decode_key_text(text: str) -> bytes:
-    """A 32-byte key from 64 lowercase hex digits or unpadded base64url."""
+    """A 32-byte key from 64 hex digits or base64 in either alphabet (base64url as the key
+    files hold it, or standard ``+/``), padded or not."""
     text = text.strip()
     try:
         if len(text) == 64:
             return hex_decode(text.lower(), size=32)
-        return b64url_decode(text, size=32)
+        return b64url_decode(text.rstrip("=").replace("+", "-").replace("/", "_"), size=32)
     except KeyFormatError as exc:
-        raise ValueError(f"not a 32-byte key in hex or base64url: {exc}") from exc
+        raise ValueError(f"not a 32-byte key in hex or base64: {exc}") from exc
 
 
 def load_key(value: str | Path) -> bytes:

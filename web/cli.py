@@ -135,7 +135,9 @@ _server_url_used: str | None = None
 def unreachable_line(url: str | None, exc: BaseException) -> str:
     """One bilingual line for a server that cannot be reached."""
     where = url or _server_url_used or server_url()
-    reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or type(exc).__name__
+    cause = getattr(exc, "os_error", None) or getattr(exc, "reason", None) or exc
+    code = getattr(cause, "errno", None)
+    reason = os.strerror(code) if isinstance(code, int) and code > 0 else (str(cause) or type(exc).__name__)
     return (f"sunlit: cannot reach the server at {where} ({reason}): start it with `sunlit serve`, "
             f"or point SUNLIT_URL (or --url) at it / 无法连接服务器 {where}：请先用 sunlit serve 启动服务，"
             "或用 SUNLIT_URL（或 --url）指向它")

@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ):
         p = group.add_parser(name, help=helptext)
         p.add_argument(
-            "--url", default=None, help="the server (default http://SUNLIT_HOST:SUNLIT_PORT)"
+            "--url", default=None,
+            help="the server (default $SUNLIT_URL, else http://$SUNLIT_HOST:$SUNLIT_PORT)",
         )
         p.add_argument("--lot", type=int, action="append", required=True, dest="lots")
         p.add_argument("--username")
@@ -52,7 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _base(args: argparse.Namespace, config: Config) -> str:
-    return (args.url or f"http://{config.host}:{config.port}").rstrip("/")
+    from web.cli import server_url
+
+    return server_url(args.url)
 
 
 async def _token(args: argparse.Namespace, base: str) -> str | None:
@@ -108,9 +111,11 @@ async def watch(args: argparse.Namespace, base: str) -> int:
     last = {lot: args.after_seq for lot in args.lots}
     seen = 0
     skew_s = 0.0
+    connected = False
     for _ in range(MAX_RECONNECTS):
         try:
             async with websockets.connect(url + (f"?token={token}" if token else "")) as ws:
+                connected = True
                 lots = [
                     {"lot_id": lot, **({"after_seq": s} if s is not None else {})}
                     for lot, s in last.items()
@@ -129,6 +134,8 @@ async def watch(args: argparse.Namespace, base: str) -> int:
                             if args.count is not None and seen >= args.count:
                                 return 0
         except (OSError, websockets.ConnectionClosed) as exc:
+            if not connected:
+                raise  # never reached: one line from the CLI, not twenty retries
             print(f"connection lost ({exc}); resuming", file=sys.stderr, flush=True)
             await asyncio.sleep(1)
     return 1

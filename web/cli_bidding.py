@@ -17,8 +17,8 @@
     sunlit bid verify-opening --record record.json --public-key KEY [--tree-head head.json] [--proof proof.json ...]
         check a published opening record offline: signature, Merkle root, each inclusion proof
 
-Commands that talk to a server take ``--url`` (default ``$SUNLIT_URL`` or
-http://127.0.0.1:8080) and ``--token`` (default ``$SUNLIT_TOKEN``), or ``--username`` with
+Commands that talk to a server take ``--url`` (default ``$SUNLIT_URL``, else
+http://$SUNLIT_HOST:$SUNLIT_PORT, i.e. http://127.0.0.1:8080) and ``--token`` (default ``$SUNLIT_TOKEN``), or ``--username`` with
 ``$SUNLIT_PASSWORD`` (asked for when missing) to log in first. Keys are given as a file
 or as the text itself (base64url or hex).
 """
@@ -74,6 +74,10 @@ async def _headers(session: aiohttp.ClientSession, args: argparse.Namespace) -> 
 
 
 def _run(args: argparse.Namespace, fn: Any) -> int:
+    from web.cli import server_url, unreachable_line
+
+    args.url = server_url(args.url)
+
     async def main() -> int:
         async with aiohttp.ClientSession() as session:
             headers = await _headers(session, args)
@@ -85,8 +89,11 @@ def _run(args: argparse.Namespace, fn: Any) -> int:
     except CliError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except aiohttp.ClientConnectionError as err:
+        print(unreachable_line(args.url, err), file=sys.stderr)
+        return 2
     except aiohttp.ClientError as err:
-        print(f"error: cannot reach {args.url}: {err}", file=sys.stderr)
+        print(f"error: {args.url}: {err}", file=sys.stderr)
         return 2
 
 
@@ -339,7 +346,7 @@ def cmd_proof(args: argparse.Namespace, config: Config) -> int:
 
 
 def _server_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--url", default=os.environ.get("SUNLIT_URL", "http://127.0.0.1:8080"))
+    p.add_argument("--url", help="the server (default $SUNLIT_URL, else http://$SUNLIT_HOST:$SUNLIT_PORT)")
     p.add_argument("--token", help="bearer token (default $SUNLIT_TOKEN)")
     p.add_argument("--username", help="log in as this user ($SUNLIT_PASSWORD or asked)")
 

@@ -43,11 +43,9 @@ def key_path(args: argparse.Namespace, config: Config) -> Path:
 
 
 def server_url(args: argparse.Namespace, config: Config) -> str:
-    import os
+    from web.cli import server_url as url_of
 
-    return (
-        args.url or os.environ.get("SUNLIT_URL") or f"http://{config.host}:{config.port}"
-    ).rstrip("/")
+    return url_of(args.url)
 
 
 def _http(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
