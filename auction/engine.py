@@ -26,9 +26,13 @@ the database as soon as that is reachable; events found there that were never br
 are broadcast then, and their bids answered as the first answer to a repeat.
 
 Bid ids. A bidder's ``(paddle, bid_id)`` names one attempt. The engine remembers the answer
-(the accepted event, from the log, or the refusal, in memory, bounded) and answers a repeat
-with it; the same id with another amount is ``bid_id_reused``. A repeat while the first is
-in flight waits for the same answer.
+(the accepted event, from the log, or the refusal, from ``auction_refusals``) and answers a
+repeat with it; the same id with another amount is ``bid_id_reused``. A repeat while the
+first is in flight waits for the same answer. Refusals are durable like acceptances: a
+refusal joins the write queue as a refusal row and rides in the same flush as the events
+(one statement), and the bidder hears it only once it is durable — so a repeat of a refused
+id, after a restart too, answers the same refusal, never a later acceptance. Malformed bids
+(``bad_command``, ``bad_amount``) are not remembered: they name no attempt.
 
 Time. The engine reads its clock (``app[keys.CLOCK]``) once per decision. Each lot has at
 most one pending deadline (``rules.next_deadline``); the engine arms ``loop.call_at`` for
@@ -92,6 +96,7 @@ __all__ = [
     "EngineSettings",
     "LoadedLot",
     "LogRow",
+    "RefusalRow",
     "LogStore",
     "Watcher",
     "scope_of",
@@ -101,6 +106,10 @@ log = logging.getLogger("sunlit.auction.engine")
 
 LogRow = tuple[int, int, datetime, str, bool, str | None, str | None, str]
 """(lot_id, seq, at, type, public, paddle, bid_id, data as JSON text): one row of a lot's log."""
+
+RefusalRow = tuple[int, str, str, int, datetime, str, str]
+"""(lot_id, paddle, bid_id, amount_fen, at, code, answer as JSON text): one refused bid id
+(``auction_refusals``); the answer is ``refusal_to_dict``."""
 
 BidKey = tuple[str, str]
 """(paddle, bid_id)."""
@@ -119,6 +128,29 @@ class LoadedLot:
     title: str
     config: LotConfig
     events: list[Event]
+    refusals: list[RefusalRow] = field(default_factory=list)
+    """The lot's refused bid ids, oldest first (at most ``refusals_max`` of the newest)."""
+
+
+def refusal_to_dict(exc: AuctionRejected) -> dict[str, Any]:
+    """What a refused bid id is answered with, as stored (JSON)."""
+    return {
+        "code": exc.reason.code,
+        "message_en": exc.message_en,
+        "message_zh": exc.message_zh,
+        "details": exc.details,
+    }
+
+
+def refusal_from_row(row: RefusalRow) -> tuple[BidKey, int, AuctionRejected]:
+    """((paddle, bid_id), amount_fen, the refusal) of a stored refusal row."""
+    _lot_id, paddle, bid_id, amount_fen, _at, code, text = row
+    data = orjson.loads(text)
+    reason = next((r for r in AuctionReason if r.code == code), AuctionReason.BAD_COMMAND)
+    exc = AuctionRejected(reason, details=dict(data.get("details") or {}))
+    exc.message_en = data.get("message_en", exc.message_en)
+    exc.message_zh = data.get("message_zh", exc.message_zh)
+    return (paddle, bid_id), amount_fen, exc
 
 
 class LogStore(Protocol):
@@ -129,12 +161,17 @@ class LogStore(Protocol):
 
     async def close(self) -> None: ...
 
-    async def append(self, rows: Sequence[LogRow]) -> None:
-        """Write the rows in one statement; return once durable, raise if not."""
+    async def append(self, rows: Sequence[LogRow], refusals: Sequence[RefusalRow] = ()) -> None:
+        """Write the rows (and the refusals) in one statement; return once durable, raise if not."""
 
     async def unsettled_lot_ids(self) -> list[int]: ...
 
-    async def load_lot(self, lot_id: int) -> LoadedLot | None: ...
+    async def load_lot(self, lot_id: int, *, refusals_max: int = 50_000) -> LoadedLot | None:
+        """The lot, its log, and the newest ``refusals_max`` + 1 of its refusals (so that the
+        engine knows whether it has them all)."""
+
+    async def refusal_of(self, lot_id: int, paddle: str, bid_id: str) -> RefusalRow | None:
+        """The stored refusal of one bid id, if any."""
 
     async def load_scope(self, scope: str) -> dict[int, str]:
         """org id → paddle of every admission in the scope."""
@@ -181,7 +218,8 @@ class EngineSettings:
     resume_from_log_max: int = 20_000
     """A resume further back than this many events gets a fresh snapshot instead."""
     refusals_max: int = 50_000
-    """Refused bid ids remembered per lot (oldest forgotten first)."""
+    """Refused bid ids held in memory per lot (oldest let go first). Every refusal stays in
+    ``auction_refusals``: a repeat of one let go of is looked up there before it is judged."""
     heartbeat_s: float = 2.0
     retry_after_s: float = 0.5
     """Wait after a failed flush or reload before trying again."""
@@ -211,6 +249,8 @@ class _Lot:
     """watcher → None (live) or the frames held back while its resume is read from the log."""
     accepted: dict[BidKey, BidAccepted] = field(default_factory=dict)
     refused: OrderedDict[BidKey, tuple[int, AuctionRejected]] = field(default_factory=OrderedDict)
+    refusals_let_go: bool = False
+    """Some refusals are no longer in ``refused`` (the bound): a new bid id is looked up first."""
     inflight: dict[BidKey, tuple[int, asyncio.Future[Any]]] = field(default_factory=dict)
     timer: asyncio.TimerHandle | None = None
     timer_at: datetime | None = None
@@ -221,13 +261,21 @@ class _Lot:
 @dataclass
 class _Pending:
     lot: _Lot
-    decision: Decision
+    decision: Decision | None
+    """None for a refusal: the lot's state is unchanged."""
     datas: list[dict[str, Any]]
     """Each event as ``event_to_dict`` encodes it, once: for the log row and the broadcast."""
     rows: list[LogRow]
     future: asyncio.Future[Any] | None
     result: Any
     bid_key: BidKey | None = None
+    refusal: tuple[int, AuctionRejected, RefusalRow] | None = None
+    """(amount_fen, the refusal, its row) of a refused bid id, answered once durable."""
+
+    @property
+    def size(self) -> int:
+        """Rows it adds to a flush."""
+        return len(self.rows) + (self.refusal is not None)
 
 
 def _row(lot_id: int, event: Event, data: dict[str, Any] | None = None) -> LogRow:
@@ -296,6 +344,7 @@ class Engine:
         self._down_since: datetime | None = None
         self.flushes = 0
         self.rows_written = 0
+        self.refusals_written = 0
         self.flush_ms: deque[float] = deque(maxlen=4096)
         """Durations of the latest flushes (the writer's commit round trips)."""
 
@@ -424,6 +473,25 @@ class Engine:
         )
         return result
 
+    async def _bid_after_lookup(
+        self, lot: _Lot, paddle: str, bid_id: str, amount_fen: int, now: datetime | None
+    ) -> BidAccepted:
+        """A lot that let go of some refusals from memory: look the bid id up first."""
+        row = await self._store.refusal_of(lot.id, paddle, bid_id)
+        if row is not None:
+            key, amount, exc = refusal_from_row(row)
+            self._note_refusal(lot, key, amount, exc)
+        result: BidAccepted = await self._bid(
+            asyncio.get_running_loop(), lot, paddle, bid_id, amount_fen, now, looked_up=True
+        )
+        return result
+
+    def _note_refusal(self, lot: _Lot, key: BidKey, amount_fen: int, exc: AuctionRejected) -> None:
+        lot.refused[key] = (amount_fen, exc)
+        if len(lot.refused) > self.settings.refusals_max:
+            lot.refused.popitem(last=False)
+            lot.refusals_let_go = True
+
     def _bid(
         self,
         loop: asyncio.AbstractEventLoop,
@@ -432,6 +500,8 @@ class Engine:
         bid_id: str,
         amount_fen: int,
         now: datetime | None,
+        *,
+        looked_up: bool = False,
     ) -> asyncio.Future[Any]:
         key = (paddle, bid_id)
         first = lot.accepted.get(key)
@@ -453,19 +523,33 @@ class Engine:
             return fut
         if lot.reloading:
             return _done(loop, error=EngineUnavailable("the lot is being reloaded"))
+        if lot.refusals_let_go and not looked_up:
+            return asyncio.ensure_future(
+                self._bid_after_lookup(lot, paddle, bid_id, amount_fen, now)
+            )
+        when = now or self.now()
         try:
             decision = decide(
                 lot.state,
                 PlaceBid(bid_id=bid_id, paddle=paddle, amount_fen=amount_fen),
-                now or self.now(),
+                when,
                 admitted=lot.scope.paddles,
             )
         except AuctionRejected as exc:
-            if exc.reason not in (AuctionReason.BAD_COMMAND, AuctionReason.BAD_AMOUNT):
-                lot.refused[key] = (amount_fen, exc)
-                if len(lot.refused) > self.settings.refusals_max:
-                    lot.refused.popitem(last=False)
-            return _done(loop, error=_refusal_copy(exc))
+            if exc.reason in (AuctionReason.BAD_COMMAND, AuctionReason.BAD_AMOUNT):
+                return _done(loop, error=_refusal_copy(exc))
+            refused: asyncio.Future[Any] = loop.create_future()
+            lot.inflight[key] = (amount_fen, refused)
+            row: RefusalRow = (
+                lot.id, paddle, bid_id, amount_fen, when, exc.reason.code,
+                orjson.dumps(refusal_to_dict(exc)).decode(),
+            )  # fmt: skip
+            self._queue.append(
+                _Pending(lot, None, [], [], refused, None, key, (amount_fen, exc, row))
+            )
+            self._idle.clear()
+            self._wake.set()
+            return refused
         accepted = next(e for e in reversed(decision.events) if isinstance(e, BidAccepted))
         fut: asyncio.Future[Any] = loop.create_future()
         lot.inflight[key] = (amount_fen, fut)
@@ -627,7 +711,7 @@ class Engine:
         return found
 
     async def _load(self, lot_id: int, down_since: datetime | None) -> _Lot | None:
-        loaded = await self._store.load_lot(lot_id)
+        loaded = await self._store.load_lot(lot_id, refusals_max=self.settings.refusals_max)
         if loaded is None:
             return None
         key = scope_of(loaded.config, lot_id)
@@ -654,6 +738,7 @@ class Engine:
         for event in loaded.events:
             if isinstance(event, BidAccepted):
                 lot.accepted[(event.paddle, event.bid_id)] = event
+        self._load_refusals(lot, loaded)
         self._lots[lot_id] = lot
         if state.phase is not Phase.CLOSED and state.phase is not Phase.SCHEDULED:
             decision = recover(state, self.now(), down_since=down_since)
@@ -663,12 +748,22 @@ class Engine:
         self._after_commit(lot)
         return lot
 
+    def _load_refusals(self, lot: _Lot, loaded: LoadedLot) -> None:
+        keep = self.settings.refusals_max
+        if len(loaded.refusals) > keep:
+            lot.refusals_let_go = True
+        for row in loaded.refusals[-keep:] if keep else []:
+            key, amount, exc = refusal_from_row(row)
+            lot.refused[key] = (amount, exc)
+
     async def _reload(self, lot: _Lot) -> None:
         """After a failed flush: rebuild the lot from its log, broadcast and answer what
         the log holds beyond what was known to be durable."""
         while self._running:
             try:
-                loaded = await self._store.load_lot(lot.id)
+                loaded = await self._store.load_lot(
+                    lot.id, refusals_max=self.settings.refusals_max
+                )
                 assert loaded is not None
                 state = rebuild(loaded.config, loaded.events)
             except Exception as exc:  # the database, unreachable or refusing: log, carry on
@@ -680,6 +775,7 @@ class Engine:
             known = lot.committed.seq
             for event in loaded.events[known:]:
                 self._publish(lot, event)
+            self._load_refusals(lot, loaded)  # a failed flush may have made some durable
             lot.state = lot.committed = state
             lot.reloading = False
             self._arm(lot)
@@ -716,16 +812,24 @@ class Engine:
                 continue
             batch: list[_Pending] = []
             rows: list[LogRow] = []
+            refusals: list[RefusalRow] = []
             while self._queue and (
-                not rows or len(rows) + len(self._queue[0].rows) <= self.settings.flush_rows_max
+                not batch
+                or len(rows) + len(refusals) + self._queue[0].size
+                <= self.settings.flush_rows_max
             ):
                 item = self._queue.popleft()
                 batch.append(item)
                 rows.extend(item.rows)
+                if item.refusal is not None:
+                    refusals.append(item.refusal[2])
             self._flushing = True
             started = time.perf_counter()
             try:
-                await self._store.append(rows)
+                if refusals:
+                    await self._store.append(rows, refusals)
+                else:
+                    await self._store.append(rows)
             except Exception as exc:  # any failure (asyncpg, OS, timeout): the outcome is uncertain
                 self._flushing = False
                 log.exception("auction log flush failed")
@@ -736,6 +840,7 @@ class Engine:
             self.flush_ms.append((time.perf_counter() - started) * 1000)
             self.flushes += 1
             self.rows_written += len(rows)
+            self.refusals_written += len(refusals)
             self._committed(batch)
             if not self._queue:
                 self._idle.set()
@@ -746,12 +851,22 @@ class Engine:
         so each client gets one write per flush, its ack and the broadcasts together."""
         live = [item for item in batch if not item.lot.reloading]  # else the reload decides
         for item in live:
-            item.lot.committed = item.decision.state
             if item.bid_key is not None:
                 item.lot.inflight.pop(item.bid_key, None)
+            if item.refusal is not None:
+                assert item.bid_key is not None
+                amount_fen, exc, _row_ = item.refusal
+                self._note_refusal(item.lot, item.bid_key, amount_fen, exc)
+                if item.future is not None and not item.future.done():
+                    item.future.set_exception(_refusal_copy(exc))
+                continue
+            assert item.decision is not None
+            item.lot.committed = item.decision.state
             if item.future is not None and not item.future.done():
                 item.future.set_result(item.result)
         for item in live:
+            if item.decision is None:
+                continue
             for event, data in zip(item.decision.events, item.datas, strict=True):
                 self._publish(item.lot, event, data)
             self._after_commit(item.lot)

@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-from auction.engine import LoadedLot, LogRow
+from auction.engine import LoadedLot, LogRow, RefusalRow
 from auction.errors import EngineUnavailable
 from auction.model import config_from_dict, event_from_dict
 from trading.db import connect
@@ -32,6 +32,20 @@ SELECT l, s, a, t, p, pd, b, d::jsonb
 FROM unnest($1::bigint[], $2::int[], $3::timestamptz[], $4::text[], $5::bool[], $6::text[], $7::text[], $8::text[])
      AS u(l, s, a, t, p, pd, b, d)
 """
+
+# A flush that carries refusals writes them in the same statement (one round trip, one
+# atomic commit): a data-modifying CTE. A flush without refusals uses _INSERT_ROWS as before.
+_INSERT_ROWS_AND_REFUSALS = """
+WITH refused AS (
+    INSERT INTO auction_refusals (lot_id, paddle, bid_id, amount_fen, at, code, answer)
+    SELECT l, pd, b, amt, a, c, d::jsonb
+    FROM unnest($9::bigint[], $10::text[], $11::text[], $12::bigint[], $13::timestamptz[], $14::text[], $15::text[])
+         AS r(l, pd, b, amt, a, c, d)
+    ON CONFLICT (lot_id, paddle, bid_id) DO NOTHING
+)
+""" + _INSERT_ROWS
+
+_REFUSAL_COLUMNS = "lot_id, paddle, bid_id, amount_fen, at, code, answer::text"
 
 
 class PgLogStore:
@@ -64,11 +78,15 @@ class PgLogStore:
             await self._conn.close()
         self._conn = None
 
-    async def append(self, rows: Sequence[LogRow]) -> None:
+    async def append(self, rows: Sequence[LogRow], refusals: Sequence[RefusalRow] = ()) -> None:
         if self._conn is None or self._conn.is_closed():
             self._conn = await self._writer_connection()
-        columns = list(zip(*rows, strict=True))
-        await self._conn.execute(_INSERT_ROWS, *columns)
+        columns = list(zip(*rows, strict=True)) if rows else [[] for _ in range(8)]
+        if not refusals:
+            await self._conn.execute(_INSERT_ROWS, *columns)
+            return
+        refusal_columns = list(zip(*refusals, strict=True))
+        await self._conn.execute(_INSERT_ROWS_AND_REFUSALS, *columns, *refusal_columns)
 
     async def unsettled_lot_ids(self) -> list[int]:
         async with self._pool.acquire() as conn:
@@ -77,7 +95,7 @@ class PgLogStore:
             )
         return [r["id"] for r in rows]
 
-    async def load_lot(self, lot_id: int) -> LoadedLot | None:
+    async def load_lot(self, lot_id: int, *, refusals_max: int = 50_000) -> LoadedLot | None:
         async with self._pool.acquire() as conn:
             lot = await conn.fetchrow(
                 "SELECT id, title, config FROM auction_lots WHERE id = $1", lot_id
@@ -87,12 +105,30 @@ class PgLogStore:
             rows = await conn.fetch(
                 "SELECT data FROM auction_events WHERE lot_id = $1 ORDER BY seq", lot_id
             )
+            refused = await conn.fetch(
+                f"SELECT {_REFUSAL_COLUMNS} FROM auction_refusals WHERE lot_id = $1 "
+                "ORDER BY at DESC, paddle DESC, bid_id DESC LIMIT $2",
+                lot_id,
+                refusals_max + 1,
+            )
         return LoadedLot(
             lot_id=lot_id,
             title=lot["title"],
             config=config_from_dict(lot["config"]),
             events=[event_from_dict(r["data"]) for r in rows],
+            refusals=[tuple(r) for r in reversed(refused)],  # type: ignore[misc]
         )
+
+    async def refusal_of(self, lot_id: int, paddle: str, bid_id: str) -> RefusalRow | None:
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                f"SELECT {_REFUSAL_COLUMNS} FROM auction_refusals "
+                "WHERE lot_id = $1 AND paddle = $2 AND bid_id = $3",
+                lot_id,
+                paddle,
+                bid_id,
+            )
+        return None if row is None else tuple(row)  # type: ignore[return-value]
 
     async def load_scope(self, scope: str) -> dict[int, str]:
         async with self._pool.acquire() as conn:

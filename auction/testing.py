@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from auction.engine import LoadedLot, LogRow
+from auction.engine import LoadedLot, LogRow, RefusalRow
 from auction.model import LotConfig, event_from_dict
 
 
@@ -25,6 +25,7 @@ class FakeLogStore:
     def __init__(self) -> None:
         self.configs: dict[int, tuple[str, LotConfig]] = {}
         self.rows: dict[int, list[LogRow]] = {}
+        self.refusals: dict[tuple[int, str, str], RefusalRow] = {}
         self.paddles: dict[str, dict[int, str]] = {}
         self.beat: datetime | None = None
         self.flush_sizes: list[int] = []
@@ -53,7 +54,7 @@ class FakeLogStore:
     async def close(self) -> None:
         return None
 
-    async def append(self, rows: Sequence[LogRow]) -> None:
+    async def append(self, rows: Sequence[LogRow], refusals: Sequence[RefusalRow] = ()) -> None:
         if self.gate is not None:
             await self.gate.wait()
         await asyncio.sleep(0)
@@ -69,6 +70,8 @@ class FakeLogStore:
                     f"lot {row[0]}: seq {row[1]} after {len(log)} (a gap or a duplicate)"
                 )
             log.append(row)
+        for refusal in refusals:
+            self.refusals.setdefault(refusal[:3], refusal)
         self.flush_sizes.append(len(rows))
         if fail == "after":
             raise FlushFailed("connection lost after the commit")
@@ -76,13 +79,17 @@ class FakeLogStore:
     async def unsettled_lot_ids(self) -> list[int]:
         return sorted(self.configs)
 
-    async def load_lot(self, lot_id: int) -> LoadedLot | None:
+    async def load_lot(self, lot_id: int, *, refusals_max: int = 50_000) -> LoadedLot | None:
         if self.unreachable:
             raise FlushFailed("database unreachable")
         if lot_id not in self.configs:
             return None
         title, config = self.configs[lot_id]
-        return LoadedLot(lot_id, title, config, self.events(lot_id))
+        refused = [r for k, r in self.refusals.items() if k[0] == lot_id]
+        return LoadedLot(lot_id, title, config, self.events(lot_id), refused[-(refusals_max + 1) :])
+
+    async def refusal_of(self, lot_id: int, paddle: str, bid_id: str) -> RefusalRow | None:
+        return self.refusals.get((lot_id, paddle, bid_id))
 
     async def load_scope(self, scope: str) -> dict[int, str]:
         return dict(self.paddles.get(scope, {}))

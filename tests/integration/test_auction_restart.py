@@ -233,3 +233,40 @@ async def test_two_equal_bids_at_the_same_moment_the_first_to_arrive_wins(client
     assert refused["code"] == "below_minimum"
     bids = [e for e in await events(client, lot_id) if e["type"] == "bid_accepted"]
     assert [b["amount_fen"] for b in bids] == [START + 3 * INC]
+
+
+async def test_item7_a_refused_bid_id_stays_refused_after_an_engine_restart(make_client, clock) -> None:
+    """Issue 16 item 7: refusals are durable like acceptances. A bid id refused before the
+    start (not_open) is, after a restart, answered with the same refusal — even though the
+    same amount under a fresh id is accepted now that the lot is open. RULES A2."""
+    first = await make_client()
+    _, staff, bidders, session = await plate_session(first, clock)
+    lot_id = session["lots"][0]["id"]
+    early = {"bid_id": "early", "amount_fen": START}
+    r = await first.post(f"/api/v1/auctions/lots/{lot_id}/bids", headers=bidders[1][1], json=early)
+    refusal = await r.json()
+    assert r.status >= 400 and refusal["code"] == "not_open", refusal
+    await post(first, f"/auctions/sessions/{session['id']}/start", staff)
+    await first.server.app[ENGINE].stop()
+    await first.close()
+
+    second = await make_client()
+    await second.server.app[ENGINE].wait_idle()
+    async with second.server.app[keys.POOL].acquire() as conn:
+        stored = await conn.fetchrow(
+            "SELECT code, amount_fen FROM auction_refusals WHERE lot_id = $1 AND bid_id = 'early'",
+            lot_id,
+        )
+    assert stored is not None and tuple(stored) == ("not_open", START)
+    headers = await login(second, bidders[1][0].username)
+    r = await second.post(f"/api/v1/auctions/lots/{lot_id}/bids", headers=headers, json=early)
+    again = await r.json()
+    assert r.status == refusal["status"] and again["code"] == "not_open", again
+    assert again["detail"] == refusal["detail"]
+    r = await second.post(
+        f"/api/v1/auctions/lots/{lot_id}/bids", headers=headers, json={**early, "amount_fen": START + INC}
+    )
+    assert (await r.json())["code"] == "bid_id_reused"
+    await post(second, f"/auctions/lots/{lot_id}/bids", headers, {"bid_id": "fresh", "amount_fen": START}, 201)
+    bids = [e for e in await events(second, lot_id) if e["type"] == "bid_accepted"]
+    assert [b["amount_fen"] for b in bids] == [START]  # only the fresh id's
