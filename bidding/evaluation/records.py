@@ -50,6 +50,7 @@ __all__ = [
     "public_report",
     "report_document",
     "settings_json",
+    "sheet_document",
     "signature_document",
 ]
 
@@ -151,6 +152,30 @@ def report_document(
         "findings": [dict(f) for f in sorted(findings, key=lambda f: f["bid_id"])],
         "clarifications": [dict(c) for c in clarifications],
         "result": aggregate_json(agg),
+    }
+
+
+def sheet_document(
+    *,
+    tender_id: int,
+    expert_id: str,
+    revision: int,
+    reviews: Sequence[Mapping[str, Any]],
+    points: Mapping[int, Mapping[str, str]],
+) -> dict[str, Any]:
+    """A member's sheet as the member's client builds it to sign (see
+    :func:`bidding.evaluation.rules.parse_sheet` for what makes it valid)."""
+    from bidding.evaluation.rules import SHEET_TYPE
+
+    return {
+        "type": SHEET_TYPE,
+        "tender_id": tender_id,
+        "expert_id": expert_id,
+        "revision": revision,
+        "reviews": [dict(r) for r in reviews],
+        "points": [
+            {"bid_id": bid_id, "scores": dict(scores)} for bid_id, scores in sorted(points.items())
+        ],
     }
 
 
