@@ -15,8 +15,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from types import MappingProxyType
+
+from bidding.evaluation.model import Criterion, EvaluationMethod, MethodSpec, PriceBenchmark
 
 __all__ = [
     "DEFAULT_MIN_BIDDERS",
@@ -154,6 +157,8 @@ class TenderDraft:
     """``None``: the procedure's statutory minimum."""
     opening_mode: OpeningMode = OpeningMode.CUSTODIANS
     retender_of: int | None = None
+    evaluation: MethodSpec = MethodSpec()
+    """The evaluation method, criteria, control price (最高投标限价) and budget (T16, W3)."""
 
 
 @dataclass(frozen=True)
@@ -188,6 +193,26 @@ class Tender:
     failure_reason: str | None = None
     retender_of: int | None = None
     opening_public_key: bytes | None = field(default=None, repr=False)
+    # The evaluation terms, fixed at publication (T16; bidding.evaluation):
+    evaluation_method: EvaluationMethod = EvaluationMethod.LOWEST_PRICE
+    criteria: tuple[Criterion, ...] = ()
+    price_benchmark: PriceBenchmark = PriceBenchmark.LOWEST
+    points_per_percent: Decimal = Decimal("1.00")
+    control_price_fen: int | None = None
+    budget_fen: int | None = None
+    trim_extremes: bool = False
+
+    @property
+    def method_spec(self) -> MethodSpec:
+        return MethodSpec(
+            method=self.evaluation_method,
+            criteria=self.criteria,
+            price_benchmark=self.price_benchmark,
+            points_per_percent=self.points_per_percent,
+            control_price_fen=self.control_price_fen,
+            budget_fen=self.budget_fen,
+            trim_extremes=self.trim_extremes,
+        )
 
     @property
     def project_ref(self) -> str:

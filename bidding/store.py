@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 
+from bidding.evaluation.model import Criterion, EvaluationMethod, MethodSpec, PriceBenchmark
 from bidding.model import (
     Bid,
     BidOutcome,
@@ -67,7 +68,37 @@ def _tender(r: asyncpg.Record) -> Tender:
         failure_reason=r["failure_reason"],
         retender_of=r["retender_of"],
         opening_public_key=bytes(r["opening_public_key"]) if r["opening_public_key"] else None,
+        **_evaluation_terms(r),
     )
+
+
+def _evaluation_terms(r: asyncpg.Record) -> dict[str, Any]:
+    """The evaluation columns of a tender row (bidding/migrations/0005_evaluation.sql)."""
+    criteria = r["criteria"]
+    if isinstance(criteria, str):
+        criteria = json.loads(criteria)
+    return {
+        "evaluation_method": EvaluationMethod(r["evaluation_method"]),
+        "criteria": tuple(Criterion(c["code"], c["name"], c["max_points"]) for c in criteria),
+        "price_benchmark": PriceBenchmark(r["price_benchmark"]),
+        "points_per_percent": r["points_per_percent"],
+        "control_price_fen": r["control_price_fen"],
+        "budget_fen": r["budget_fen"],
+        "trim_extremes": r["trim_extremes"],
+    }
+
+
+def evaluation_columns(spec: MethodSpec) -> dict[str, Any]:
+    """The evaluation terms as ``tenders`` columns (for ``update_tender`` on a draft)."""
+    return {
+        "evaluation_method": spec.method.value,
+        "criteria": [c.as_json() for c in spec.criteria],
+        "price_benchmark": spec.price_benchmark.value,
+        "points_per_percent": spec.points_per_percent,
+        "control_price_fen": spec.control_price_fen,
+        "budget_fen": spec.budget_fen,
+        "trim_extremes": spec.trim_extremes,
+    }
 
 
 async def insert_tender(
@@ -82,9 +113,10 @@ async def insert_tender(
         """INSERT INTO tenders (code, project_name, category, procedure, lots, estimated_price_fen,
                deposit_fen, bid_deadline_at, opening_at, place, min_bidders, min_period_days,
                opening_mode, threshold_k, custodian_count, max_bid_bytes, state, retender_of,
-               created_by, created_at)
+               created_by, created_at, evaluation_method, criteria, price_benchmark,
+               points_per_percent, control_price_fen, budget_fen, trim_extremes)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                   'draft', $17, $18, $19)
+                   'draft', $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)
            RETURNING *""",
         draft.code,
         draft.project_name,
@@ -105,6 +137,7 @@ async def insert_tender(
         draft.retender_of,
         created_by,
         now,
+        *evaluation_columns(draft.evaluation).values(),
     )
     return _tender(r)
 

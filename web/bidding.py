@@ -15,6 +15,7 @@ import os
 import urllib.parse
 from collections.abc import AsyncIterator
 from dataclasses import fields
+from decimal import Decimal
 from typing import Annotated, Any
 
 from aiohttp import web
@@ -22,6 +23,13 @@ from pydantic import AwareDatetime, Field, StringConstraints
 
 from bidding import rules, store
 from bidding.errors import BidReason, BidRejected, not_found
+from bidding.evaluation.model import (
+    MAX_CRITERIA,
+    Criterion,
+    EvaluationMethod,
+    MethodSpec,
+    PriceBenchmark,
+)
 from bidding.model import (
     MAX_AMOUNT_FEN,
     BiddingSettings,
@@ -70,6 +78,16 @@ def settings_from(config: Config, environ: dict[str, str] | None = None) -> Bidd
     return BiddingSettings(**values)
 
 
+PointsText = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,3}(\.[0-9]{1,2})?$")]
+"""Points as a decimal string with at most two decimals (``"0.5"``): never a float."""
+
+
+class CriterionBody(Body):
+    code: Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[a-z0-9_]+$")]
+    name: Text200
+    max_points: Annotated[int, Field(ge=1, le=100)]
+
+
 class TenderBody(Body):
     code: Code
     project_name: Text200
@@ -87,6 +105,25 @@ class TenderBody(Body):
     custodians: Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=255)]
     threshold_k: Annotated[int, Field(ge=1, le=255)]
     max_bid_bytes: Annotated[int, Field(ge=1, le=2**42)] | None = None
+    # The evaluation terms (T16, W3): optional; fixed at publication (bidding.evaluation).
+    evaluation_method: EvaluationMethod = EvaluationMethod.LOWEST_PRICE
+    criteria: Annotated[list[CriterionBody], Field(max_length=MAX_CRITERIA)] = []
+    price_benchmark: PriceBenchmark = PriceBenchmark.LOWEST
+    points_per_percent: PointsText = "1.00"
+    control_price_fen: Annotated[int, Field(ge=1, le=MAX_AMOUNT_FEN)] | None = None
+    budget_fen: Annotated[int, Field(ge=1, le=MAX_AMOUNT_FEN)] | None = None
+    trim_extremes: bool = False
+
+    def method_spec(self) -> MethodSpec:
+        return MethodSpec(
+            method=self.evaluation_method,
+            criteria=tuple(Criterion(c.code, c.name, c.max_points) for c in self.criteria),
+            price_benchmark=self.price_benchmark,
+            points_per_percent=Decimal(self.points_per_percent),
+            control_price_fen=self.control_price_fen,
+            budget_fen=self.budget_fen,
+            trim_extremes=self.trim_extremes,
+        )
 
 
 class TenderQuery(Query):
@@ -164,6 +201,7 @@ async def create_tender(call: Call) -> dict[str, Any]:
         min_bidders=b.min_bidders,
         min_period_days=b.min_period_days,
         opening_mode=b.opening_mode,
+        evaluation=b.method_spec(),
     )
     async with call.pool.acquire() as conn:
         tender = await tenders.create_tender(

@@ -16,6 +16,7 @@ import asyncpg
 
 from bidding import rules, store
 from bidding.errors import BidReason, BidRejected
+from bidding.evaluation import rules as evaluation_rules
 from bidding.model import (
     BiddingSettings,
     Registration,
@@ -91,6 +92,7 @@ async def create_tender(
     """Create a draft tender (staff). Refuses a deposit over 2 % of the estimate (T14), an
     opening before the deadline, fewer than 2 custodians or k out of range (T9), …"""
     min_period_days = rules.require_valid_draft(draft, now, settings)
+    evaluation_rules.require_valid_method(draft.evaluation)  # T16: criteria sum to 100, …
     async with conn.transaction():
         await _check_custodians(conn, draft.custodian_user_ids)
         if draft.retender_of is not None:
@@ -423,6 +425,7 @@ async def retender(
         min_period_days=old.min_period_days,
         opening_mode=old.opening_mode,
         retender_of=old.id,
+        evaluation=old.method_spec,
     )
     return await create_tender(conn, audit, actor, now, draft, settings)
 
@@ -473,4 +476,6 @@ def tender_summary(tender: Tender) -> dict[str, Any]:
     )
     out["opening_key_id"] = key_id(tender.opening_public_key) if tender.opening_public_key else None
     out["project_ref"] = tender.project_ref
+    out["criteria"] = [c.as_json() for c in tender.criteria]
+    out["points_per_percent"] = f"{tender.points_per_percent:.2f}"
     return out
