@@ -22,11 +22,15 @@ the lot go on.
 Authentication: a bearer token in ``Authorization``, in ``?token=``, or in a first
 ``{"op": "auth"}`` frame. A connection without one watches; only a bidder bids, as the
 paddle its organisation holds on the lot — the stream never shows who is behind a paddle.
+The gateway keeps a map session → its open websockets (keyed by the token's hash, never the
+token); logging out (``DELETE /api/v1/sessions/current``) closes them with code 4001
+(``CLOSE_SESSION_ENDED``): a logged-out session bids on no socket it opened before.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 from collections import deque
@@ -50,6 +54,14 @@ log = logging.getLogger("sunlit.auction.ws")
 
 CLOSE_LAGGING = 4008
 """Close code for a client that could not keep up: reconnect and resume."""
+CLOSE_SESSION_ENDED = 4001
+"""Close code for the sockets of a session that logged out: log in again to bid."""
+CLOSE_SESSION_ENDED_REASON = "session ended (logged out) / 会话已结束".encode()
+
+
+def session_key(token: str) -> str:
+    """What the gateway files a session's sockets under: the token's SHA-256, not the token."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -138,6 +150,8 @@ class Gateway:
         self.settings = settings
         self.bid_buckets: dict[int, TokenBucket] = {}
         self.clients: set[Client] = set()
+        self.by_session: dict[str, set[Client]] = {}
+        """session_key(token) → the open sockets authenticated with it."""
         self._dirty: dict[Client, None] = {}
         self._flush_scheduled = False
         self._held: dict[Client, None] = {}
@@ -209,6 +223,25 @@ class Gateway:
         for client in held:
             client.write_out()
 
+    def forget(self, client: Client) -> None:
+        """The client's socket is done."""
+        self.clients.discard(client)
+        if client.session is not None:
+            held = self.by_session.get(client.session)
+            if held is not None:
+                held.discard(client)
+                if not held:
+                    del self.by_session[client.session]
+
+    async def end_session(self, token: str) -> int:
+        """The session logged out: close every socket it opened (code 4001). How many."""
+        clients = self.by_session.pop(session_key(token), set())
+        await asyncio.gather(
+            *(c.close(CLOSE_SESSION_ENDED, CLOSE_SESSION_ENDED_REASON) for c in clients),
+            return_exceptions=True,
+        )
+        return len(clients)
+
     async def close_all(self) -> None:
         await asyncio.gather(
             *(c.close(1001, b"server shutting down") for c in list(self.clients)),
@@ -234,6 +267,8 @@ class Client:
             self.settings.frame_rate_per_s, self.settings.frame_burst, self.loop.time()
         )
         self.user: User | None = None
+        self.session: str | None = None
+        """session_key of the token it authenticated with."""
         self.subscribed: dict[int, str | None] = {}
         self.in_flight = 0
         self.lagging = False
@@ -364,6 +399,8 @@ class Client:
         app = self.gateway.app
         async with app[keys.POOL].acquire() as conn:
             self.user = await parties.resolve_session(conn, token, app[keys.CLOCK].now())
+        self.session = session_key(token)
+        self.gateway.by_session.setdefault(self.session, set()).add(self)
         self.send(protocol.hello_frame(self.engine.now(), self.whoami(), self.settings.limits()))
         for lot_id in list(self.subscribed):  # a watcher who logs in learns their paddles
             self.subscribed[lot_id] = await self.paddle(lot_id)
@@ -544,7 +581,7 @@ async def auction_ws(call: Call) -> web.StreamResponse:
             if client.closing:
                 break
     finally:
-        gateway.clients.discard(client)
+        gateway.forget(client)
         await client.finish()
         if not ws.closed:
             await ws.close()

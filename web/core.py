@@ -152,6 +152,11 @@ async def logout(call: Call) -> dict[str, Any]:
     token = call.request.headers["Authorization"].partition(" ")[2].strip()
     async with call.pool.acquire() as conn:
         await parties.logout(conn, call.audit, call.actor, call.now, token)
+    from web.auction_ws import GATEWAY  # the auction gateway is optional: an app may have none
+
+    gateway = call.app.get(GATEWAY)
+    if gateway is not None:  # the session's open websockets close now (issue 16 item 7)
+        await gateway.end_session(token)
     return {"ended": True}
 
 
