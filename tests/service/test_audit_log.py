@@ -150,3 +150,79 @@ async def test_query_filters_by_object_actor_and_time(pool, audit, clock) -> Non
         assert len(await audit_log.query(conn, since=clock.now())) == 2
         page = await audit_log.query(conn, after_seq=5, limit=10)
         assert [e.seq for e in page] == [6, 7]
+
+
+# Issue 16 item 4: signed heads close the window after the last checkpoint.
+
+
+async def rehash_from(pool: asyncpg.Pool, edit_seq: int) -> None:
+    """A database administrator edits entry ``edit_seq`` and recomputes every later hash."""
+    from dataclasses import replace
+
+    from trading.audit.chain import GENESIS_HASH, entry_hash
+
+    async with pool.acquire() as conn:
+        entries = await audit_log.query(conn, limit=1000)
+    prev = GENESIS_HASH
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL session_replication_role = replica")
+        for e in entries:
+            e2 = replace(e, prev_hash=prev, action="forged" if e.seq == edit_seq else e.action)
+            e2 = replace(e2, hash=entry_hash(e2))
+            await conn.execute("UPDATE audit_log SET action = $2, prev_hash = $3, hash = $4 WHERE seq = $1",
+                               e.seq, e2.action, e2.prev_hash, e2.hash)
+            prev = e2.hash
+
+
+async def test_item4_an_edit_rehashed_after_the_last_checkpoint_is_detected(pool, audit, clock, tmp_path) -> None:
+    """Issue 16 item 4 (RULES T12): checkpoints every 10 leave entries 11–15 unsigned by them;
+    the head the keeper signed (in audit_heads and the head file) catches their rewrite."""
+    from trading.audit.head import HeadKeeper, read_head_file
+
+    await fill(pool, audit, clock, 15)
+    keeper = HeadKeeper(audit, pool, clock, tmp_path)
+    head = await keeper.sign_now()
+    assert head is not None and head.seq == 15 and read_head_file(keeper.path) == head
+    assert (await verify(pool)).ok
+    await rehash_from(pool, 13)
+    report = await verify(pool)
+    assert [(f.seq, f.problem) for f in report.findings] == [(15, "head_mismatch")]
+
+
+async def test_item4_a_truncated_tail_is_detected_with_a_published_head(pool, audit, clock, tmp_path) -> None:
+    """Issue 16 item 4: the tail cut and the audit_heads rows removed too, the chain walks clean;
+    the head published before (a copy of the head file) proves the cut."""
+    from trading.audit.head import HeadKeeper, read_head_file
+
+    await fill(pool, audit, clock, 15)
+    keeper = HeadKeeper(audit, pool, clock, tmp_path)
+    await keeper.sign_now()
+    published = read_head_file(keeper.path)
+    await tamper(pool, "DELETE FROM audit_log WHERE seq > 12")
+    await tamper(pool, "DELETE FROM audit_heads")
+    assert (await verify(pool)).ok  # what the database alone can no longer show
+    async with pool.acquire() as conn:
+        report = await audit_log.verify_chain(conn, heads=[(published, "the published head")])
+    assert [(f.seq, f.problem) for f in report.findings] == [(15, "truncated")]
+
+
+async def test_item4_the_head_keeper_signs_only_after_appends_and_never_goes_back(pool, audit, clock, tmp_path) -> None:
+    """Issue 16 item 4: a tick signs the head only when this process appended since the last
+    one; the head file never goes back to an older head (another process may sign too)."""
+    from trading.audit.head import HeadKeeper, read_head_file, write_head_file
+
+    keeper = HeadKeeper(audit, pool, clock, tmp_path)
+    assert await keeper.tick() is None  # nothing appended, nothing signed
+    await fill(pool, audit, clock, 3)
+    first = await keeper.tick()
+    assert first is not None and first.seq == 3
+    assert await keeper.tick() is None
+    await fill(pool, audit, clock, 2)
+    second = await keeper.tick()
+    assert second is not None and second.seq == 5
+    assert write_head_file(keeper.path, first, audit.public_key) is False
+    assert read_head_file(keeper.path).seq == 5
+    async with pool.acquire() as conn:
+        assert [r["seq"] for r in await conn.fetch("SELECT seq FROM audit_heads ORDER BY seq")] == [3, 5]
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("DELETE FROM audit_heads")

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trading.audit.chain import GENESIS_HASH, Entry, entry_hash, walk
+from crypto.signing import SigningKey
+from trading.audit.chain import GENESIS_HASH, Entry, SignedHead, entry_hash, walk
 
 
 def build_chain(n: int) -> list[Entry]:
@@ -90,3 +91,71 @@ def test_a_recomputed_chain_after_an_edit_still_walks_clean_so_checkpoints_are_n
         prev = e.hash
     assert list(walk(rebuilt)) == []
     assert rebuilt[-1].hash != chain[-1].hash  # …which a signed checkpoint of the old head exposes
+
+
+# Issue 16 item 4: the signed head closes the window after the last checkpoint.
+
+def _signed_head(chain: list[Entry], seq: int, key: SigningKey) -> SignedHead:
+    unsigned = SignedHead(seq, chain[seq - 1].hash, "2026-03-01T00:00:01.000Z", "srv-test", b"")
+    return replace(unsigned, signature=key.sign(unsigned.message()))
+
+
+def test_item4_an_edit_rehashed_after_the_last_checkpoint_is_caught_by_the_signed_head() -> None:
+    """Issue 16 item 4 (RULES T12): a tail edited and re-hashed walks clean, but the entry at
+    the signed head's seq no longer hashes to the signed hash."""
+    from crypto.signing import generate_signing_key, public_key_bytes
+    from trading.audit.chain import check_head
+
+    key = generate_signing_key()
+    chain = build_chain(15)
+    head = _signed_head(chain, 15, key)
+    forged: list[Entry] = []
+    prev = GENESIS_HASH
+    for e in chain:
+        e2 = replace(e, prev_hash=prev, action="forged" if e.seq == 12 else e.action)
+        e2 = replace(e2, hash=entry_hash(e2))
+        forged.append(e2)
+        prev = e2.hash
+    assert list(walk(forged)) == []
+    findings = check_head(head, public_key_bytes(key), forged[-1].hash, 15, "the head file")
+    assert [(f.seq, f.problem) for f in findings] == [(15, "head_mismatch")]
+    assert check_head(head, public_key_bytes(key), chain[-1].hash, 15, "the head file") == []
+
+
+def test_item4_a_truncated_tail_is_caught_by_a_signed_head() -> None:
+    """Issue 16 item 4: a chain cut after entry 12 walks clean; a head signed at 15 proves the cut."""
+    from crypto.signing import generate_signing_key, public_key_bytes
+    from trading.audit.chain import check_head
+
+    key = generate_signing_key()
+    chain = build_chain(15)
+    head = _signed_head(chain, 15, key)
+    assert list(walk(chain[:12])) == []
+    findings = check_head(head, public_key_bytes(key), None, 12, "the published head")
+    assert [(f.seq, f.problem) for f in findings] == [(15, "truncated")]
+    assert "ends at entry 12" in findings[0].detail
+
+
+def test_item4_a_head_signed_by_another_key_or_altered_is_refused() -> None:
+    """Issue 16 item 4: the head's signature must verify with a trusted server key."""
+    from crypto.signing import generate_signing_key, public_key_bytes
+    from trading.audit.chain import check_head
+
+    key, other = generate_signing_key(), generate_signing_key()
+    chain = build_chain(3)
+    head = _signed_head(chain, 3, key)
+    assert [f.problem for f in check_head(head, public_key_bytes(other), chain[-1].hash, 3, "f")] == ["bad_head"]
+    assert [f.problem for f in check_head(head, None, chain[-1].hash, 3, "f")] == ["bad_head"]
+    moved = replace(head, seq=2)
+    assert [f.problem for f in check_head(moved, public_key_bytes(key), chain[1].hash, 3, "f")] == ["bad_head"]
+    again = SignedHead.from_json(head.as_json(public_key_bytes(key)))
+    assert again == head
+
+
+def test_item4_a_head_file_that_is_not_a_head_is_refused_with_a_reason() -> None:
+    import pytest
+
+    for bad in (None, [], {"kind": "other"}, {"kind": "sunlit.audit.head.v1", "seq": 0, "head_hash": "0" * 64,
+                                              "signed_at": "x", "key_id": "k", "signature_hex": "00" * 64}):
+        with pytest.raises(ValueError):
+            SignedHead.from_json(bad)

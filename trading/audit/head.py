@@ -120,16 +120,20 @@ class HeadKeeper:
         self._signed_seq = head.seq
         return head
 
+    async def tick(self) -> SignedHead | None:
+        """One look: sign the head if this process appended since the last look."""
+        appends = self._audit.appends
+        if appends == self._seen_appends:
+            return None
+        self._seen_appends = appends
+        return await self.sign_now()
+
     async def run(self) -> None:
-        """Every ``interval_s``: sign the head if this process appended since the last look."""
+        """``tick`` every ``interval_s`` until cancelled."""
         while True:
             await asyncio.sleep(self.interval_s)
-            appends = self._audit.appends
-            if appends == self._seen_appends:
-                continue
-            self._seen_appends = appends
             try:
-                await self.sign_now()
+                await self.tick()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 # A background task's edge: say so and try again at the next tick.
                 log.warning("could not sign the audit head; retrying", extra={"error": repr(exc)})
