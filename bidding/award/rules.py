@@ -260,7 +260,7 @@ def _guard(
             S.PUBLICITY,
             {"publicity_published_at": now, "publicity_ends_at": ends},
             cancel_timers=(PUBLICITY_DUE,),
-            late=now > proc.publicity_due_at,
+            late=now >= proc.publicity_due_at,
         )
     if isinstance(command, Fail):
         if proc.candidates:
@@ -292,7 +292,7 @@ def _guard(
         S.CONTRACTED,
         {"award_fen": command.amount_fen},
         cancel_timers=(CONTRACT_DUE,),
-        late=now > proc.contract_due_at,
+        late=now >= proc.contract_due_at,
     )
 
 

@@ -82,10 +82,10 @@ def test_candidates_are_due_within_three_days_of_the_report() -> None:
 
 def test_candidates_published_after_three_days_are_recorded_late() -> None:
     """T18 (IR 54): publishing after the deadline is allowed but recorded late."""
-    on_time = rules.decide(concluded(), rules.PublishCandidates(), T0 + timedelta(days=3), SETTINGS)
-    late = rules.decide(
-        concluded(), rules.PublishCandidates(), T0 + timedelta(days=3, milliseconds=1), SETTINGS
+    on_time = rules.decide(
+        concluded(), rules.PublishCandidates(), T0 + timedelta(days=3, milliseconds=-1), SETTINGS
     )
+    late = rules.decide(concluded(), rules.PublishCandidates(), T0 + timedelta(days=3), SETTINGS)
     assert not on_time.late and late.late
     assert rules.PUBLICITY_DUE in on_time.cancel_timers
 
@@ -204,8 +204,9 @@ def test_day_31_without_contract_raises_alert_is_armed_at_the_award() -> None:
     assert d.timers == (rules.Timer(rules.CONTRACT_DUE, at + timedelta(days=30)),)
     won = awarded(at=at)
     due = at + timedelta(days=30)
-    assert not rules.decide(won, rules.RecordContract(9_000_000, 0), due, SETTINGS).late
-    assert rules.decide(won, rules.RecordContract(9_000_000, 0), due + timedelta(days=1), SETTINGS).late
+    before = due - timedelta(milliseconds=1)
+    assert not rules.decide(won, rules.RecordContract(9_000_000, 0), before, SETTINGS).late
+    assert rules.decide(won, rules.RecordContract(9_000_000, 0), due, SETTINGS).late
 
 
 def test_bond_of_ten_point_zero_one_percent_is_refused() -> None:
