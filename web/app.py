@@ -43,7 +43,7 @@ from web.metrics import Metrics
 log = logging.getLogger("sunlit.web")
 
 DOMAIN_MODULES: tuple[str, ...] = (
-    "web.core", "web.ledger", "web.bidding", "web.notices", "web.panels", "web.evaluation",
+    "web.core", "web.ledger", "web.bidding", "web.notices", "web.panels", "web.evaluation", "web.award",
     "web.auction", "web.experts", "web.pages",
 )
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
