@@ -74,6 +74,7 @@ from web.experts import (
 __all__ = ["api_panels", "evaluation_open", "setup"]
 
 STAFF = {Role.STAFF, Role.ADMIN}
+OrgId = Annotated[int, Field(ge=1, le=2**63 - 1)]  # a bigint
 ANYONE = set(Role) - {Role.SYSTEM, Role.ANONYMOUS}
 EVALUATION_SERVICE = "bidding.evaluation.service"
 
@@ -147,8 +148,8 @@ async def _sitting_reader(conn: asyncpg.Connection, actor: Actor, tender_id: int
 class PanelRequirementsBody(Body):
     """What the tender asks of its evaluation committee."""
 
-    tenderee_org_id: Annotated[int, Field(ge=1)]
-    supervising_org_ids: Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=50)] = []
+    tenderee_org_id: OrgId
+    supervising_org_ids: Annotated[list[OrgId], Field(max_length=50)] = []
     lines: Annotated[list[DemandBody], Field(min_length=1, max_length=50)]
     tenderee_representatives: Annotated[int, Field(ge=0, le=50)] = 0
     min_members: Annotated[int, Field(ge=5, le=99)] = 5
