@@ -363,6 +363,40 @@ class BidReason(Reason):
         "There is no opening record yet",
         "尚无开标记录",
     )
+    # -- documents, questions, clarifications, objections (W1, W2) ------------------------
+    DEADLINE_TOO_SOON_AFTER_CHANGE = (
+        "deadline_too_soon_after_change",
+        422,
+        "After a clarification or change to the tender documents the bid deadline must be at "
+        "least 15 days away (BL 23): give a later deadline, or none to have it moved",
+        "澄清或修改招标文件后，投标截止时间须在至少 15 日之后（招标投标法第二十三条）："
+        "请给出更晚的截止时间，或不填以自动顺延",
+    )
+    OBJECTION_TOO_LATE = (
+        "objection_too_late",
+        409,
+        "Objections to the tender documents must be raised at least 10 days before the bid "
+        "deadline (IR 22)",
+        "对招标文件有异议的，应当在投标截止时间 10 日前提出（实施条例第二十二条）",
+    )
+    OBJECTION_ALREADY_ANSWERED = (
+        "objection_already_answered",
+        409,
+        "This objection has been answered already",
+        "该异议已答复",
+    )
+    QUESTION_ALREADY_ANSWERED = (
+        "question_already_answered",
+        409,
+        "A question named in the clarification has been answered already",
+        "澄清所答复的问题中有已答复的问题",
+    )
+    DOCUMENT_VERSION_NOT_STAGED = (
+        "document_version_not_staged",
+        409,
+        "A document version named is not a staged, unpublished version of this tender",
+        "所列文件版本不是本项目已上传但未发布的版本",
+    )
 
 
 class BidRejected(Rejected):

@@ -25,6 +25,8 @@ The time rules, with their sources (RULES.md):
 - T2/T5 (A4(a), EM 27–28, BL 29): bids are submitted, replaced and withdrawn while
   ``now < bid_deadline_at`` — a bid committed at the deadline minus 1 ms is in, one at the
   deadline is out. ``now`` is taken when the upload has been fully received.
+- T1 again on every date change of a published tender: the new deadline is at least
+  ``min_period_days`` after the publication (a change never shortens the statutory period).
 - T4 (A4(c)): dates change only before the deadline (and only by staff: the edge checks
   the role); the opening is never before the deadline.
 - T7 (BL 28, IR 44): at the deadline (``Freeze``), fewer than ``min_bidders`` (3) current
@@ -232,6 +234,20 @@ def _check_dates(deadline: datetime, opening: datetime, now: datetime) -> None:
         )
 
 
+def _check_period(tender: Tender, deadline: datetime, *, since: datetime) -> None:
+    """T1 (BL 24): at least ``min_period_days`` from publication (``since``) to the deadline —
+    at publication, and again on every later date change (measured from the publication)."""
+    period = timedelta(days=tender.min_period_days)
+    if deadline - since < period:
+        left = (deadline - since) / timedelta(days=1)
+        raise BidRejected(
+            BidReason.PERIOD_TOO_SHORT,
+            f"{tender.min_period_days} days needed from publication ({iso_ms(since)}) "
+            f"to the deadline, {left:.2f} days given",
+            f"自发布（{iso_ms(since)}）至投标截止需要 {tender.min_period_days} 日，仅 {left:.2f} 日",
+        )
+
+
 def _schedule(deadline: datetime, opening: datetime) -> tuple[Timer, ...]:
     # The deadline is scheduled first so that, when both fall due together (after downtime,
     # or an opening at the deadline moment), the freeze runs before the opening.
@@ -241,15 +257,7 @@ def _schedule(deadline: datetime, opening: datetime) -> tuple[Timer, ...]:
 def _guard(tender: Tender, command: Command, now: datetime) -> Decision:
     if isinstance(command, Publish):
         _check_dates(tender.bid_deadline_at, tender.opening_at, now)
-        period = timedelta(days=tender.min_period_days)
-        if tender.bid_deadline_at - now < period:
-            raise BidRejected(
-                BidReason.PERIOD_TOO_SHORT,
-                f"{tender.min_period_days} days needed, "
-                f"{(tender.bid_deadline_at - now) / timedelta(days=1):.2f} days left",
-                f"需要 {tender.min_period_days} 日，仅余 "
-                f"{(tender.bid_deadline_at - now) / timedelta(days=1):.2f} 日",
-            )
+        _check_period(tender, tender.bid_deadline_at, since=now)
         return Decision(
             S.PUBLISHED, ("tender.published",), _schedule(tender.bid_deadline_at, tender.opening_at)
         )
@@ -257,6 +265,8 @@ def _guard(tender: Tender, command: Command, now: datetime) -> Decision:
         if tender.state is S.PUBLISHED and now >= tender.bid_deadline_at:
             raise _deadline_passed(tender)
         _check_dates(command.bid_deadline_at, command.opening_at, now)
+        if tender.published_at is not None:
+            _check_period(tender, command.bid_deadline_at, since=tender.published_at)
         timers = (
             _schedule(command.bid_deadline_at, command.opening_at)
             if tender.state is S.PUBLISHED

@@ -40,6 +40,7 @@ from bidding.model import (
     TenderState,
 )
 from bidding.service import deposits, opening, submission, tenders
+from bidding.service import public as public_notices
 from bidding.service.common import load_tender
 from bidding.service.tenders import tender_summary
 from bidding.vault import iter_blob, sweep_abandoned_uploads
@@ -362,17 +363,18 @@ async def download_document(call: Call) -> web.StreamResponse:
     async with call.pool.acquire() as conn:
         await _visible_tender(call, conn, tender_id)
         await _may_read_documents(call, conn, tender_id)
-        doc = await store.get_document(conn, tender_id, call.path_int("document_id"))
-        if doc is None:
-            raise not_found(
-                "document", "文件", call.request.match_info["document_id"], "document_not_found"
-            )
+        # every download is recorded (who, which version and its hash, when: W1)
+        doc, version = await public_notices.record_download(
+            conn, call.audit, call.actor, call.now,
+            tender_id=tender_id, document_id=call.path_int("document_id"),
+        )
         response = web.StreamResponse(
             headers={
                 "Content-Type": "application/octet-stream",
                 "Content-Disposition": "attachment; filename*=UTF-8''"
                 + urllib.parse.quote(doc.name),
                 "X-Content-SHA256": doc.sha256,
+                "X-Document-Version": str(version),
             }
         )
         response.content_length = doc.size_bytes

@@ -49,6 +49,7 @@ from bidding.records import (
     public_view,
     tree_head_document,
 )
+from bidding.service import public as public_notices
 from bidding.service.common import (
     SCHEDULER,
     canonical_text,
@@ -146,6 +147,7 @@ async def freeze_bids(
             tree_root_hex=root.hex(),
         )
         await _store_record(conn, audit, tender.id, "failed", record, now)
+        await public_notices.announce_failed(conn, audit, now, tender, len(bids))
         await notify_registered(
             conn,
             tender,
@@ -518,6 +520,9 @@ async def _open(
         entries=entries,
     )
     signed = await _store_record(conn, audit, tender.id, "opened", record, now)
+    await public_notices.announce_opening_record(  # T11: the signed public view only
+        conn, audit, now, tender, sign(audit, public_view(record)).as_json()
+    )
     await store.wipe_shares(conn, tender.id, now)
     tender = await store.update_tender(conn, tender, state=decision.state, opened_at=now)
     await notify_registered(

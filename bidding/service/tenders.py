@@ -27,6 +27,7 @@ from bidding.model import (
     share_context,
 )
 from bidding.service import deposits
+from bidding.service import public as public_notices
 from bidding.service.common import load_tender, notify_registered, refusals_audited
 from bidding.vault import BlobWriter
 from crypto.keys import b64url_encode, generate_x25519, key_id
@@ -259,6 +260,7 @@ async def publish_tender(
         )
         await _apply_timers(conn, tender.id, decision, now)
         await deposits.register_terms(conn, audit, actor, now, tender)
+        await public_notices.announce_tender(conn, audit, actor, now, tender)
         await audit.append(
             conn,
             actor=actor,
@@ -288,9 +290,13 @@ async def change_dates(
     bid_deadline_at: datetime,
     opening_at: datetime,
     reason: str,
+    public_notice: bool = True,
 ) -> Tender:
     """T4 (A4(c)): staff change the dates, only before the deadline; each change is kept,
-    audited, notified to every registered bidder, and the timed events move with it."""
+    audited, notified to every registered bidder, and the timed events move with it. T1: the
+    new deadline is still at least the minimum period after the publication. A published
+    tender's change is a public amendment notice (``public_notice=False``: the caller
+    publishes its own, as a clarification does)."""
     async with (
         refusals_audited(
             conn, audit, actor, now, action="tender.dates_change", tender_id=tender_id
@@ -328,6 +334,8 @@ async def change_dates(
                     f"开标时间 {iso_ms(old.opening_at)} → {iso_ms(opening_at)}。原因：{reason}"
                 ),
             )
+            if public_notice:
+                await public_notices.announce_dates(conn, audit, actor, now, old, tender, reason)
         await audit.append(
             conn,
             actor=actor,
