@@ -168,6 +168,13 @@ async def snapshot(world: World) -> tuple[Any, ...]:
         )
 
 
+async def public_kinds(conn: asyncpg.Connection, tender_id: int) -> list[str]:
+    """The kinds of the public notices of the tender (F's ``public_notices``)."""
+    return [r["kind"] for r in await conn.fetch(
+        "SELECT kind FROM public_notices WHERE tender_id = $1 ORDER BY seq", tender_id
+    )]
+
+
 # ---------------------------------------------------------------------------- the chain
 
 
@@ -231,6 +238,9 @@ async def test_publicity_objection_award_contract_refunds_every_deposit_with_int
     assert balance.balanced and balance.net_fen == 0
     # S5: the award amount is kept; the savings rate follows from the budget when there is one
     assert proc is not None and proc.state is AwardState.CONTRACTED and proc.award_fen == first.price_fen
+    async with world.pool.acquire() as conn:
+        kinds = await public_kinds(conn, world.tender_id)
+    assert kinds.count("candidates") == 1 and kinds.count("award_result") == 1
 
 
 async def test_day_31_without_contract_raises_alert(opened: tuple[World, Result]) -> None:
@@ -382,6 +392,9 @@ async def test_a_failed_evaluation_fails_the_tender_with_a_linked_retender_draft
     assert tender.state is TenderState.FAILED and tender.failure_reason == "evaluation_failed"
     assert draft.retender_of == world.tender_id and draft.state is TenderState.DRAFT
     assert draft.code == f"{tender.code}-R1"
+    async with world.pool.acquire() as conn:
+        kinds = await public_kinds(conn, world.tender_id)
+    assert "failed" in kinds and "re_tender" in kinds
 
 
 async def test_a_tender_failed_at_the_freeze_is_retendered_through_the_award(pool, audit, clock) -> None:
