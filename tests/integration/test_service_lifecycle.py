@@ -180,3 +180,13 @@ def test_item10_after_kill_9_the_next_start_comes_up_and_sigterm_stops_postgres(
                             env=serve_env(data), cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert verify.returncode == 0 and "audit log OK" in verify.stdout, verify.stderr
     assert postgres_of(data) == []
+
+
+def test_item10_a_catch_up_is_logged_as_one_not_as_seconds_late() -> None:
+    """Issue 16 item 10: a lateness of 864001 s is a catch-up of an event due 10 days ago."""
+    from trading.calendar.scheduler import describe_lateness
+
+    assert describe_lateness(864001) == "as a catch-up of an event due 10 days ago"
+    assert describe_lateness(3 * 3600 + 5) == "as a catch-up of an event due 3 hours ago"
+    assert describe_lateness(2.5) == "2.5 s late"
+    assert describe_lateness(0.01) == "on time"
