@@ -245,16 +245,16 @@ async def watch(
     settings: AwardSettings,
     concluded: Concluded,
 ) -> list[int]:
-    """The award watch (timed event ``award.sweep``): start the procedure of every tender
-    whose report has concluded (or that failed at the freeze), arming its deadlines. Returns
-    the tenders started."""
+    """The award watch (timed event ``award.sweep``): start the procedure of every opened
+    tender whose report has concluded, arming its publication deadline (T18). Returns the
+    tenders started. (A tender failed at the freeze starts its procedure when staff declare
+    the failure: it has no deadline to watch.)"""
     started: list[int] = []
     for tender_id in await store.tenders_awaiting_procedure(conn):
-        tender = await load_tender(conn, tender_id)
         result = await concluded(conn, tender_id)
-        if result is None and tender.state is not TenderState.FAILED:
+        if result is None:
             continue
-        await _ensure_started(conn, audit, now, tender, result, settings)
+        await start_procedure(conn, audit, now, result, settings)
         started.append(tender_id)
     return started
 

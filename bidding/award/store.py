@@ -174,10 +174,10 @@ async def tender_money(conn: asyncpg.Connection, tender_id: int) -> tuple[int | 
 
 
 async def tenders_awaiting_procedure(conn: asyncpg.Connection, limit: int = 500) -> list[int]:
-    """Opened or failed tenders that have no award procedure yet (the award watch asks the
-    evaluation about each)."""
+    """Opened tenders that have no award procedure yet (the award watch asks the evaluation
+    about each)."""
     rows = await conn.fetch(
-        "SELECT t.id FROM tenders t WHERE t.state IN ('opened', 'failed') AND NOT EXISTS "
+        "SELECT t.id FROM tenders t WHERE t.state = 'opened' AND NOT EXISTS "
         "(SELECT 1 FROM award_procedures p WHERE p.tender_id = t.id) ORDER BY t.id LIMIT $1",
         limit,
     )
