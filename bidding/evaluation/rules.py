@@ -559,15 +559,6 @@ def counted_sheets(
     return latest, tuple(sorted(void))
 
 
-def _mean(values: list[Decimal], trim: bool, trim_min: int) -> Fraction:
-    if not values:
-        return Fraction(0)
-    ordered = sorted(values)
-    if trim and len(ordered) >= trim_min:
-        ordered = ordered[1:-1]
-    return sum((Fraction(v) for v in ordered), Fraction(0)) / len(ordered)
-
-
 def aggregate(
     spec: MethodSpec,
     bids: Sequence[BidEntry],
@@ -613,23 +604,31 @@ def aggregate(
         )
         price_criterion = spec.criterion(PRICE_CRITERION)
         price_max = price_criterion.max_points if price_criterion is not None else 0
+        scored = spec.scored_criteria
+        trim = spec.trim_extremes
         for b in valid:
             means: dict[str, Decimal] = {}
-            for c in spec.scored_criteria:
-                values = [
-                    s.points[b.bid_id][c.code]
+            total_h = 0
+            for c in scored:
+                # points carry at most two decimals: the mean is exact in hundredths, and
+                # round2(sum / n) = (2 × sum + n) // (2 × n) hundredths.
+                values = sorted(
+                    int(s.points[b.bid_id][c.code] * 100)
                     for s in counted.values()
                     if b.bid_id in s.points and c.code in s.points[b.bid_id]
-                ]
-                means[c.code] = round2(
-                    _mean(values, spec.trim_extremes, settings.trim_min_members)
                 )
+                if trim and len(values) >= settings.trim_min_members:
+                    values = values[1:-1]
+                n = len(values)
+                mean_h = (2 * sum(values) + n) // (2 * n) if n else 0
+                means[c.code] = Decimal(mean_h).scaleb(-2)
+                total_h += mean_h
             ps = (
                 price_score(b.price_fen, benchmark, price_max, spec.points_per_percent)
                 if benchmark > 0
                 else Decimal("0.00")
             )
-            total = (sum(means.values(), Decimal(0)) + ps).quantize(TWO_PLACES)
+            total = Decimal(total_h + int(ps * 100)).scaleb(-2)
             scores.append(BidScore(b.bid_id, b.org_id, b.price_fen, b.price_fen, means, ps, total))
     else:
         scores = [BidScore(b.bid_id, b.org_id, b.price_fen, b.price_fen) for b in valid]
