@@ -45,6 +45,7 @@ from auction.model import (
 )
 from auction.reserve import ReserveKey, SealedReserve
 from auction.rules import reserve_commitment
+from auction.verify import SIGNED_NOTE, log_document
 from crypto.signing import canonical_json, sha256_hex
 from trading import admission, notices, supervision
 from trading.audit import AuditLog
@@ -62,6 +63,7 @@ __all__ = [
     "create_plate_session",
     "deposit_ref",
     "enter_reserve",
+    "export_log",
     "get_lot",
     "get_session",
     "list_lots",
@@ -1010,6 +1012,50 @@ async def confirmation(
         "key_id": audit.key_id,
         "public_key": audit.public_key.hex(),
         "signed": "Ed25519 over the canonical JSON (sorted keys, no spaces, UTF-8) of 'confirmation'",
+    }
+
+
+async def export_log(
+    conn: asyncpg.Connection, audit: AuditLog, now: datetime, *, lot_id: int
+) -> dict[str, Any]:
+    """A lot's whole log, signed, once the lot has ended (409 ``lot_not_ended`` before): its
+    configuration, its scope's admissions (paddle and time, no identity), the revealed
+    reserve and salt, every event — what ``sunlit verify-auction`` replays through the rules
+    (``auction.verify``). ``log_sha256`` is the confirmation's."""
+    row = await store.get_lot(conn, lot_id)
+    if row is None:
+        raise _not_found("lot", lot_id)
+    if row["status"] != "closed":
+        raise Conflict(
+            "the log is exported once the lot has ended", "标的结束后方可导出竞价日志", code="lot_not_ended"
+        )
+    events = await store.events_page(conn, lot_id, after_seq=0, limit=10_000_000, public_only=False)
+    scope = f"session:{row['session_id']}" if row["session_id"] else f"lot:{lot_id}"
+    holders = await store.paddle_holders(conn, scope)
+    reserve = await store.revealed_reserve(conn, lot_id)
+    document = log_document(
+        lot_id=lot_id,
+        kind=row["kind"],
+        title=row["title"],
+        session_id=row["session_id"],
+        config=row["config"],
+        admitted=[(h["paddle"], h["admitted_at"]) for h in holders],
+        reserve=None
+        if reserve is None
+        else {
+            "reserve_fen": reserve["revealed_fen"],
+            "salt_hex": bytes(reserve["revealed_salt"]).hex(),
+            "commitment": reserve["commitment"],
+        },
+        events=[e["data"] for e in events],
+        exported_at=now,
+    )
+    return {
+        "log": document,
+        "signature": audit.sign(canonical_json(document)).hex(),
+        "key_id": audit.key_id,
+        "public_key": audit.public_key.hex(),
+        "signed": SIGNED_NOTE,
     }
 
 

@@ -175,11 +175,21 @@ async def _live(engine: Engine, lot_id: int) -> dict[str, Any]:
     return {**public_view(state), "server_time": engine.now()}
 
 
+def _with_live(lot: dict[str, Any], live: dict[str, Any] | None) -> dict[str, Any]:
+    """The lot with its live state. ``listing_ends_at`` is the listing's end as it stands —
+    a pause moves it later by the pause's length (issue 16 item 9) — and
+    ``listing_ends_at_original`` the end the lot was created with."""
+    lot["live"] = live
+    lot["listing_ends_at_original"] = lot["listing_ends_at"]
+    if live is not None and live.get("listing_ends_at") is not None:
+        lot["listing_ends_at"] = live["listing_ends_at"]
+    return lot
+
+
 async def _lot_response(call: Call, lot_id: int) -> dict[str, Any]:
     async with call.pool.acquire() as conn:
         lot = await service.get_lot(conn, lot_id)
-    lot["live"] = await _live(_engine(call), lot_id)
-    return lot
+    return _with_live(lot, await _live(_engine(call), lot_id))
 
 
 async def _staff_command(
@@ -697,7 +707,7 @@ async def list_lots(call: Call) -> list[dict[str, Any]]:
         )
     engine = _engine(call)
     for lot in lots:
-        lot["live"] = engine.snapshot(lot["id"])
+        _with_live(lot, engine.snapshot(lot["id"]))
     return lots
 
 
@@ -724,7 +734,7 @@ async def get_session(call: Call) -> dict[str, Any]:
         session = await service.get_session(conn, call.path_int("session_id"))
     engine = _engine(call)
     for lot in session["lots"]:
-        lot["live"] = engine.snapshot(lot["id"])
+        _with_live(lot, engine.snapshot(lot["id"]))
     return session
 
 
@@ -843,6 +853,18 @@ async def confirmation(call: Call) -> Any:
     if call.query.format == "html":
         return web.Response(text=_confirmation_html(doc), content_type="text/html", charset="utf-8")
     return doc
+
+
+@route(
+    "GET",
+    "/auctions/lots/{lot_id}/log",
+    summary="A lot's whole log, signed, once it has ended: replay it offline (sunlit verify-auction)",
+    tag="auctions",
+    roles={Role.BIDDER, Role.SUPERVISOR, *STAFF},
+)
+async def lot_log(call: Call) -> dict[str, Any]:
+    async with call.pool.acquire() as conn:
+        return await service.export_log(conn, call.audit, call.now, lot_id=call.path_int("lot_id"))
 
 
 def _confirmation_html(doc: dict[str, Any]) -> str:

@@ -7,6 +7,11 @@
 ``watch`` prints the snapshot and every event as it comes, with the countdown measured on
 the server's clock; it reconnects and resumes from the last sequence number it saw.
 ``bid`` places one bid and prints the answer (the ack once it is durable, or the refusal).
+
+    sunlit auction export --lot 7 --out lot7.json [--username staff1 --password …]
+
+``export`` saves an ended lot's whole log, signed (``GET /api/v1/auctions/lots/{id}/log``),
+for ``sunlit verify-auction`` to replay offline.
 """
 
 from __future__ import annotations
@@ -50,6 +55,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
             p.add_argument("--amount-fen", type=int, required=True)
             p.add_argument("--bid-id", default=None, help="your id for this bid (default: random)")
         p.set_defaults(fn=fn)
+    p = group.add_parser("export", help="save an ended lot's signed log (for sunlit verify-auction)")
+    p.add_argument(
+        "--url", default=None,
+        help="the server (default $SUNLIT_URL, else http://$SUNLIT_HOST:$SUNLIT_PORT)",
+    )
+    p.add_argument("--lot", type=int, required=True)
+    p.add_argument("--out", required=True, help="the file to write")
+    p.add_argument("--confirmation-out", help="also save the signed confirmation (sold lots)")
+    p.add_argument("--username")
+    p.add_argument("--password")
+    p.add_argument("--token", help="a bearer token instead of a username and password")
+    p.set_defaults(fn=cmd_export)
 
 
 def _base(args: argparse.Namespace, config: Config) -> str:
@@ -174,3 +191,43 @@ def cmd_watch(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_bid(args: argparse.Namespace, config: Config) -> int:
     return asyncio.run(bid(args, _base(args, config)))
+
+
+async def export(args: argparse.Namespace, base: str) -> dict[str, Any] | None:
+    """GET the lot's log (and its confirmation): file → document; None (printed) if refused."""
+    import aiohttp
+
+    token = await _token(args, base)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    wanted = [(f"/api/v1/auctions/lots/{args.lot}/log", args.out)]
+    if args.confirmation_out:
+        wanted.append((f"/api/v1/auctions/lots/{args.lot}/confirmation", args.confirmation_out))
+    got: dict[str, Any] = {}
+    async with aiohttp.ClientSession() as http:
+        for path, out in wanted:
+            async with http.get(base + path, headers=headers) as r:
+                data = await r.json(content_type=None)
+                if r.status != 200:
+                    print(f"error: HTTP {r.status} [{data.get('code')}]: {data.get('detail')}", file=sys.stderr)
+                    return None
+            got[out] = data
+    return got
+
+
+def cmd_export(args: argparse.Namespace, config: Config) -> int:
+    from pathlib import Path
+
+    import aiohttp
+
+    base = _base(args, config)
+    try:
+        got = asyncio.run(export(args, base))
+    except (aiohttp.ClientConnectionError, OSError) as exc:
+        print(f"error: cannot reach {base} ({exc}) / 无法连接服务器", file=sys.stderr)
+        return 2
+    if got is None:
+        return 1
+    for out, data in got.items():
+        Path(out).write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", "utf-8")
+        print(f"wrote {out}")
+    return 0

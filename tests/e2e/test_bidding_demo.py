@@ -107,13 +107,14 @@ async def test_the_demo_walk_through(client: Any, config: Any, tmp_path: Path) -
         f"/api/v1/tenders/{tid}/dates",
         headers=staff,
         json={
-            "bid_deadline_at": (now + timedelta(minutes=2)).isoformat(),
-            "opening_at": (now + timedelta(minutes=5)).isoformat(),
+            # T1 (BL 24): a change keeps 20 days from publication; the fake clock then runs
+            "bid_deadline_at": (now + timedelta(days=22)).isoformat(),
+            "opening_at": (now + timedelta(days=22, minutes=3)).isoformat(),
             "reason": "demo walk-through",
         },
     )
     assert r.status == 200, await r.text()
-    app[keys.CLOCK].advance(minutes=5)
+    app[keys.CLOCK].advance(days=22, minutes=5)
     await app[keys.SCHEDULER].run_due()
     for username in ("custodian1", "custodian3"):
         token = (await login(client, username, pw[username]))["Authorization"].split()[1]

@@ -235,7 +235,7 @@ async def test_dates_change_before_the_deadline_logged_notified_and_the_events_m
     world: World,
 ) -> None:
     """T4 (A4(c)): staff change dates before the deadline; audit entry + notice; events moved."""
-    new_deadline = world.clock.now() + timedelta(minutes=5)
+    new_deadline = world.clock.now() + timedelta(days=22)  # T1: 20 days from publication
     async with world.pool.acquire() as conn:
         tender = await tenders.change_dates(
             conn,

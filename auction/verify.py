@@ -1,0 +1,374 @@
+"""An auction's result, verified offline like a draw (issue 16, item 9) — pure.
+
+Theory of operation
+===================
+
+After a lot has ended the server exports its whole log (``GET
+/api/v1/auctions/lots/{lot_id}/log``, ``sunlit auction export``): one JSON object
+
+    {"log": {...}, "signature": hex, "key_id": "srv-…", "public_key": hex, "signed": "…"}
+
+``log`` (type ``sunlit/auction-log/v1``) holds the lot's configuration as the rules read it
+(``auction.model.config_to_dict``), the paddles admitted outside the log with the time of
+each admission (a plate session admits once for all its plates; a bid counts only from a
+paddle admitted by its time), the revealed reserve with its salt (if one was sealed),
+and every event of the log in order, private ones included, as stored
+(``auction.model.event_to_dict``). ``log_sha256`` is
+``SHA-256(canonical_json(events))`` — the very digest the signed confirmation (成交确认书)
+carries — and the server signs ``canonical_json(log)`` with its Ed25519 key, the same key as
+the confirmation, the opening records and the draw bundles.
+
+``verify_auction`` replays the log through the published rules (``auction.rules``):
+
+1. the export's signature, with a public key the caller trusts (never the one written in
+   the file) — without it nothing is OK;
+2. ``log_sha256`` and ``log_seq`` recomputed from the events;
+3. every event re-derived: each event names the command that made it (``BidAccepted`` →
+   ``PlaceBid``, ``LotStarted`` → ``Start``, ``CapResolved`` → ``DrawLottery`` with its
+   published seed or ``DecideByCriterion``, the reserve's ``LotClosed`` → ``RevealReserve``
+   with the published salt, ``OutagePolicyApplied`` → ``recover``; a deadline's events →
+   ``Tick``), that command is judged by ``rules.decide`` at the event's time on the state
+   replayed so far, and the events the rules produce must be exactly the next events of the
+   log — a bid below the minimum, after the close, from a paddle not admitted, or a close
+   at the wrong time is refused by the rules and reported;
+4. the replayed state is closed, and ``rules.rebuild`` of the log gives the same state;
+5. with a confirmation: its signature (same trusted key), that it is of this lot, and that
+   its winner's paddle, price, basis, close time, ``log_seq`` and ``log_sha256`` are the
+   replay's.
+
+Pure: no files, no network, no clock. Never raises on bad input: every problem is listed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from auction.errors import AuctionRejected, CorruptLog
+from auction.model import (
+    AcceptCap,
+    Admit,
+    Basis,
+    BidAccepted,
+    BidderAdmitted,
+    BidderReinstated,
+    BidderSuspended,
+    CapAccepted,
+    CapResolved,
+    Close,
+    Command,
+    DecideByCriterion,
+    DrawLottery,
+    Event,
+    LotClosed,
+    LotPaused,
+    LotResumed,
+    LotStarted,
+    LotState,
+    OutagePolicyApplied,
+    Outcome,
+    Pause,
+    Phase,
+    PlaceBid,
+    Reinstate,
+    ReserveSealed,
+    Resume,
+    RevealReserve,
+    SealReserve,
+    Start,
+    Suspend,
+    Tick,
+    config_from_dict,
+    event_from_dict,
+    event_to_dict,
+)
+from auction.rules import decide, initial_state, rebuild, recover
+from crypto.signing import canonical_json, sha256_hex
+from crypto.signing import verify as verify_signature
+from trading.clock import iso_ms, utc_ms
+
+__all__ = ["LOG_FORMAT", "AuctionReport", "log_digest", "log_document", "verify_auction"]
+
+LOG_FORMAT = "sunlit/auction-log/v1"
+SIGNED_NOTE = "Ed25519 over the canonical JSON (sorted keys, no spaces, UTF-8) of 'log'"
+
+
+def log_digest(events: list[Mapping[str, Any]]) -> str:
+    """``log_sha256``: hex SHA-256 of the canonical JSON of the list of event dicts."""
+    return sha256_hex(canonical_json(list(events)))
+
+
+def log_document(
+    *,
+    lot_id: int,
+    kind: str,
+    title: str,
+    session_id: int | None,
+    config: Mapping[str, Any],
+    admitted: list[tuple[str, Any]],
+    reserve: Mapping[str, Any] | None,
+    events: list[Mapping[str, Any]],
+    exported_at: Any,
+) -> dict[str, Any]:
+    """The exported log (the part that is signed). ``admitted`` is (paddle, admitted_at) of
+    the scope's admissions; ``reserve`` is ``{reserve_fen, salt_hex, commitment}`` once
+    revealed, else ``None``."""
+    return {
+        "type": LOG_FORMAT,
+        "lot_id": lot_id,
+        "kind": kind,
+        "title": title,
+        "session_id": session_id,
+        "config": dict(config),
+        "admitted": [{"paddle": p, "admitted_at": iso_ms(at)} for p, at in sorted(admitted)],
+        "reserve": None if reserve is None else dict(reserve),
+        "events": [dict(e) for e in events],
+        "log_seq": events[-1]["seq"] if events else 0,
+        "log_sha256": log_digest(events),
+        "exported_at": iso_ms(exported_at),
+    }
+
+
+@dataclass
+class AuctionReport:
+    """``ok`` only when the export's signature verified with the trusted key, the replay
+    agrees event by event, and (if given) the confirmation matches."""
+
+    signature_ok: bool = False
+    problems: list[str] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)
+    state: LotState | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.signature_ok and not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        s = self.state
+        return {
+            "ok": self.ok,
+            "signature_ok": self.signature_ok,
+            "problems": list(self.problems),
+            "checked": list(self.checked),
+            "result": None
+            if s is None
+            else {
+                "phase": s.phase.value,
+                "outcome": s.outcome.value if s.outcome else None,
+                "basis": s.basis.value if s.basis else None,
+                "winner_paddle": s.winner,
+                "price_fen": s.price_fen,
+                "reserve_fen": s.reserve_fen,
+                "closed_at": None if s.closed_at is None else iso_ms(s.closed_at),
+            },
+        }
+
+
+def _signed_ok(body: object, signature: object, public_key: bytes) -> bool:
+    if not isinstance(signature, str):
+        return False
+    try:
+        raw = bytes.fromhex(signature)
+        message = canonical_json(body)
+    except (ValueError, TypeError):
+        return False
+    return verify_signature(public_key, raw, message)
+
+
+def verify_auction(
+    export: object, public_key: bytes, *, confirmation: object = None
+) -> AuctionReport:
+    """Check an exported lot log, and optionally its confirmation (see the module docstring)."""
+    report = AuctionReport()
+    if not isinstance(export, Mapping) or not isinstance(export.get("log"), Mapping):
+        report.problems.append("not an exported lot log: expected {log, signature, key_id, …}")
+        return report
+    doc = export["log"]
+    if doc.get("type") != LOG_FORMAT:
+        report.problems.append(f"not an exported lot log: type {doc.get('type')!r}")
+        return report
+    report.signature_ok = _signed_ok(doc, export.get("signature"), public_key)
+    if report.signature_ok:
+        report.checked.append(f"signature: Ed25519 by key {export.get('key_id')} over the log")
+    else:
+        report.problems.append("the log's signature does not verify with this public key")
+
+    raw_events = doc.get("events")
+    if not isinstance(raw_events, list) or not all(isinstance(e, Mapping) for e in raw_events):
+        report.problems.append("events must be a list of objects")
+        return report
+    digest = log_digest(raw_events)
+    last_seq = raw_events[-1].get("seq") if raw_events else 0
+    if digest != doc.get("log_sha256"):
+        report.problems.append(f"log_sha256: the events hash to {digest}, the file says {doc.get('log_sha256')}")
+    elif last_seq != doc.get("log_seq"):
+        report.problems.append(f"log_seq: the last event is {last_seq}, the file says {doc.get('log_seq')}")
+    else:
+        report.checked.append(f"log_sha256 {digest} over {len(raw_events)} event(s)")
+
+    try:
+        config = config_from_dict(dict(doc["config"]))
+        events = [event_from_dict(dict(e)) for e in raw_events]
+    except (KeyError, TypeError, ValueError) as exc:
+        report.problems.append(f"the configuration or an event cannot be read: {exc}")
+        return report
+    if str(doc.get("lot_id")) != config.lot_id:
+        report.problems.append(f"lot {doc.get('lot_id')!r}, but the configuration is lot {config.lot_id}")
+    try:
+        admitted = [(a["paddle"], _time(a["admitted_at"])) for a in doc.get("admitted") or []]
+        if not all(isinstance(p, str) for p, _ in admitted):
+            raise TypeError("a paddle is a string")
+    except (KeyError, TypeError, ValueError) as exc:
+        report.problems.append(f"admitted must be a list of {{paddle, admitted_at}}: {exc!r}")
+        return report
+    state = _replay(config, events, admitted, doc.get("reserve"), report)
+    if state is None:
+        return report
+    report.state = state
+    try:
+        if rebuild(config, events) != state:
+            report.problems.append("rebuild(config, events) differs from the replayed state")
+    except (CorruptLog, ValueError, TypeError, AssertionError) as exc:
+        report.problems.append(f"the log does not rebuild: {exc}")
+    if state.phase is not Phase.CLOSED:
+        report.problems.append(f"the lot has not ended: phase {state.phase.value}")
+    else:
+        report.checked.append(
+            f"replayed {len(events)} event(s) through auction.rules: {state.outcome.value if state.outcome else '?'}"
+            f" ({state.basis.value if state.basis else '?'})"
+            + (f", paddle {state.winner} at {state.price_fen} fen" if state.winner else "")
+        )
+    if confirmation is not None:
+        _check_confirmation(confirmation, public_key, doc, state, digest, report)
+    return report
+
+
+def _time(raw: str) -> datetime:
+    when = datetime.fromisoformat(raw)
+    if when.tzinfo is None:
+        raise ValueError(f"naive time {raw!r}")
+    return utc_ms(when)
+
+
+def _command_for(event: Event, reserve: object) -> Command | None:
+    """The command an event records; ``None`` for ``OutagePolicyApplied`` (``recover``)."""
+    if isinstance(event, LotStarted):
+        return Start()
+    if isinstance(event, BidAccepted):
+        return PlaceBid(bid_id=event.bid_id, paddle=event.paddle, amount_fen=event.amount_fen)
+    if isinstance(event, BidderAdmitted):
+        return Admit(paddle=event.paddle)
+    if isinstance(event, BidderSuspended):
+        return Suspend(paddle=event.paddle, reason=event.reason)
+    if isinstance(event, BidderReinstated):
+        return Reinstate(paddle=event.paddle)
+    if isinstance(event, ReserveSealed):
+        return SealReserve(commitment=event.commitment)
+    if isinstance(event, LotPaused):
+        return Pause(reason=event.reason)
+    if isinstance(event, LotResumed):
+        return Resume()
+    if isinstance(event, CapAccepted):
+        return AcceptCap(paddle=event.paddle)
+    if isinstance(event, CapResolved):
+        if event.basis is Basis.LOTTERY:
+            return DrawLottery(seed=bytes.fromhex(event.seed_hex or ""))
+        return DecideByCriterion(winner=event.winner, note=event.note)
+    if isinstance(event, LotClosed):
+        if event.outcome is Outcome.CANCELLED:
+            return Close(reason=event.reason or "")
+        if event.reserve_fen is not None:
+            if not isinstance(reserve, Mapping) or not isinstance(reserve.get("salt_hex"), str):
+                raise ValueError("the log reveals a reserve, but the file has no reserve salt")
+            return RevealReserve(reserve_fen=event.reserve_fen, salt=bytes.fromhex(reserve["salt_hex"]))
+    if isinstance(event, OutagePolicyApplied):
+        return None
+    return Tick()  # CountdownStarted, BiddingEnded, a deadline's LotClosed; CapReached follows a bid
+
+
+def _replay(
+    config: Any,
+    events: list[Event],
+    admitted: list[tuple[str, datetime]],
+    reserve: object,
+    report: AuctionReport,
+) -> LotState | None:
+    state = initial_state(config)
+    i = 0
+    while i < len(events):
+        event = events[i]
+        try:
+            command = _command_for(event, reserve)
+            if command is None:
+                assert isinstance(event, OutagePolicyApplied)
+                decision = recover(state, event.at, down_since=event.down_since)
+            else:
+                by_then = frozenset(p for p, at in admitted if at <= event.at)
+                decision = decide(state, command, event.at, admitted=by_then)
+        except AuctionRejected as exc:
+            report.problems.append(
+                f"event {event.seq} ({event.type_name} at {iso_ms(event.at)}): the rules refuse it — "
+                f"[{exc.code}] {exc.message_en}"
+            )
+            return None
+        except (ValueError, AssertionError) as exc:
+            report.problems.append(f"event {event.seq} ({event.type_name}): cannot be replayed: {exc}")
+            return None
+        produced = [event_to_dict(e) for e in decision.events]
+        logged = [event_to_dict(e) for e in events[i : i + max(len(produced), 1)]]
+        if not produced or produced != logged:
+            report.problems.append(
+                f"event {event.seq} ({event.type_name} at {iso_ms(event.at)}): the rules produce "
+                f"{[p['type'] for p in produced] or 'nothing'}, the log has {[e['type'] for e in logged]}"
+                + _first_difference(produced, logged)
+            )
+            return None
+        state = decision.state
+        i += len(produced)
+    return state
+
+
+def _first_difference(produced: list[dict[str, Any]], logged: list[dict[str, Any]]) -> str:
+    for p, e in zip(produced, logged, strict=False):
+        for key in sorted(set(p) | set(e)):
+            if p.get(key) != e.get(key):
+                return f" (seq {e.get('seq')}: {key} should be {p.get(key)!r}, is {e.get(key)!r})"
+    return ""
+
+
+def _check_confirmation(
+    obj: object,
+    public_key: bytes,
+    doc: Mapping[str, Any],
+    state: LotState,
+    digest: str,
+    report: AuctionReport,
+) -> None:
+    if not isinstance(obj, Mapping) or not isinstance(obj.get("confirmation"), Mapping):
+        report.problems.append("confirmation: expected {confirmation, signature, key_id, …}")
+        return
+    c = obj["confirmation"]
+    if not _signed_ok(c, obj.get("signature"), public_key):
+        report.problems.append("confirmation: the signature does not verify with this public key")
+    else:
+        report.checked.append("confirmation (成交确认书): signature verified")
+    lot = c.get("lot") if isinstance(c.get("lot"), Mapping) else {}
+    winner = c.get("winner") if isinstance(c.get("winner"), Mapping) else {}
+    expected = {
+        "lot": (lot.get("id"), doc.get("lot_id")),
+        "winner paddle": (winner.get("paddle"), state.winner),
+        "price_fen": (c.get("price_fen"), state.price_fen),
+        "basis": (c.get("basis"), state.basis.value if state.basis else None),
+        "closed_at": (c.get("closed_at"), None if state.closed_at is None else iso_ms(state.closed_at)),
+        "log_seq": (c.get("log_seq"), state.seq),
+        "log_sha256": (c.get("log_sha256"), digest),
+    }
+    wrong = [f"{k}: the confirmation says {a!r}, the replay {b!r}" for k, (a, b) in expected.items() if a != b]
+    if state.outcome is not Outcome.SOLD:
+        wrong.append(f"the replay says {state.outcome.value if state.outcome else 'no result'}, not sold")
+    if wrong:
+        report.problems.extend(f"confirmation: {w}" for w in wrong)
+    else:
+        report.checked.append("confirmation: winner, price, basis, close time and log digest are the replay's")
