@@ -902,11 +902,10 @@ async def declare_failed(
     ), conn.transaction():
         tender = await load_tender(conn, tender_id, lock="update")
         proc = await _ensure_started(conn, audit, now, tender, result, settings)
-        reason = tender.failure_reason or "evaluation_failed"
-        if tender.state is TenderState.OPENED:
-            reason = "evaluation_failed"
+        failed_in_evaluation = tender.state is TenderState.OPENED
+        reason = "evaluation_failed" if failed_in_evaluation else (tender.failure_reason or "failed")
         decision = rules.decide(proc, rules.Fail(reason), now, settings)
-        if tender.state is TenderState.OPENED:
+        if failed_in_evaluation:
             # the evaluation rejected every bid, or left too few to compete (BL 42)
             tender = await bidding_store.update_tender(
                 conn, tender, state=TenderState.FAILED, failed_at=now, failure_reason=reason
@@ -923,12 +922,14 @@ async def declare_failed(
         )
         await _timers(conn, tender_id, decision, now)
         rejected = [{"bid_id": b, "cause": c} for b, c in (result.rejected if result else ())]
-        failed_id = await _public_notice(
-            conn, audit, actor, now, kind="failed", tender_id=tender_id,
-            title_zh=f"{tender.project_name} 流标公告", title_en=f"Tender failed: {tender.code}",
-            data={"tender_code": tender.code, "reason": reason, "rejected": rejected,
-                  "failed_at": iso_ms(now), "retender_id": draft.id},
-        )
+        failed_id = None
+        if failed_in_evaluation:  # a failure at the freeze was announced by the freeze itself
+            failed_id = await _public_notice(
+                conn, audit, actor, now, kind="failed", tender_id=tender_id,
+                title_zh=f"{tender.project_name} 流标公告", title_en=f"Tender failed: {tender.code}",
+                data={"tender_code": tender.code, "cause": reason, "rejected": rejected,
+                      "failed_at": iso_ms(now), "retender_id": draft.id},
+            )
         retender_id = await _public_notice(
             conn, audit, actor, now, kind="re_tender", tender_id=tender_id,
             title_zh=f"{tender.project_name} 重新招标", title_en=f"Re-tender of {tender.code}: {draft.code}",

@@ -410,6 +410,9 @@ async def test_a_tender_failed_at_the_freeze_is_retendered_through_the_award(poo
     )
     assert proc.state is AwardState.FAILED and proc.failure_reason == "too_few_bids"
     assert draft.code == "RE-T7" and draft.retender_of == world.tender_id
+    async with world.pool.acquire() as conn:
+        kinds = await public_kinds(conn, world.tender_id)
+    assert kinds.count("failed") == 1 and kinds.count("re_tender") == 1  # the freeze announced the failure
 
 
 async def test_the_watch_starts_each_concluded_procedure_once(opened: tuple[World, Result]) -> None:
