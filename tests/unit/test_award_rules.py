@@ -342,3 +342,27 @@ def test_the_savings_rate_reproduces_the_award(budget_fen: int, award_fen: int) 
     """S5: budget × (1 − rate) is the award, exactly."""
     rate = rules.savings_rate(budget_fen, award_fen)
     assert rate is not None and budget_fen * (1 - rate) == award_fen
+
+
+def test_the_evaluation_result_is_copied_into_the_award() -> None:
+    """The crossing from the evaluation (G1's ``EvaluationResult``) keeps every field the
+    award needs: ranks, bids, bidders, prices, scores, the rejected causes."""
+    from decimal import Decimal
+
+    from bidding.award.model import result_from
+    from bidding.evaluation.model import Candidate as EvalCandidate
+    from bidding.evaluation.model import EvaluationResult
+
+    evaluated = EvaluationResult(
+        tender_id=7, report_id=3, concluded_at=T0, failed=False,
+        candidates=(EvalCandidate(1, 11, 101, 9_000_000, Decimal("91.50")),
+                    EvalCandidate(2, 12, 102, 9_100_000, None)),
+        rejected=((13, "below_cost"),),
+    )
+    result = result_from(evaluated)
+    assert result == Result(
+        7, 3, T0, False,
+        (Candidate(1, 11, 101, 9_000_000, Decimal("91.50")), Candidate(2, 12, 102, 9_100_000, None)),
+        ((13, "below_cost"),),
+    )
+    assert Candidate.from_json(result.candidates[0].as_json()) == result.candidates[0]
