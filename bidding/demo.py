@@ -15,9 +15,11 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from bidding.client import load_key, write_key_file
+from bidding.evaluation.model import Criterion, EvaluationMethod, MethodSpec, PriceBenchmark
 from bidding.model import BiddingSettings, Category, Procedure, TenderDraft
 from bidding.service import tenders
 from crypto.keys import b64url_encode, generate_x25519, x25519_public
@@ -101,6 +103,22 @@ async def _ed25519_for(ctx: DemoContext, username: str) -> Path:
     return path
 
 
+DEMO_METHOD = MethodSpec(
+    method=EvaluationMethod.COMPREHENSIVE,
+    criteria=(
+        Criterion("price", "投标报价 Bid price", 60),
+        Criterion("technical", "施工组织设计 Construction plan", 25),
+        Criterion("business", "业绩与信誉 Record and standing", 15),
+    ),
+    price_benchmark=PriceBenchmark.MEAN,
+    points_per_percent=Decimal("1.00"),
+    control_price_fen=880_000_000,  # 8.8 million yuan (最高投标限价)
+    budget_fen=900_000_000,
+)
+"""The demo tender's evaluation (综合评估法): price 60, construction plan 25, record 15;
+the mean of the valid prices as the benchmark, 1 point per % of deviation."""
+
+
 async def load(ctx: DemoContext) -> None:
     keys_dir = _key_dir(ctx)
     for username in CUSTODIANS:
@@ -126,6 +144,7 @@ async def load(ctx: DemoContext) -> None:
                 custodian_user_ids=tuple(ctx.users[u] for u in CUSTODIANS),
                 threshold_k=2,
                 max_bid_bytes=256 * 1024 * 1024,
+                evaluation=DEMO_METHOD,
             )
             settings = BiddingSettings()
             tender = await tenders.create_tender(conn, ctx.audit, staff, ctx.now, draft, settings)
