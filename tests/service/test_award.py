@@ -431,3 +431,36 @@ async def test_the_watch_starts_each_concluded_procedure_once(opened: tuple[Worl
         )
     assert first == [world.tender_id] and again == []
     assert due == result.concluded_at + timedelta(days=3)
+
+
+async def test_the_panels_concluded_report_starts_the_award_and_the_savings_rate_is_exact(
+    pool, audit, clock
+) -> None:
+    """T17 → T18 through the real evaluation: the award watch reads ``concluded_result``;
+    S5: budget 1,200,000 fen, award 1,000,000 fen → savings 1/6 (16.67 %)."""
+    from tests.service import test_evaluation as evaluation
+    from web.award import concluded
+
+    ev = await evaluation.make_ev(pool, audit, clock)
+    world = ev.world
+    await evaluation.start(ev)
+    for e in ev.experts:
+        await evaluation.hand_sheet(ev, e)
+    await evaluation.report(ev)
+    for e in ev.experts:
+        await evaluation.sign(ev, e)
+    async with pool.acquire() as conn:
+        started_ = await award.watch(conn, audit, clock.now(), SETTINGS, concluded)
+    assert started_ == [world.tender_id]
+    await call(world, award.publish_candidates, world.tender_id, None, SETTINGS)
+    clock.advance(days=3)
+    made = await call(world, award.award, world.tender_id, rank=1, reason=None, note="", settings=SETTINGS)
+    assert made.bid_id == ev.bid_ids[0] and made.price_fen == 1_000_000
+    await call(world, award.record_contract, world.tender_id, amount_fen=1_000_000, bond_fen=100_000,
+               signed_at=None, deposits=DEPOSITS, settings=SETTINGS)
+    async with pool.acquire() as conn:
+        status = await award.status(conn, world.tender_id)
+    assert status["savings"] == {
+        "budget_fen": 1_200_000, "control_price_fen": 1_080_000, "award_fen": 1_000_000,
+        "rate": "1/6", "rate_percent": "16.67",
+    }
