@@ -1,0 +1,223 @@
+"""Benchmark: the public notice list (``GET /api/v1/public/notices``) with 100,000 notices.
+
+Run:  PYTHONPATH=. python bench/bench_notices.py [--notices 100000] [--requests 400] [--quick]
+
+A fresh embedded PostgreSQL in a temporary directory is migrated and filled with
+``--notices`` notices (COPY; kinds, categories, regions and dates spread like a centre's
+years of notices, titles in Chinese and English). A real ``sunlit serve`` runs on it in a
+subprocess (no login: the list is public). For each query shape, ``--requests`` requests are
+made one after another (after a warm-up) and timed end to end; the baseline, in the same
+run, is the bare ``SELECT`` of the very same page (the statement the server runs,
+``bidding.public_store.page_sql``) through asyncpg from the client process — no HTTP, no
+JSON, no validation. Figure: ``ratio = baseline p95 / ours p95`` (target ≥ 0.5).
+
+Shapes: the first page; a filtered page (kind + category + region); a title search
+(Chinese words, ~1 % of titles); the third page of that search (cursor).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import ROOT, LoadResult, free_port, report
+from bidding import public_store as pstore
+from bidding.public import NoticeKind
+from trading import migrate
+from trading.db import EmbeddedPostgres, connect
+
+PAGE = 20
+KINDS = [k.value for k in NoticeKind]
+KIND_WEIGHTS = [30, 8, 12, 18, 10, 12, 6, 4]
+CATEGORIES = ["works", "goods", "services"]
+REGIONS = ["330500", "330502", "330503", "330521", "330522", "330523", "330100", "330200"]
+PLACES = ["湖州市", "吴兴区", "南浔区", "德清县", "长兴县", "安吉县", "杭州市", "宁波市"]
+WORKS = ["道路改造工程", "桥梁维修工程", "学校新建工程", "污水管网工程", "河道整治工程",
+         "医院设备采购", "办公家具采购", "物业管理服务", "绿化养护服务", "信息系统运维"]
+RARE = "环城北路"
+"""About 1 % of the titles carry it: the search shape looks for it."""
+ZH = {"tender": "招标公告", "amendment": "变更公告", "clarification": "澄清公告",
+      "opening_record": "开标记录", "candidates": "中标候选人公示", "award_result": "中标结果公告",
+      "failed": "流标公告", "re_tender": "重新招标公告"}
+
+
+def rows(n: int, seed: int = 7) -> Iterator[tuple[Any, ...]]:
+    rnd = random.Random(seed)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    step = timedelta(days=730) / max(n, 1)
+    for i in range(1, n + 1):
+        kind = rnd.choices(KINDS, KIND_WEIGHTS)[0]
+        r = rnd.randrange(len(REGIONS))
+        work = RARE + "改造工程" if rnd.random() < 0.01 else rnd.choice(WORKS)
+        code = f"HZ-{2024 + i * 2 // n}-{i:06d}"
+        title_zh = f"{PLACES[r]}{work}{ZH[kind]}（{code}）"
+        title_en = f"{kind.replace('_', ' ').capitalize()}: {code} project {i % 997}"
+        yield (i, kind, None, rnd.choice(CATEGORIES), REGIONS[r], title_zh, title_en,
+               json.dumps({"code": code}), start + step * i, None)
+
+
+async def fill(dsn: str, n: int) -> float:
+    conn = await asyncpg.connect(dsn)
+    try:
+        started = time.perf_counter()
+        await conn.copy_records_to_table(
+            "public_notices",
+            records=rows(n),
+            columns=["seq", "kind", "tender_id", "category", "region", "title_zh", "title_en",
+                     "data", "published_at", "published_by"],
+        )
+        await conn.execute("UPDATE public_notice_counter SET last_seq = $1", n)
+        await conn.execute("ANALYZE public_notices")
+        return time.perf_counter() - started
+    finally:
+        await conn.close()
+
+
+@contextmanager
+def serve(dsn: str, data: Path, timeout_s: float = 60) -> Iterator[str]:
+    """``sunlit serve`` on the given database (bench.harness.sunlit_server always makes its own)."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": dsn, "SUNLIT_DATA": str(data), "SUNLIT_PORT": str(port),
+           "SUNLIT_LOG_FORMAT": "text", "SUNLIT_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
+    log = open(data.parent / "server.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "web.cli", "serve"], env=env, stdout=log,
+                            stderr=subprocess.STDOUT, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError("server exited:\n" + (data.parent / "server.log").read_text()[-3000:])
+            try:
+                with urllib.request.urlopen(url + "/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError("server did not become healthy")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+async def timed(one: Any, requests: int, warmup: int) -> LoadResult:
+    for _ in range(warmup):
+        await one()
+    latencies = []
+    started = time.perf_counter()
+    for _ in range(requests):
+        t = time.perf_counter()
+        await one()
+        latencies.append(time.perf_counter() - t)
+    return LoadResult(len(latencies), time.perf_counter() - started, latencies)
+
+
+async def measure(url: str, dsn: str, requests: int) -> list[dict[str, Any]]:
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
+    assert pool is not None
+    results = []
+    async with aiohttp.ClientSession() as session:
+        # the cursor of the search's third page, as a client would reach it
+        async with session.get(url + f"/api/v1/public/notices?q={RARE}&limit={PAGE}") as r:
+            p1 = await r.json()
+        async with session.get(url + p1["next_url"]) as r:
+            p2 = await r.json()
+        shapes: list[tuple[str, dict[str, str], pstore.NoticeFilter, int | None]] = [
+            ("first page", {}, pstore.NoticeFilter(), None),
+            ("kind+category+region", {"kind": "tender", "category": "works", "region": "330502"},
+             pstore.NoticeFilter(kind=NoticeKind.TENDER, category="works", region="330502"), None),
+            (f"search q={RARE}", {"q": RARE}, pstore.NoticeFilter(q=RARE), None),
+            ("search, page 3", {"q": RARE, "cursor": str(p2["next"])}, pstore.NoticeFilter(q=RARE),
+             p2["next"]),
+        ]
+        for name, params, f, cursor in shapes:
+            query = {**params, "limit": str(PAGE)}
+            sql, args = pstore.page_sql(f, cursor, PAGE + 1)
+
+            async def ours(query: dict[str, str] = query) -> None:
+                async with session.get(url + "/api/v1/public/notices", params=query) as r:
+                    assert r.status == 200, await r.text()
+                    await r.read()
+
+            async def base(sql: str = sql, args: list[Any] = args) -> None:
+                async with pool.acquire() as conn:
+                    await conn.fetch(sql, *args)
+
+            async with session.get(url + "/api/v1/public/notices", params=query) as r:
+                got = len((await r.json())["items"])
+            b = await timed(base, requests, warmup=20)
+            o = await timed(ours, requests, warmup=20)
+            figures = {
+                "items": got,
+                "ours_p50_ms": round(o.pct(50) * 1000, 3),
+                "ours_p95_ms": round(o.pct(95) * 1000, 3),
+                "select_p50_ms": round(b.pct(50) * 1000, 3),
+                "select_p95_ms": round(b.pct(95) * 1000, 3),
+                "ratio_p95": round(b.pct(95) / o.pct(95), 3),
+                "target": 0.5,
+            }
+            report(f"notices: {name}", figures)
+            results.append({"shape": name, **figures})
+    await pool.close()
+    return results
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="sunlit-bench-notices-") as tmp:
+        data = Path(tmp) / "data"
+        pg = EmbeddedPostgres(Path(tmp) / "db")
+        dsn = pg.start()
+        try:
+            conn = await connect(dsn)
+            try:
+                await migrate.migrate(conn)
+            finally:
+                await conn.close()
+            fill_s = await fill(dsn, args.notices)
+            report("notices: fill", {"notices": args.notices, "copy_s": round(fill_s, 2)})
+            with serve(dsn, data) as url:
+                await measure(url, dsn, args.requests)
+        finally:
+            pg.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--notices", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--quick", action="store_true", help="10,000 notices, 60 requests per shape")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.notices, args.requests = 10_000, 60
+    return asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
