@@ -15,6 +15,7 @@ from ``PATH``; if neither has them, the command says what to install.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib.util
 import shutil
 import signal
@@ -22,7 +23,7 @@ import subprocess
 from pathlib import Path
 
 from trading.config import Config
-from trading.db import EmbeddedPostgres, StartupFailed
+from trading.db import EmbeddedPostgres, StartupFailed, open_pool
 
 __all__ = ["pg_program", "register"]
 
@@ -46,6 +47,11 @@ def pg_program(name: str) -> str:
     )
 
 
+async def _reachable(dsn: str) -> None:
+    pool = await open_pool(dsn, min_size=1, max_size=1)
+    await pool.close()
+
+
 def _with_database(config: Config, command: list[str]) -> int:
     """Run ``command`` + the database URL as its last argument, with the database up."""
     embedded = None
@@ -53,6 +59,12 @@ def _with_database(config: Config, command: list[str]) -> int:
     if dsn is None:
         embedded = EmbeddedPostgres(config.data_dir)
         dsn = embedded.start()
+    try:
+        asyncio.run(_reachable(dsn))  # a database that is not there: our one line, not psql's two
+    except BaseException:
+        if embedded is not None:
+            embedded.stop()
+        raise
     # Ctrl-C belongs to the child (psql cancels its query); this process waits for it.
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:

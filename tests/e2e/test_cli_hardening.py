@@ -212,3 +212,13 @@ def test_item11_the_default_data_directory_is_found_without_sunlit_data(tmp_path
         assert elsewhere == CHECKOUT_DIR / "var"
     else:
         assert elsewhere == tmp_path / "var"
+
+
+def test_item10_a_command_with_an_unreachable_database_is_one_line(tmp_path) -> None:
+    """Issue 16 item 10: the database commands say the same line as the server; never the password."""
+    url = f"postgresql://sunlit:s3cret@127.0.0.1:{closed_port()}/sunlit"
+    for args in (["migrate"], ["audit", "verify"], ["db", "shell", "--", "-c", "SELECT 1"]):
+        r = sunlit(args, tmp_path, DATABASE_URL=url)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, (args, r.stderr)
+        assert "cannot reach the database" in lines[0] and "s3cret" not in r.stderr
