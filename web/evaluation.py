@@ -165,7 +165,7 @@ async def start(call: Call) -> dict[str, Any]:
         drawn, members = await panel_members(conn, tender_id)
         ready = drawn and any(not m.replaced and m.user_id is not None for m in members)
         return await service.start_evaluation(
-            conn, call.audit, call.actor, call.now, tender_id, members=members, panel_fixed=ready
+            conn, call.audit, call.actor, call.now, tender_id, members=members, panel_seated=ready
         )
 
 

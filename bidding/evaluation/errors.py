@@ -63,11 +63,11 @@ class EvalReason(Reason):
         "The evaluation starts only after the opening",
         "开标完成后方可开始评标",
     )
-    PANEL_NOT_FIXED = (
-        "panel_not_fixed",
+    PANEL_NOT_SEATED = (
+        "panel_not_seated",
         409,
-        "The panel of this tender is not drawn and fixed yet",
-        "本项目评标委员会尚未抽取确定",
+        "No panel drawn for this tender has a seated member who can log in yet",
+        "本项目评标委员会尚未抽取并就座",
     )
     EVALUATION_EXISTS = (
         "evaluation_exists",

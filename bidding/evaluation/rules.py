@@ -126,10 +126,10 @@ TWO_PLACES = Decimal("0.01")
 
 @dataclass(frozen=True)
 class Start:
-    """Staff start the evaluation: the tender is opened and the panel fixed."""
+    """Staff start the evaluation: the tender is opened and its panel drawn and seated."""
 
     tender_opened: bool
-    panel_fixed: bool
+    panel_seated: bool
 
 
 @dataclass(frozen=True)
@@ -232,8 +232,8 @@ def _guard(command: Command, now: datetime) -> Decision:
     if isinstance(command, Start):
         if not command.tender_opened:
             raise EvaluationRejected(EvalReason.TENDER_NOT_OPENED)
-        if not command.panel_fixed:
-            raise EvaluationRejected(EvalReason.PANEL_NOT_FIXED)
+        if not command.panel_seated:
+            raise EvaluationRejected(EvalReason.PANEL_NOT_SEATED)
         return Decision(E.EVALUATING, ("evaluation.started",))
     if isinstance(command, GenerateReport):
         if command.missing_sheets:

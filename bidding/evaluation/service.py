@@ -160,14 +160,16 @@ async def _require_bid(bids: Sequence[BidEntry], bid_id: int) -> BidEntry:
 
 async def start_evaluation(
     conn: asyncpg.Connection, audit: AuditLog, actor: Actor, now: datetime, tender_id: int,
-    *, members: Sequence[PanelMember], panel_fixed: bool,
+    *, members: Sequence[PanelMember], panel_seated: bool,
 ) -> dict[str, Any]:  # fmt: skip
-    """Staff start the evaluation once the tender is opened and its panel fixed."""
+    """Staff start the evaluation once the tender is opened and its panel seated (drawn for
+    the tender, members confirmed; the draw's own ``fixed`` state comes after the
+    evaluation, when the list is published)."""
     async with conn.transaction():
         tender, row = await _load(conn, tender_id)
         rules.decide(
             _state(row),
-            rules.Start(tender.state is TenderState.OPENED, panel_fixed and bool(members)),
+            rules.Start(tender.state is TenderState.OPENED, panel_seated and bool(members)),
             now,
         )
         try:

@@ -175,7 +175,7 @@ async def start(ev: Ev, members: list[PanelMember] | None = None) -> dict[str, A
     async with ev.pool.acquire() as conn:
         return await service.start_evaluation(
             conn, ev.audit, ev.world.staff.actor, ev.clock.now(), ev.tender_id,
-            members=members or ev.members, panel_fixed=True,
+            members=members or ev.members, panel_seated=True,
         )  # fmt: skip
 
 
@@ -465,6 +465,6 @@ async def test_the_evaluation_starts_only_after_the_opening(pool, audit, clock) 
             "tender_not_opened",
             service.start_evaluation(
                 conn, audit, world.staff.actor, clock.now(), world.tender_id,
-                members=[PanelMember(1, "E1", None, "x")], panel_fixed=True,
+                members=[PanelMember(1, "E1", None, "x")], panel_seated=True,
             ),
         )  # fmt: skip

@@ -219,7 +219,7 @@ def test_start_needs_the_opening_and_the_panel() -> None:
     assert info.value.code == "tender_not_opened"
     with pytest.raises(EvaluationRejected) as info:
         rules.decide(None, rules.Start(True, False), T0)
-    assert info.value.code == "panel_not_fixed"
+    assert info.value.code == "panel_not_seated"
     with pytest.raises(EvaluationRejected) as info:
         rules.decide(EvaluationState.EVALUATING, rules.Start(True, True), T0)
     assert info.value.code == "evaluation_exists"
