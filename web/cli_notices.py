@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,10 +33,14 @@ __all__ = ["register"]
 
 
 def _url_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--url", default=os.environ.get("SUNLIT_URL", "http://127.0.0.1:8080"))
+    p.add_argument("--url", help="the server (default $SUNLIT_URL, else http://$SUNLIT_HOST:$SUNLIT_PORT)")
 
 
 def _public(args: argparse.Namespace, path: str, params: dict[str, str]) -> int:
+    from web.cli import server_url, unreachable_line
+
+    args.url = server_url(args.url)
+
     async def main() -> Any:
         async with aiohttp.ClientSession() as session, session.get(
             args.url.rstrip("/") + path, params=params
@@ -52,8 +55,11 @@ def _public(args: argparse.Namespace, path: str, params: dict[str, str]) -> int:
     except CliError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except aiohttp.ClientConnectionError as err:
+        print(unreachable_line(args.url, err), file=sys.stderr)
+        return 2
     except aiohttp.ClientError as err:
-        print(f"error: cannot reach {args.url}: {err}", file=sys.stderr)
+        print(f"error: {args.url}: {err}", file=sys.stderr)
         return 2
     if args.json or "items" not in got:
         _print(got)

@@ -170,6 +170,8 @@ def test_item8_a_refused_connection_is_one_line_for_every_client(tmp_path) -> No
                  ["auction", "bid", "--lot", "1", "--amount-fen", "100", "--token", "-tok"],
                  ["bid", "proof", "--tender-id", "1", "--token", "t"],
                  ["bid", "withdraw", "--tender-id", "1", "--token", "t"],
+                 ["notices", "list"],
+                 ["award", "status", "--tender-id", "1", "--token", "t"],
                  ["ledger", "notify", "--sub-account", "1", "--amount", "1.00", "--seq", "1", "--key", str(key)]):
         r = sunlit(args, tmp_path, SUNLIT_URL=url)
         assert r.returncode != 0, args
