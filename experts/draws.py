@@ -26,6 +26,11 @@ Theory of operation
 5. ``fix_result`` (from ``full``): the seed is revealed (stored in clear and in the audit
    log); the record bundle is published; ``verify`` re-runs the draw from it (E7) and also
    checks that the experts actually called are the drawn order, in order.
+6. A panel for a sealed tender (``web.panels``): the request is built from the tender — its
+   lines, its registered bidders, tenderee and supervising departments — and the draw row
+   names the tender (``tender_id``; ``tender:<id>`` in the record). Its result is fixed only
+   through the tender, once the tender's evaluation is concluded (``fix_result(...,
+   for_tender=True)``): the list stays secret while the panel evaluates (E4).
 
 The pool index (``ExpertPool``) is expensive to build (~0.2 s for 100,000 experts), so a
 ``PoolCache`` keeps the one built for the current pool version; the web layer holds it in

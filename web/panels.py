@@ -37,7 +37,7 @@ import importlib.util
 import json
 import urllib.parse
 from collections.abc import AsyncIterator
-from datetime import date, time
+from datetime import date, datetime, time
 from typing import Annotated, Any
 
 import asyncpg
@@ -57,6 +57,7 @@ from experts.model.request import RegionRule, RegionScope, SpecialtyDemand
 from experts.model.specialties import SpecialtyCode
 from experts.rules import check_composition
 from experts.seating import SeatedMember, seated_for_tender
+from trading.audit import AuditLog
 from trading.calendar import EventRegistry
 from trading.context import Actor, Role
 from trading.errors import Rejected
@@ -128,8 +129,12 @@ async def evaluation_open(conn: asyncpg.Connection, tender_id: int) -> bool:
     return not await evaluation_concluded(conn, tender_id)
 
 
-async def _sitting_reader(conn: asyncpg.Connection, actor: Actor, tender_id: int) -> SeatedMember:
-    """The member ``actor`` is, if they may read the bids now; else 403."""
+async def _sitting_reader(
+    conn: asyncpg.Connection, audit: AuditLog, actor: Actor, now: datetime, tender_id: int
+) -> SeatedMember:
+    """The member ``actor`` is, if they may read the bids now; else 403. A member who comes
+    after the evaluation concluded also wipes the evaluation key, if the panel's fix has
+    not done it yet (the key is of no more use)."""
     await load_tender(conn, tender_id)
     panel = await seated_for_tender(conn, tender_id)
     member = None
@@ -138,6 +143,10 @@ async def _sitting_reader(conn: asyncpg.Connection, actor: Actor, tender_id: int
     if member is None:
         raise Rejected(ReadingReason.NOT_SEATED, details={"tender_id": tender_id})
     if not await evaluation_open(conn, tender_id):
+        if await evaluation_concluded(conn, tender_id):
+            await reading.close_evaluation_access(
+                conn, audit, Actor.system("panels"), now, tender_id
+            )
         raise Rejected(ReadingReason.EVALUATION_NOT_OPEN, details={"tender_id": tender_id})
     return member
 
@@ -327,7 +336,7 @@ async def fix_panel(call: Call) -> dict[str, Any]:
 async def evaluation_bids(call: Call) -> dict[str, Any]:
     tender_id = call.path_int("tender_id")
     async with call.pool.acquire() as conn:
-        member = await _sitting_reader(conn, call.actor, tender_id)
+        member = await _sitting_reader(conn, call.audit, call.actor, call.now, tender_id)
         bids = await reading.list_opened_bids(conn, call.audit, call.actor, call.now, tender_id)
     return {"tender_id": tender_id, "seat": member.seat, "bids": bids}
 
@@ -341,7 +350,7 @@ async def evaluation_document(call: Call) -> web.Response:
     name = call.request.match_info["name"]
     evaluation_keys = call.app.get(keys.EVALUATION_KEYS)
     async with call.pool.acquire() as conn:
-        await _sitting_reader(conn, call.actor, tender_id)
+        await _sitting_reader(conn, call.audit, call.actor, call.now, tender_id)
         if evaluation_keys is None:
             raise Rejected(ReadingReason.EVALUATION_KEY_GONE, details={"tender_id": tender_id})
         data = await reading.read_document(

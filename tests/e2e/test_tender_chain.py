@@ -236,6 +236,10 @@ async def test_a_tender_from_its_notice_to_its_contract_and_refunds(
         f"/api/v1/tenders/{tid}/evaluation/bids", headers=await h(experts[seated[0]][0])
     )
     assert r.status == 403  # the evaluation is over: nobody reads the bids any more
+    async with app[keys.POOL].acquire() as conn:  # and the evaluation key is gone
+        assert await conn.fetchval(
+            "SELECT wrapped_key IS NULL FROM tender_evaluation_keys WHERE tender_id = $1", tid
+        )
 
     # the panel's result is fixed: the list is published and the draw verifies (E7, CLI)
     await ok(await client.post(f"/api/v1/tenders/{tid}/panel/fix", headers=await h(staff)))
