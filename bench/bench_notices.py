@@ -11,6 +11,8 @@ run, is the bare ``SELECT`` of the very same page (the statement the server runs
 ``bidding.public_store.page_sql``) through asyncpg from the client process — no HTTP, no
 JSON, no validation. Figure: ``ratio = baseline p95 / ours p95`` (target ≥ 0.5).
 
+For scale, the floor: ``GET /healthz`` (no database) with the same client.
+
 Shapes: the first page; a filtered page (kind + category + region); a title search
 (Chinese words, ~1 % of titles); the third page of that search (cursor).
 """
@@ -138,7 +140,7 @@ async def timed(one: Any, requests: int, warmup: int) -> LoadResult:
     return LoadResult(len(latencies), time.perf_counter() - started, latencies)
 
 
-async def measure(url: str, dsn: str, requests: int) -> list[dict[str, Any]]:
+async def measure(url: str, dsn: str, requests: int, explain: bool = False) -> list[dict[str, Any]]:
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
     assert pool is not None
     results = []
@@ -156,6 +158,13 @@ async def measure(url: str, dsn: str, requests: int) -> list[dict[str, Any]]:
             ("search, page 3", {"q": RARE, "cursor": str(p2["next"])}, pstore.NoticeFilter(q=RARE),
              p2["next"]),
         ]
+        async def healthz() -> None:
+            async with session.get(url + "/healthz") as r:
+                await r.read()
+
+        floor = await timed(healthz, requests, warmup=20)
+        report("notices: floor (GET /healthz)", {"p50_ms": round(floor.pct(50) * 1000, 3),
+                                                 "p95_ms": round(floor.pct(95) * 1000, 3)})
         for name, params, f, cursor in shapes:
             query = {**params, "limit": str(PAGE)}
             sql, args = pstore.page_sql(f, cursor, PAGE + 1)
@@ -171,6 +180,10 @@ async def measure(url: str, dsn: str, requests: int) -> list[dict[str, Any]]:
 
             async with session.get(url + "/api/v1/public/notices", params=query) as r:
                 got = len((await r.json())["items"])
+            if explain:
+                async with pool.acquire() as conn:
+                    plan = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS) " + sql, *args)
+                print("\n".join("    " + r[0] for r in plan))
             b = await timed(base, requests, warmup=20)
             o = await timed(ours, requests, warmup=20)
             figures = {
@@ -202,7 +215,7 @@ async def main_async(args: argparse.Namespace) -> int:
             fill_s = await fill(dsn, args.notices)
             report("notices: fill", {"notices": args.notices, "copy_s": round(fill_s, 2)})
             with serve(dsn, data) as url:
-                await measure(url, dsn, args.requests)
+                await measure(url, dsn, args.requests, args.explain)
         finally:
             pg.stop()
     return 0
@@ -212,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notices", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--explain", action="store_true", help="print each shape's query plan")
     parser.add_argument("--quick", action="store_true", help="10,000 notices, 60 requests per shape")
     args = parser.parse_args(argv)
     if args.quick:
