@@ -38,6 +38,7 @@ from trading.clock import iso_ms
 
 __all__ = [
     "CONCLUSION_TYPE",
+    "PUBLIC_RECORD_TYPE",
     "PUBLIC_REPORT_TYPE",
     "RECORD_TYPE",
     "REPORT_TYPE",
@@ -59,6 +60,7 @@ PUBLIC_REPORT_TYPE = "sunlit/evaluation-report-public/v1"
 SIGNATURE_TYPE = "sunlit/evaluation-report-signature/v1"
 CONCLUSION_TYPE = "sunlit/evaluation-conclusion/v1"
 RECORD_TYPE = "sunlit/evaluation-record/v1"
+PUBLIC_RECORD_TYPE = "sunlit/evaluation-record-public/v1"
 
 
 def document_sha256(document: Mapping[str, Any]) -> str:

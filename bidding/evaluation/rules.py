@@ -45,8 +45,9 @@ Aggregation (:func:`aggregate`), in this order, all in integers, ``Fraction`` an
    Each scored criterion's points for a bid are the mean over the counted sheets that score
    it — with ``trim_extremes`` and at least ``trim_min_members`` (7) scores, the single
    highest and single lowest dropped first — ``round2``-ed. ``round2`` rounds half up to
-   0.01 (every figure is ≥ 0). ``total = Σ criterion means + price_score`` (exact, two
-   decimals). Ranking: total descending, then price ascending, then receipt time
+   0.01 (every figure is ≥ 0); points carry at most two decimals, so a mean is computed in
+   integer hundredths as ``(2 × Σ + n) // (2 × n)``, which is exactly ``round2(Σ / n)``.
+   ``total = Σ criterion means + price_score`` (exact, two decimals). Ranking: total descending, then price ascending, then receipt time
    ascending, then bid id.
 7. Lowest evaluated price: the evaluated price is the opened price (no adjustment is
    modelled); ranking: evaluated price ascending, then receipt time, then bid id.

@@ -610,7 +610,7 @@ async def export_record(conn: asyncpg.Connection, tender_id: int, *, full: bool)
     conclusion = signed_from_row(report["conclusion"], report["conclusion_signature"], report["key_id"])
     if not full:
         return {
-            "type": records.RECORD_TYPE.replace("record", "record-public"),
+            "type": records.PUBLIC_RECORD_TYPE,
             "report": signed_from_row(
                 report["public_document"], report["public_signature"], report["key_id"]
             ).as_json(),
