@@ -31,6 +31,7 @@ from bidding.evaluation.model import (
     PanelMember,
     PriceBenchmark,
 )
+from bidding.service.tenders import tender_summary
 from crypto.errors import KeyFormatError
 from crypto.keys import b64url_decode
 from experts.seating import seated_for_tender
@@ -148,8 +149,6 @@ def _signature(text: str) -> bytes:
        "price and budget of a draft tender (T16: fixed once published; criteria sum to 100)",
        tag="evaluation", roles=STAFF, body=MethodBody)  # fmt: skip
 async def put_method(call: Call) -> dict[str, Any]:
-    from bidding.service.tenders import tender_summary
-
     async with call.pool.acquire() as conn:
         tender = await service.set_method(
             conn, call.audit, call.actor, call.now, call.path_int("tender_id"), call.body.spec()
