@@ -126,6 +126,18 @@ class EmbeddedPostgres:
         self.pgdata = (data_dir / "pg").resolve()
         self._server: Any = None
 
+    def require_existing(self) -> None:
+        """For commands that only reach an existing database (verify, db shell/dump): no
+        database here is ``StartupFailed`` rather than a new, empty one made by mistake."""
+        if not (self.pgdata / "PG_VERSION").exists():
+            data_dir = self.pgdata.parent
+            raise DatabaseUnavailable(
+                f"there is no database in {data_dir}: start the server there once (sunlit serve), "
+                "or set SUNLIT_DATA to the server's data directory or DATABASE_URL to its database",
+                f"{data_dir} 中没有数据库：请先在此运行一次 sunlit serve，或用 SUNLIT_DATA 指向服务的数据目录、"
+                "用 DATABASE_URL 指向其数据库",
+            )
+
     def start(self) -> str:
         try:
             self.pgdata.parent.mkdir(parents=True, exist_ok=True)

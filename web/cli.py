@@ -109,6 +109,7 @@ async def read_only_database(config: Config) -> AsyncIterator[asyncpg.Pool]:
         dsn = config.database_url
         if dsn is None:
             embedded = EmbeddedPostgres(config.data_dir)
+            embedded.require_existing()
             dsn = embedded.start()
         pool = await open_pool(dsn, min_size=1, max_size=2, read_only=True)
         yield pool

@@ -58,6 +58,7 @@ def _with_database(config: Config, command: list[str]) -> int:
     dsn = config.database_url
     if dsn is None:
         embedded = EmbeddedPostgres(config.data_dir)
+        embedded.require_existing()
         dsn = embedded.start()
     try:
         asyncio.run(_reachable(dsn))  # a database that is not there: our one line, not psql's two
@@ -95,6 +96,7 @@ def cmd_url(args: argparse.Namespace, config: Config) -> int:
         print(config.database_url)
         return 0
     embedded = EmbeddedPostgres(config.data_dir)
+    embedded.require_existing()
     print(embedded.start())
     embedded.stop()
     return 0

@@ -95,6 +95,10 @@ async def test_item4_audit_verify_writes_nothing(db_dsn, tmp_path) -> None:
     assert r.returncode == 0 and "1 entries" in r.stdout and "signed heads" in r.stdout, r.stderr
     assert await audit_state(db_dsn) == before and files_of(used) == files
 
+    nowhere = tmp_path / "nowhere"  # no database here: said so, and no empty one made
+    r = sunlit(["audit", "verify"], nowhere)
+    assert r.returncode == 2 and "there is no database in" in r.stderr and not nowhere.exists()
+
 
 async def test_item4_a_truncated_tail_is_detected_with_a_published_head(db_dsn, tmp_path) -> None:
     """Issue 16 item 4: ``sunlit audit head --out`` publishes a signed head; after the tail is
