@@ -961,6 +961,7 @@ async def status(
 ) -> dict[str, Any]:
     """The procedure as JSON-able values: candidates, publicity, objections and complaints
     (a bidder sees its own only), awards, contract and the savings rate."""
+    await load_tender(conn, tender_id)  # an unknown tender is a 404, not "no report yet"
     proc = await _procedure(conn, tender_id)
     see = None if full else (org_id if org_id is not None else -1)
     contract = await store.get_contract(conn, tender_id)
