@@ -50,7 +50,7 @@ The rules, with their sources (RULES.md):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -106,6 +106,7 @@ __all__ = [
     "savings_rate",
     "savings_rate_percent",
     "start",
+    "total_savings_rate",
 ]
 
 PUBLICITY_DUE = "award.publicity_due"
@@ -470,6 +471,16 @@ def savings_rate(budget_fen: int | None, award_fen: int | None) -> Fraction | No
     if budget_fen is None or award_fen is None or budget_fen <= 0:
         return None
     return Fraction(budget_fen - award_fen, budget_fen)
+
+
+def total_savings_rate(pairs: Iterable[tuple[int, int]]) -> Fraction | None:
+    """S5 over many purchases (a period's statistics): Σ(budget − award) / Σ budget, exact —
+    weighted by budget, never a mean of rates. ``pairs`` are ``(budget_fen, award_fen)``."""
+    budget = saved = 0
+    for budget_fen, award_fen in pairs:
+        budget += budget_fen
+        saved += budget_fen - award_fen
+    return Fraction(saved, budget) if budget > 0 else None
 
 
 def savings_rate_percent(rate: Fraction | None, places: int = 2) -> Decimal | None:

@@ -366,3 +366,10 @@ def test_the_evaluation_result_is_copied_into_the_award() -> None:
         ((13, "below_cost"),),
     )
     assert Candidate.from_json(result.candidates[0].as_json()) == result.candidates[0]
+
+
+def test_the_savings_rate_of_a_period_is_weighted_by_budget() -> None:
+    """S5: Σ(budget − award) / Σ budget — Huzhou's 14.5 % from two purchases."""
+    pairs = [(60_000_000, 50_000_000), (40_000_000, 35_500_000)]
+    assert rules.total_savings_rate(pairs) == Fraction(29, 200)
+    assert rules.total_savings_rate([]) is None
