@@ -501,7 +501,7 @@ async def run_draw(
         _require_owner(actor, d)
         if d["status"] != DrawStatus.COMMITTED.value:
             raise Rejected(ExpertReason.WRONG_DRAW_STATE, f"the draw is already {d['status']}",
-                           f"抽取状态已为 {d['status']}", details={"status": d["status"]})  # fmt: skip
+                           f"抽取状态已为 {d['status']}", details={"draw_status": d["status"]})  # fmt: skip
         sec = await store.draw_secrets(conn, draw_id)
         assert sec is not None
         record = DrawRecord.from_json(json.loads(sec["record_json"]))

@@ -126,7 +126,7 @@ def decide_member(status: MemberStatus, command: MemberCommand) -> MemberStatus:
             ExpertReason.SUMMONS_CLOSED,
             f"cannot {command.value} a summons that is {status.value}",
             f"通知状态为 {status.value}，不能{_COMMAND_ZH[command]}",
-            details={"status": status.value, "command": command.value},
+            details={"member_status": status.value, "command": command.value},
         )
     return nxt
 
@@ -148,7 +148,7 @@ def decide_draw(status: DrawStatus, command: DrawCommand, proposed: DrawStatus) 
             f"the draw is {status.value}; cannot {command.value}"
             + (f" to {proposed.value}" if allowed else ""),
             f"抽取状态为 {status.value}，不能执行 {command.value}",
-            details={"status": status.value, "command": command.value},
+            details={"draw_status": status.value, "command": command.value},
         )
     return proposed
 

@@ -7,20 +7,49 @@ query, ``now`` from the app clock) and returns a JSON-able value, or a ``web.Str
 
 Roles: ``roles=None`` means public. A supervisor may call every endpoint that does not write
 (they read everything); nobody outside ``roles`` may call one that writes.
+
+The validation layer (issue 16; ``docs/api.md`` "Validation"), applied by ``_wrap`` to every
+endpoint before its handler runs, so that a new endpoint cannot forget it:
+
+- path parameters: a name ending in ``id`` is an id — plain ASCII decimal digits, at most the
+  signed 64-bit maximum (``²``, ``٣``, ``５``, ``+1``, ``1_0`` refused, never read as numbers);
+  a route declares any other type in ``path_params`` (string ids, ``line``, ``position``);
+  other names are bounded single-line text;
+- query: unknown parameters refused; an integer parameter is ASCII digits (optional ``-``)
+  within its bounds; no control characters anywhere;
+- body: JSON, an object, at most ``client_max_size`` bytes (with or without a length); no
+  NUL or other control character in any string (tab, CR and LF allowed only where a field
+  is free text), no integer outside int64, unknown fields refused at every level; a body
+  sent to an operation that takes none is refused.
+
+Annotated types for fields: ``Id``, ``Cursor``, ``Fen``, ``Int32``, ``Count32``, ``Text()``
+(single line) and ``FreeText()`` (tab and newlines allowed). Every refusal is a
+``ValidationFailed`` whose ``details['errors']`` are ``{field, problem, type}`` objects.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from functools import cached_property
+from typing import Annotated, Any, get_args
 
 import asyncpg
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+from pydantic.json_schema import GenerateJsonSchema
+from pydantic_core import core_schema
 
 from trading.audit import AuditLog
 from trading.clock import Clock, iso_ms
@@ -32,17 +61,106 @@ from web import keys
 
 PREFIX = "/api/v1"
 
+# --- the bounds of the database's column types, and of text --------------------------------
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+"""``bigint``: ids, sequence numbers, amounts in fen."""
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+"""``integer``: versions, counts, positions."""
+PATH_TEXT_MAX = 200
+"""Longest non-id path parameter (a project reference, a bank reference, a token)."""
+
+SINGLE_LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+"""No control character at all (names, codes, titles, query and path values)."""
+FREE_TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+"""Free text: tab, LF and CR allowed; NUL and every other control character refused."""
+_CONTROL_FREE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROL_ANY = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_ASCII_ID = re.compile(r"[0-9]{1,19}")
+_ASCII_INT = re.compile(r"-?[0-9]{1,19}")
+MAX_JSON_DEPTH = 32
+"""Deepest nesting of a JSON body; no endpoint's schema is deeper than a few levels."""
+
+Id = Annotated[int, Field(ge=1, le=INT64_MAX)]
+"""A ``bigint`` row id (organisation, user, tender, lot…)."""
+Cursor = Annotated[int, Field(ge=0, le=INT64_MAX)]
+"""A ``bigint`` paging cursor (``after_id``, ``after_seq``); 0 is the start."""
+Fen = Annotated[int, Field(ge=0, le=INT64_MAX)]
+"""An amount in fen in a ``bigint`` column (the domain may bound it further)."""
+Int32 = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX)]
+"""An ``integer`` column."""
+Count32 = Annotated[int, Field(ge=0, le=INT32_MAX)]
+"""A non-negative ``integer`` column (a version, a position)."""
+
+
+def Text(max_length: int, *, min_length: int = 0, strip: bool = False) -> Any:
+    """Single-line text of at most ``max_length`` characters: no control character at all."""
+    return Annotated[
+        str,
+        StringConstraints(
+            min_length=min_length, max_length=max_length, strip_whitespace=strip, pattern=SINGLE_LINE_PATTERN
+        ),
+    ]
+
+
+def FreeText(max_length: int, *, min_length: int = 0, strip: bool = False) -> Any:
+    """Free text (a reason, a note, a description): tab and newlines allowed, NUL and other
+    control characters refused."""
+    return Annotated[
+        str,
+        StringConstraints(
+            min_length=min_length, max_length=max_length, strip_whitespace=strip, pattern=FREE_TEXT_PATTERN
+        ),
+    ]
+
+
+PathId = Annotated[int, Field(ge=0, le=INT64_MAX)]
+"""The default type of a path parameter whose name ends in ``id``."""
+PathText = Text(PATH_TEXT_MAX, min_length=1)
+"""The default type of any other path parameter."""
+
 
 class Body(BaseModel):
-    """Base for request bodies: unknown fields refused, types strict (no "5" for 5, no 5.0)."""
+    """Base for request bodies: unknown fields refused (every nested model derives from this
+    too), types strict (no "5" for 5, no 5.0)."""
 
     model_config = ConfigDict(extra="forbid", strict=True, str_max_length=10_000)
 
 
+def _is_int_field(annotation: Any) -> bool:
+    if annotation is int:
+        return True
+    return any(_is_int_field(a) for a in get_args(annotation) if a is not type(None))
+
+
 class Query(BaseModel):
-    """Base for query strings: unknown parameters refused; strings converted to declared types."""
+    """Base for query strings: unknown parameters refused; strings converted to declared types,
+    an integer only from plain ASCII digits (pydantic alone would take ``+5``, ``5.0``, ``1_0``)."""
 
     model_config = ConfigDict(extra="forbid", str_max_length=500)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ascii_integers(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        errors = []
+        for name, raw in data.items():
+            f = cls.model_fields.get(name)
+            if f is None or not isinstance(raw, str) or not _is_int_field(f.annotation):
+                continue
+            if not _ASCII_INT.fullmatch(raw) or not INT64_MIN <= int(raw) <= INT64_MAX:
+                errors.append(
+                    {"field": name, "problem": "must be an integer written in ASCII digits, within the signed 64-bit range",
+                     "type": "int_parsing"}
+                )
+        if errors:
+            raise ValidationFailed(
+                "the query is invalid: " + "; ".join(f"{e['field']}: {e['problem']}" for e in errors),
+                "查询参数无效：" + "；".join(f"{e['field']}：须为 ASCII 十进制数字表示的 64 位有符号整数" for e in errors),
+                details={"errors": errors},
+            )
+        return data
 
 
 @dataclass
@@ -53,6 +171,8 @@ class Call:
     now: datetime
     body: Any = None
     query: Any = None
+    path: dict[str, Any] = field(default_factory=dict)
+    """The path parameters, validated by the endpoint's declared types."""
 
     @property
     def app(self) -> web.Application:
@@ -71,12 +191,12 @@ class Call:
         return self.request.app[keys.CLOCK]
 
     def path_int(self, name: str) -> int:
-        raw = self.request.match_info[name]
-        if not raw.isdigit() or len(raw) > 18:
-            raise ValidationFailed(
-                f"path parameter {name} must be a positive integer", f"路径参数 {name} 须为正整数", code="invalid_path_parameter"
-            )
-        return int(raw)
+        """The integer path parameter ``name``: already validated by ``_wrap`` when the route
+        declares it (every ``…id``); else checked here the same way (ASCII digits, int64)."""
+        value = self.path.get(name)
+        if isinstance(value, int):
+            return value
+        return parse_path_id(name, self.request.match_info[name])
 
     def require_org(self, org_id: int | None) -> None:
         """Scope check: a party acts for its own organisation only (staff, admin, supervisor pass)."""
@@ -89,6 +209,52 @@ class Call:
 
 
 Handler = Callable[[Call], Awaitable[Any]]
+
+
+def _path_problem(name: str, problem: str, type_: str) -> ValidationFailed:
+    return ValidationFailed(
+        f"path parameter {name} {problem}",
+        f"路径参数 {name} 无效：{problem}",
+        code="invalid_path_parameter",
+        details={"errors": [{"field": f"path.{name}", "problem": problem, "type": type_}]},
+    )
+
+
+def parse_path_id(name: str, raw: str, *, max_value: int = INT64_MAX) -> int:
+    """An id in a path: plain ASCII decimal digits (``str.isdigit`` would take ``²`` and
+    ``٣``), at most ``max_value``."""
+    if not _ASCII_ID.fullmatch(raw) or int(raw) > max_value:
+        raise _path_problem(name, f"must be an integer of ASCII digits 0-9, at most {max_value}", "int_parsing")
+    return int(raw)
+
+
+def _path_adapter(tp: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(tp)
+
+
+def validate_path(ep: Endpoint, match_info: Mapping[str, str]) -> dict[str, Any]:
+    """Every declared path parameter, by its type: ints from ASCII digits only, text without
+    control characters and bounded."""
+    out: dict[str, Any] = {}
+    for name, (tp, adapter) in ep.path_adapters.items():
+        raw = match_info.get(name)
+        if raw is None:
+            continue
+        if _is_int_field(tp):
+            if not _ASCII_INT.fullmatch(raw) or not INT64_MIN <= int(raw) <= INT64_MAX:
+                raise _path_problem(name, "must be an integer of ASCII digits 0-9 within the signed 64-bit range",
+                                    "int_parsing")  # fmt: skip
+            value: Any = int(raw)
+        else:
+            if _CONTROL_ANY.search(raw):
+                raise _path_problem(name, "must not contain control characters", "control_character")
+            value = raw
+        try:
+            out[name] = adapter.validate_python(value)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False, include_input=False)[0]
+            raise _path_problem(name, first["msg"], first["type"]) from None
+    return out
 
 
 @dataclass(frozen=True)
@@ -108,10 +274,28 @@ class Endpoint:
     status: int = 200
     responses: dict[str, Any] = field(default_factory=dict)
     websocket: bool = False
+    path_params: dict[str, Any] = field(default_factory=dict)
+    """The type of each path parameter (``_path_types`` fills the defaults)."""
+    produces: tuple[str, ...] = ("application/json",)
+    """The media types of a success (a download: ``application/octet-stream``, ``text/csv``)."""
 
     @property
     def full_path(self) -> str:
         return PREFIX + self.path
+
+    @cached_property
+    def path_adapters(self) -> dict[str, tuple[Any, TypeAdapter[Any]]]:
+        return {name: (tp, _path_adapter(tp)) for name, tp in self.path_params.items()}
+
+
+def _path_types(path: str, declared: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Each parameter of ``path``: as declared, else an id (``…id``: ASCII digits, int64),
+    else bounded single-line text."""
+    declared = dict(declared or {})
+    names = _PARAM.findall(path)
+    unknown = set(declared) - set(names)
+    assert not unknown, f"path_params {sorted(unknown)} are not in {path}"
+    return {n: declared.get(n, PathId if n.endswith("id") else PathText) for n in names}
 
 
 def _json_default(value: Any) -> Any:
@@ -201,7 +385,12 @@ class Api:
         body_content_type: str = "application/octet-stream",
         status: int = 200,
         websocket: bool = False,
+        path_params: Mapping[str, Any] | None = None,
+        produces: tuple[str, ...] = ("application/json",),
     ) -> Callable[[Handler], Handler]:
+        """Declare an endpoint. ``path_params`` types the path parameters that are not ids
+        (a name ending in ``id`` is an int64 id unless declared here)."""
+
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
                 Endpoint(
@@ -209,7 +398,8 @@ class Api:
                     roles=frozenset(roles) if roles is not None else None,
                     write=write if write is not None else method.upper() not in ("GET", "HEAD"),
                     body=body, query=query, raw_body=raw_body, body_content_type=body_content_type,
-                    status=status, websocket=websocket,
+                    status=status, websocket=websocket, path_params=_path_types(path, path_params),
+                    produces=produces,
                 )
             )
             return handler
@@ -235,19 +425,26 @@ def _wrap(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]
             request[keys.ACTOR] = actor_for(request, user)
             check_role(ep, user)
         call = Call(request=request, actor=actor_for(request, user), user=user, now=now)
+        call.path = validate_path(ep, request.match_info)
+        _check_query_text(request)
         if ep.query is not None:
             try:
                 call.query = ep.query.model_validate(dict(request.query))
             except ValidationError as exc:
                 raise _validation_failed(exc, "query") from None
         elif request.query and not ep.websocket:
+            names = ", ".join(sorted(request.query))
             raise ValidationFailed(
-                f"this endpoint takes no query parameters (got {', '.join(sorted(request.query))})",
-                f"该接口不接受查询参数（收到 {', '.join(sorted(request.query))}）",
+                f"this endpoint takes no query parameters (got {names})",
+                f"该接口不接受查询参数（收到 {names}）",
                 code="unknown_query_parameter",
+                details={"errors": [{"field": f"query.{n}", "problem": "unknown query parameter", "type": "extra_forbidden"}
+                                    for n in sorted(request.query)]},
             )
         if ep.body is not None:
             call.body = await _read_body(request, ep.body)
+        elif not ep.raw_body and not ep.websocket:
+            await _refuse_body(request)
         result = await ep.handler(call)
         if isinstance(result, web.StreamResponse):
             return result
@@ -255,6 +452,90 @@ def _wrap(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]
 
     handle.__name__ = getattr(ep.handler, "__name__", "handle")
     return handle
+
+
+def _check_query_text(request: web.Request) -> None:
+    errors = [
+        {"field": f"query.{k}", "problem": "must not contain control characters", "type": "control_character"}
+        for k, v in request.query.items()
+        if _CONTROL_ANY.search(k) or _CONTROL_ANY.search(v)
+    ]
+    if errors:
+        raise ValidationFailed(
+            "the query is invalid: a parameter contains control characters",
+            "查询参数无效：参数含有控制字符",
+            details={"errors": errors},
+        )
+
+
+async def _refuse_body(request: web.Request) -> None:
+    """An operation that takes no body refuses one (a client that sends it expects it read)."""
+    if not request.body_exists:
+        return
+    if not await request.content.read(1):  # a chunked body of no bytes is no body
+        return
+    raise ValidationFailed(
+        "this operation takes no request body; send none",
+        "该操作不接受请求体，请勿发送",
+        code="body_not_allowed",
+        status_hint=400,
+        details={"errors": [{"field": "body", "problem": "no body is allowed", "type": "body_not_allowed"}]},
+    )
+
+
+class _OutOfRange(int):
+    """An integer literal of more than 19 digits (``json.loads`` would build it in full)."""
+
+
+def _parse_int(text: str) -> int:
+    return int(text) if len(text) <= 20 else _OutOfRange(0)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json_problems(doc: Any) -> list[dict[str, str]]:
+    """Every string with a control character (tab, LF, CR aside) or a lone surrogate, and
+    every integer outside int64, anywhere in the document; and nesting past the bound."""
+    problems: list[dict[str, str]] = []
+    stack: list[tuple[Any, str, int]] = [(doc, "", 0)]
+    while stack and len(problems) < 50:
+        value, where, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            problems.append({"field": where or "body", "problem": f"nested deeper than {MAX_JSON_DEPTH} levels",
+                             "type": "too_deep"})  # fmt: skip
+            continue
+        if isinstance(value, dict):
+            for k, v in value.items():
+                path = f"{where}.{k}" if where else str(k)
+                if _CONTROL_FREE.search(k):
+                    problems.append({"field": path, "problem": "a field name contains control characters",
+                                     "type": "control_character"})  # fmt: skip
+                    continue
+                stack.append((v, path, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((v, f"{where}.{i}" if where else str(i), depth + 1) for i, v in enumerate(value))
+        elif isinstance(value, str):
+            if _CONTROL_FREE.search(value):
+                problems.append({"field": where or "body", "problem": "must not contain NUL, control characters "
+                                 "(tab and newlines aside) or lone surrogates", "type": "control_character"})  # fmt: skip
+        elif isinstance(value, int) and not isinstance(value, bool):
+            if isinstance(value, _OutOfRange) or not INT64_MIN <= value <= INT64_MAX:
+                problems.append({"field": where or "body", "problem": "integer outside the signed 64-bit range",
+                                 "type": "int64_range"})  # fmt: skip
+    problems.sort(key=lambda p: p["field"])
+    return problems
+
+
+def _malformed(reason: str) -> ValidationFailed:
+    return ValidationFailed(
+        f"the body is not valid JSON ({reason})",
+        f"请求体不是合法的 JSON（{reason}）",
+        code="malformed_json",
+        status_hint=400,
+        details={"errors": [{"field": "body", "problem": reason, "type": "json_invalid"}]},
+    )
 
 
 async def _read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
@@ -266,24 +547,50 @@ async def _read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
             code="unsupported_media_type",
             status_hint=415,
         )
-    raw = await request.read()  # bounded by the app's client_max_size → 413
+    # Bounded by the app's client_max_size → 413, whether the body has a Content-Length or
+    # comes chunked (aiohttp counts while it reads).
+    raw = await request.read()
     try:
-        # One parse, in JSON mode: strict types, yet enums and datetimes given as JSON strings.
+        doc = json.loads(raw, parse_int=_parse_int, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise _malformed(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        raise _malformed(str(exc)) from None
+    if not isinstance(doc, dict):
+        raise ValidationFailed(
+            f"the body must be a JSON object, not {_json_kind(doc)}",
+            f"请求体须为 JSON 对象，而不是 {_json_kind(doc)}",
+            code="malformed_json",
+            status_hint=400,
+            details={"errors": [{"field": "body", "problem": "must be a JSON object", "type": "model_type"}]},
+        )
+    problems = _json_problems(doc)
+    if problems:
+        raise ValidationFailed(
+            "the body is invalid: " + "; ".join(f"{p['field']}: {p['problem']}" for p in problems),
+            "请求体无效：" + "；".join(f"{p['field']}：{p['problem']}" for p in problems),
+            details={"errors": problems},
+        )
+    try:
+        # In JSON mode: strict types, yet enums and datetimes given as JSON strings.
         return model.model_validate_json(raw)
     except ValidationError as exc:
         first = exc.errors(include_url=False, include_input=False)[0]
         if first["type"] == "json_invalid":
-            raise ValidationFailed(
-                f"the body is not valid JSON ({first['msg']})",
-                f"请求体不是合法的 JSON（{first['msg']}）",
-                code="malformed_json",
-                status_hint=400,
-            ) from None
-        if first["type"] == "model_type" and not first["loc"]:
-            raise ValidationFailed(
-                "the body must be a JSON object", "请求体须为 JSON 对象", code="malformed_json", status_hint=400
-            ) from None
+            raise _malformed(first["msg"]) from None
         raise _validation_failed(exc, "body") from None
+
+
+def _json_kind(doc: Any) -> str:
+    if doc is None:
+        return "null"
+    if isinstance(doc, bool):
+        return "a boolean"
+    if isinstance(doc, list):
+        return "an array"
+    if isinstance(doc, str):
+        return "a string"
+    return "a number"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -291,20 +598,101 @@ async def _read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
 
 _PARAM = re.compile(r"{([a-zA-Z_][a-zA-Z0-9_]*)(?::[^}]*)?}")
 
+ERROR_OBJECT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "One problem found in the request (validation lists every problem, not the first)",
+    "required": ["field", "problem", "type"],
+    "properties": {
+        "field": {"type": "string", "description": "where: body.<field>.<index>…, query.<name>, path.<name>, or empty"},
+        "problem": {"type": "string", "description": "what is wrong, in English"},
+        "type": {"type": "string", "description": "stable machine-readable kind of problem"},
+    },
+}
+
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "description": "RFC 9457 problem details",
+    "description": "RFC 9457 problem details. Members other than these carry the specifics of "
+    "the problem (an id, a current state); they never replace these.",
     "required": ["type", "title", "status", "detail", "code"],
     "properties": {
         "type": {"type": "string"},
         "title": {"type": "string"},
-        "status": {"type": "integer"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599, "description": "the HTTP status"},
         "detail": {"type": "string", "description": "zh-CN or en, by Accept-Language"},
         "code": {"type": "string", "description": "stable machine-readable code"},
         "request_id": {"type": "string"},
-        "errors": {"type": "array", "items": {"type": "object"}},
+        "errors": {"type": "array", "items": {"$ref": "#/components/schemas/ErrorObject"}},
     },
 }
+
+_ERROR_DESCRIPTIONS: dict[str, str] = {
+    "400": "malformed request: the body is not JSON, not a JSON object, or sent to an operation that takes none",
+    "401": "not logged in, or the session has ended",
+    "403": "the role or organisation may not do this",
+    "404": "no such resource (or none this caller may see)",
+    "409": "the resource's state does not allow this now",
+    "413": "the request body is larger than the limit",
+    "415": "the body's Content-Type is not one this operation takes",
+    "422": "invalid input: a path parameter, an unknown or invalid query parameter, a body field; "
+    "or a rule refused the request — see code and errors",
+}
+
+
+class _OpenApiSchema(GenerateJsonSchema):
+    """States in the document what the edge enforces for every field: integers within int64
+    (unless the field is bounded tighter), text without NUL or control characters."""
+
+    def int_schema(self, schema: core_schema.IntSchema) -> dict[str, Any]:
+        js = super().int_schema(schema)
+        js.setdefault("format", "int64")
+        if "minimum" not in js and "exclusiveMinimum" not in js:
+            js["minimum"] = INT64_MIN
+        if "maximum" not in js and "exclusiveMaximum" not in js:
+            js["maximum"] = INT64_MAX
+        return js
+
+    def str_schema(self, schema: core_schema.StringSchema) -> dict[str, Any]:
+        js = super().str_schema(schema)
+        if "pattern" not in js and "format" not in js:
+            js["pattern"] = FREE_TEXT_PATTERN
+        return js
+
+
+def _model_schema(model: type[BaseModel], *, mode: str = "validation") -> dict[str, Any]:
+    return model.model_json_schema(
+        ref_template="#/components/schemas/{model}", schema_generator=_OpenApiSchema, mode=mode  # type: ignore[arg-type]
+    )
+
+
+def _path_param_schema(tp: Any) -> dict[str, Any]:
+    if tp is PathId:
+        return {"type": "integer", "format": "int64", "minimum": 0, "maximum": INT64_MAX,
+                "description": "ASCII decimal digits 0-9 only"}  # fmt: skip
+    return TypeAdapter(tp).json_schema(schema_generator=_OpenApiSchema)
+
+
+def _problem_responses(ep: Endpoint) -> dict[str, Any]:
+    codes = {"404", "422"}
+    if ep.websocket:
+        codes |= {"400"}  # a plain GET, without the websocket handshake
+    if ep.body is not None or ep.raw_body or ep.method in ("POST", "PUT", "PATCH", "DELETE"):
+        codes |= {"400"}
+    if ep.body is not None or ep.raw_body:
+        codes |= {"413", "415"}
+    if ep.roles is not None:
+        codes |= {"401", "403"}
+    if ep.write or ep.method != "GET":
+        codes |= {"409"}
+    out = {c: {"$ref": f"#/components/responses/Problem{c}"} for c in sorted(codes)}
+    out["default"] = {"$ref": "#/components/responses/Problem"}
+    return out
+
+
+def _problem_components() -> dict[str, Any]:
+    content = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    out = {f"Problem{c}": {"description": d, "content": content} for c, d in _ERROR_DESCRIPTIONS.items()}
+    out["Problem"] = {"description": "any other problem", "content": content}
+    return out
 
 
 def openapi_path(path: str) -> str:
@@ -312,7 +700,7 @@ def openapi_path(path: str) -> str:
 
 
 def build_openapi(endpoints: list[Endpoint], *, title: str, version: str) -> dict[str, Any]:
-    schemas: dict[str, Any] = {"Problem": PROBLEM_SCHEMA}
+    schemas: dict[str, Any] = {"Problem": PROBLEM_SCHEMA, "ErrorObject": ERROR_OBJECT_SCHEMA}
     paths: dict[str, dict[str, Any]] = {}
     for ep in endpoints:
         op: dict[str, Any] = {
@@ -320,25 +708,22 @@ def build_openapi(endpoints: list[Endpoint], *, title: str, version: str) -> dic
             "tags": [ep.tag],
             "operationId": f"{ep.method.lower()}_{re.sub(r'[^a-zA-Z0-9]+', '_', ep.path).strip('_')}",
             "responses": {
-                str(ep.status): {"description": "success", "content": {"application/json": {"schema": {}}}},
-                "default": {
-                    "description": "problem",
-                    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
-                },
+                str(ep.status): {"description": "success", "content": {t: {"schema": {}} for t in ep.produces}},
+                **_problem_responses(ep),
             },
         }
         if ep.websocket:
-            op["responses"] = {"101": {"description": "switching protocols to a websocket"}}
+            op["responses"] = {"101": {"description": "switching protocols to a websocket"}, **_problem_responses(ep)}
         if ep.roles is not None:
             op["security"] = [{"bearer": []}]
             roles = sorted(ep.roles | ({Role.SUPERVISOR} if not ep.write else set()))
             op["x-roles"] = [r.value for r in roles]
         parameters: list[dict[str, Any]] = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in _PARAM.findall(ep.path)
+            {"name": name, "in": "path", "required": True, "schema": _path_param_schema(tp)}
+            for name, tp in ep.path_params.items()
         ]
         if ep.query is not None:
-            qschema = ep.query.model_json_schema(ref_template="#/components/schemas/{model}")
+            qschema = _model_schema(ep.query)
             required = set(qschema.get("required", []))
             for name, prop in qschema.get("properties", {}).items():
                 parameters.append({"name": name, "in": "query", "required": name in required, "schema": prop})
@@ -347,7 +732,7 @@ def build_openapi(endpoints: list[Endpoint], *, title: str, version: str) -> dic
         if parameters:
             op["parameters"] = parameters
         if ep.body is not None:
-            bschema = ep.body.model_json_schema(ref_template="#/components/schemas/{model}")
+            bschema = _model_schema(ep.body)
             for dname, dschema in bschema.pop("$defs", {}).items():
                 schemas[dname] = dschema
             schemas[ep.body.__name__] = bschema
@@ -367,6 +752,7 @@ def build_openapi(endpoints: list[Endpoint], *, title: str, version: str) -> dic
         "paths": paths,
         "components": {
             "schemas": schemas,
+            "responses": _problem_components(),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

@@ -37,7 +37,7 @@ from trading.db import EmbeddedPostgres, open_pool
 from trading.errors import DomainError
 from web import keys
 from web.api import Api
-from web.errors import domain_problem, http_problem, internal_problem
+from web.errors import allow_header, domain_problem, http_problem, internal_problem
 from web.metrics import Metrics
 
 log = logging.getLogger("sunlit.web")
@@ -74,7 +74,7 @@ async def request_middleware(request: web.Request, handler: Callable[[web.Reques
     response: web.StreamResponse
     try:
         try:
-            response = await handler(request)
+            response = _options(request) or await handler(request)
         except DomainError as err:
             if err.status_hint in (401, 403):
                 await _audit_denied(request, err)
@@ -101,6 +101,17 @@ async def request_middleware(request: web.Request, handler: Callable[[web.Reques
                "user": getattr(request.get(keys.ACTOR), "username", None)},
     )
     return response
+
+
+def _options(request: web.Request) -> web.Response | None:
+    """OPTIONS on any path that exists: 204 with the methods it answers in ``Allow`` (aiohttp
+    alone answers 405). An unknown path stays a 404 problem."""
+    if request.method != "OPTIONS":
+        return None
+    exc = request.match_info.http_exception
+    if not isinstance(exc, web.HTTPMethodNotAllowed):
+        return None
+    return web.Response(status=204, headers={"Allow": allow_header(exc.allowed_methods)})
 
 
 async def _audit_denied(request: web.Request, err: DomainError) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import AwareDatetime, Field
 
 from auction import protocol, service, store
 from auction.engine import Engine, EngineHooks, EngineSettings
@@ -53,7 +53,8 @@ from trading.calendar import EventContext, EventRegistry
 from trading.context import Role
 from trading.errors import Forbidden
 from web import keys
-from web.api import Api, Body, Call, Query
+from web.api import Api, Body, Call, Cursor, FreeText, Id, Query
+from web.api import Text as Line
 from web.auction_ws import ENGINE, GATEWAY, Gateway, GatewaySettings, api_ws
 
 log = logging.getLogger("sunlit.auction")
@@ -62,10 +63,10 @@ RESERVE_KEY = web.AppKey("auction_reserve_key", ReserveKey)
 
 STAFF = {Role.STAFF, Role.ADMIN}
 Fen = Annotated[int, Field(ge=1, le=MAX_AMOUNT_FEN)]
-Title = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
-Paddle = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PADDLE_LEN)]
-Description = Annotated[str, StringConstraints(max_length=5000)]
+Title = Line(200, min_length=1, strip=True)
+Text = FreeText(500, min_length=1, strip=True)
+Paddle = Line(MAX_PADDLE_LEN, min_length=1)
+Description = FreeText(5000)
 
 
 # -- bodies and queries ---------------------------------------------------------------------------
@@ -111,11 +112,11 @@ class PlateSessionBody(Body):
 
 
 class AdmitBody(Body):
-    org_id: Annotated[int, Field(ge=1)]
+    org_id: Id
 
 
 class AdmitManyBody(Body):
-    org_ids: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1, max_length=1000)]
+    org_ids: Annotated[list[Id], Field(min_length=1, max_length=1000)]
 
 
 class ReasonBody(Body):
@@ -141,20 +142,20 @@ class CriterionBody(Body):
 
 
 class BidBody(Body):
-    bid_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    bid_id: Line(64, min_length=1)
     amount_fen: Fen
 
 
 class LotListQuery(Query):
     kind: Literal["land", "plate"] | None = None
-    session_id: Annotated[int, Field(ge=1)] | None = None
+    session_id: Id | None = None
     closed: bool | None = None
-    after_id: Annotated[int, Field(ge=0)] = 0
+    after_id: Cursor = 0
     limit: Annotated[int, Field(ge=1, le=500)] = 100
 
 
 class EventsQuery(Query):
-    after_seq: Annotated[int, Field(ge=0)] = 0
+    after_seq: Cursor = 0
     limit: Annotated[int, Field(ge=1, le=1000)] = 200
 
 
@@ -838,6 +839,7 @@ async def lot_bidders(call: Call) -> dict[str, Any]:
     tag="auctions",
     roles={Role.BIDDER, *STAFF},
     query=ConfirmationQuery,
+    produces=("application/json", "text/html"),
 )
 async def confirmation(call: Call) -> Any:
     lot_id = call.path_int("lot_id")

@@ -31,6 +31,7 @@ from bidding.evaluation.model import (
     PriceBenchmark,
 )
 from bidding.model import (
+    DEFAULT_MIN_BIDDERS,
     MAX_AMOUNT_FEN,
     BiddingSettings,
     Category,
@@ -50,7 +51,7 @@ from trading.calendar import EventContext, EventRegistry
 from trading.config import Config
 from trading.context import Role
 from web import keys
-from web.api import Api, Body, Call, Query
+from web.api import Api, Body, Call, Cursor, FreeText, Id, Query, Text
 
 __all__ = ["BIDDING_SETTINGS", "api_bidding", "settings_from", "setup"]
 
@@ -61,9 +62,9 @@ ANYONE = set(Role) - {Role.SYSTEM, Role.ANONYMOUS}
 READERS_OF_ALL = {Role.STAFF, Role.ADMIN, Role.SUPERVISOR}
 UPLOAD_PIECE_BYTES = 64 * 1024
 
-Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
-Reason500 = Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
-Code = Annotated[str, StringConstraints(min_length=1, max_length=60, strip_whitespace=True)]
+Text200 = Text(200, min_length=1, strip=True)
+Reason500 = FreeText(500, min_length=1, strip=True)
+Code = Text(60, min_length=1, strip=True)
 
 
 def settings_from(config: Config, environ: dict[str, str] | None = None) -> BiddingSettings:
@@ -94,17 +95,19 @@ class TenderBody(Body):
     project_name: Text200
     category: Category = Category.WORKS
     procedure: Procedure = Procedure.OPEN
-    lots: Annotated[list[Annotated[str, StringConstraints(max_length=200)]], Field(max_length=100)]
+    lots: Annotated[list[Text(200)], Field(max_length=100)]
     estimated_price_fen: Annotated[int, Field(ge=1, le=MAX_AMOUNT_FEN)]
     deposit_fen: Annotated[int, Field(ge=0, le=MAX_AMOUNT_FEN)]
     bid_deadline_at: AwareDatetime
     opening_at: AwareDatetime
-    place: Annotated[str, StringConstraints(max_length=200, strip_whitespace=True)] = ""
-    min_bidders: Annotated[int, Field(ge=1, le=1000)] = 3
+    place: Text(200, strip=True) = ""
+    min_bidders: Annotated[int, Field(ge=DEFAULT_MIN_BIDDERS, le=1000)] = DEFAULT_MIN_BIDDERS
+    """At least 3 (T7: BL 28)."""
     min_period_days: Annotated[int, Field(ge=1, le=365)] | None = None
     opening_mode: OpeningMode = OpeningMode.CUSTODIANS
-    custodians: Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=255)]
-    threshold_k: Annotated[int, Field(ge=1, le=255)]
+    custodians: Annotated[list[Id], Field(min_length=2, max_length=255)]
+    threshold_k: Annotated[int, Field(ge=2, le=255)]
+    """Shares needed to open: at least 2 (no one custodian opens alone), at most the custodians."""
     max_bid_bytes: Annotated[int, Field(ge=1, le=2**42)] | None = None
     # The evaluation terms (T16, W3): optional; fixed at publication (bidding.evaluation).
     evaluation_method: EvaluationMethod = EvaluationMethod.LOWEST_PRICE
@@ -129,7 +132,7 @@ class TenderBody(Body):
 
 class TenderQuery(Query):
     state: TenderState | None = None
-    after_id: Annotated[int, Field(ge=0)] = 0
+    after_id: Cursor = 0
     limit: Annotated[int, Field(ge=1, le=500)] = 100
 
 
@@ -154,7 +157,7 @@ class RetenderBody(Body):
 
 
 class ShareBody(Body):
-    share: Annotated[str, StringConstraints(min_length=1, max_length=2000, strip_whitespace=True)]
+    share: Text(2000, min_length=1, strip=True)
 
 
 api_bidding = Api()
@@ -357,6 +360,7 @@ async def list_documents(call: Call) -> list[dict[str, Any]]:
     summary="Download a tender document",
     tag="tenders",
     roles=ANYONE,
+    produces=("application/octet-stream",),
 )
 async def download_document(call: Call) -> web.StreamResponse:
     tender_id = call.path_int("tender_id")

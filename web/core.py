@@ -23,14 +23,14 @@ from trading.parties import service as parties
 from trading.parties.model import Organisation, OrgKind, PartyKey, User
 from trading.supervision import list_alerts
 from web import keys
-from web.api import Api, Body, Call, Query, json_response
+from web.api import Api, Body, Call, Cursor, Id, Query, Text, json_response
 from web.errors import problem_response
 from web.metrics import CONTENT_TYPE_LATEST
 
 STAFF = {Role.STAFF, Role.ADMIN}
 ANYONE = set(Role) - {Role.SYSTEM, Role.ANONYMOUS}
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Name = Text(200, min_length=1, strip=True)
 
 
 def org_json(o: Organisation) -> dict[str, Any]:
@@ -63,7 +63,7 @@ def decode_key(text: str) -> bytes:
 
 
 class LoginBody(Body):
-    username: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    username: Text(40, min_length=1)
     password: Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
@@ -71,7 +71,7 @@ class OrganisationBody(Body):
     name: Name
     kind: OrgKind
     credit_code: Annotated[str, StringConstraints(min_length=18, max_length=18)]
-    region: Annotated[str, StringConstraints(max_length=60)] = ""
+    region: Text(60) = ""
     platform_affiliate: bool = False
 
 
@@ -80,22 +80,22 @@ class OrganisationQuery(Query):
 
 
 class UserBody(Body):
-    username: Annotated[str, StringConstraints(min_length=3, max_length=40)]
-    full_name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    username: Text(40, min_length=3)
+    full_name: Text(100, min_length=1)
     role: Role
     password: Annotated[str, StringConstraints(min_length=10, max_length=200)]
-    org_id: int | None = None
+    org_id: Id | None = None
 
 
 class UserQuery(Query):
-    org_id: int | None = None
+    org_id: Id | None = None
     role: Role | None = None
 
 
 class KeyBody(Body):
     public_key: Annotated[str, StringConstraints(min_length=43, max_length=64)]
     algorithm: Annotated[str, StringConstraints(pattern="^(ed25519|x25519)$")] = "ed25519"
-    label: Annotated[str, StringConstraints(max_length=100)] = ""
+    label: Text(100) = ""
 
 
 class KeyQuery(Query):
@@ -105,29 +105,29 @@ class KeyQuery(Query):
 class AuditQuery(Query):
     object_type: Annotated[str, StringConstraints(max_length=60)] | None = None
     object_id: Annotated[str, StringConstraints(max_length=200)] | None = None
-    actor_user_id: int | None = None
+    actor_user_id: Id | None = None
     action: Annotated[str, StringConstraints(max_length=200)] | None = None
     since: datetime | None = None
     until: datetime | None = None
-    after_seq: Annotated[int, Field(ge=0)] = 0
+    after_seq: Cursor = 0
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
 
 
 class AdmissionFlagBody(Body):
-    org_id: Annotated[int, Field(ge=1)]
+    org_id: Id
     project_ref: Annotated[str, StringConstraints(pattern="^[a-z_]+:[0-9]+$", max_length=40)]
     note: Annotated[str, StringConstraints(min_length=1, max_length=500)]
 
 
 class AlertQuery(Query):
-    kind: str | None = None
-    after_id: Annotated[int, Field(ge=0)] = 0
+    kind: Text(60) | None = None
+    after_id: Cursor = 0
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
 
 
 class EventQuery(Query):
-    kind: str | None = None
-    ref: str | None = None
+    kind: Text(60) | None = None
+    ref: Text(200) | None = None
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +22,10 @@ from web.i18n import pick_language
 log = logging.getLogger("sunlit.web")
 
 PROBLEM_TYPE_BASE = "https://sunlit.example/problems/"
+RESERVED = frozenset({"type", "title", "status", "detail", "code", "request_id"})
+"""The members every problem has; a domain error's details never replace them (a detail
+named ``status`` once turned a 409 ``wrong_draw_state`` into ``"status": "drawn"``)."""
+_FIELD_PREFIX = re.compile(r"^([A-Za-z_][\w.\[\]]*): (.+)$", re.S)
 
 _HTTP_PROBLEMS: dict[int, tuple[str, str, str]] = {
     400: ("bad_request", "The request is malformed.", "请求格式错误。"),
@@ -53,8 +58,12 @@ def problem_response(
         "code": code,
         "request_id": request.get(keys.REQUEST_ID, ""),
     }
-    if extra:
-        body.update(extra)
+    for name, value in (extra or {}).items():
+        if name in RESERVED:
+            log.warning("problem detail %r would replace a reserved member; dropped", name,
+                        extra={"code": code})  # fmt: skip
+            continue
+        body[name] = error_objects(value) if name == "errors" else value
     return web.Response(
         status=status,
         body=json.dumps(body, ensure_ascii=False).encode(),
@@ -62,6 +71,32 @@ def problem_response(
         charset="utf-8",
         headers={**(headers or {}), "Content-Language": "zh-CN" if lang == "zh" else "en"},
     )
+
+
+def error_object(item: Any) -> dict[str, Any]:
+    """One entry of ``errors`` as the object the Problem schema describes: ``field``,
+    ``problem``, ``type`` (strings), plus whatever else the layer that found it said."""
+    if isinstance(item, dict):
+        out = dict(item)
+        field = out.get("field")
+        if field is None:
+            field = next((f"{k}={out[k]}" for k in ("line", "row", "org_id", "path") if k in out), "")
+        problem = out.get("problem")
+        if problem is None:
+            problem = out.get("message_en") or out.get("message") or out.get("detail") or out.get("code") or ""
+        kind = out.get("type") or out.get("code") or "invalid"
+        out.update(field=str(field), problem=str(problem), type=str(kind))
+        return out
+    text = str(item)
+    m = _FIELD_PREFIX.match(text)
+    if m:
+        return {"field": m.group(1), "problem": m.group(2), "type": "invalid"}
+    return {"field": "", "problem": text, "type": "invalid"}
+
+
+def error_objects(value: Any) -> list[dict[str, Any]]:
+    items = value if isinstance(value, list | tuple) else [value]
+    return [error_object(i) for i in items]
 
 
 def domain_problem(request: web.Request, err: DomainError) -> web.Response:
@@ -75,8 +110,14 @@ def http_problem(request: web.Request, exc: web.HTTPException) -> web.Response:
     code, en, zh = _HTTP_PROBLEMS.get(exc.status, (f"http_{exc.status}", exc.reason, exc.reason))
     headers = {}
     if exc.status == 405 and "Allow" in exc.headers:
-        headers["Allow"] = exc.headers["Allow"]
+        headers["Allow"] = allow_header(exc.headers["Allow"].split(","))
     return problem_response(request, status=exc.status, code=code, detail_en=en, detail_zh=zh, headers=headers)
+
+
+def allow_header(methods: Any) -> str:
+    """The methods a path answers, OPTIONS (answered for every path) included."""
+    names = {m.strip().upper() for m in methods if m and m.strip() and m.strip() != "*"}
+    return ", ".join(sorted(names | {"OPTIONS"}))
 
 
 def internal_problem(request: web.Request) -> web.Response:

@@ -53,7 +53,8 @@ from trading.calendar import EventContext, EventRegistry, TimedEvent
 from trading.context import Role
 from trading.errors import Rejected, ValidationFailed
 from web import keys
-from web.api import Api, Body, Call, Query
+from web.api import Api, Body, Call, Count32, FreeText, Id, Query
+from web.api import Text as Line
 
 EXPERT_KEYS = web.AppKey("experts_keys", PoolKeys)
 POOL_CACHE = web.AppKey("experts_pool_cache", draws.PoolCache)
@@ -64,7 +65,7 @@ STAFF = {Role.STAFF, Role.ADMIN}
 ANYONE = set(Role) - {Role.SYSTEM, Role.ANONYMOUS}
 
 IdStr = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$")]
-Text = Annotated[str, StringConstraints(max_length=200)]
+Text = Line(200)
 Region = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]{1,20}$")]
 
 
@@ -189,12 +190,12 @@ class SanctionBody(Body):
     kind: Literal["tendering_penalty", "judgment_defaulter", "disqualified"]
     start: date
     end: date | None = None
-    note: Annotated[str, StringConstraints(max_length=500)] = ""
+    note: FreeText(500) = ""
 
 
 class ExpertFields(Body):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
-    id_number: Annotated[str, StringConstraints(min_length=1, max_length=30)] | None = None
+    name: Line(100, min_length=1) | None = None
+    id_number: Line(30, min_length=1) | None = None
     employer_code: IdStr | None = None
     employer_name: Text = ""
     specialties: (
@@ -202,23 +203,23 @@ class ExpertFields(Body):
         | None
     ) = None
     region: Region | None = None
-    title: Annotated[str, StringConstraints(max_length=60)] = ""
+    title: Line(60) = ""
     experience_years: Annotated[int, Field(ge=0, le=80)] = 0
     status: Literal["active", "suspended", "retired"] = "active"
     suspended_until: date | None = None
     unavailable_dates: Annotated[list[date], Field(max_length=366)] = []
     relations: Annotated[list[RelationBody], Field(max_length=50)] = []
     sanctions: Annotated[list[SanctionBody], Field(max_length=50)] = []
-    phone: Annotated[str, StringConstraints(max_length=21)] = ""
-    email: Annotated[str, StringConstraints(max_length=200)] = ""
+    phone: Line(21) = ""
+    email: Line(200) = ""
     language: Literal["zh", "en"] = "zh"
-    user_id: Annotated[int, Field(ge=1)] | None = None
+    user_id: Id | None = None
 
 
 class ExpertBody(ExpertFields):
     expert_id: IdStr | None = None
-    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    id_number: Annotated[str, StringConstraints(min_length=1, max_length=30)]
+    name: Line(100, min_length=1)
+    id_number: Line(30, min_length=1)
     specialties: Annotated[
         list[Annotated[str, StringConstraints(max_length=20)]], Field(min_length=1, max_length=10)
     ]
@@ -228,17 +229,17 @@ class ExpertBody(ExpertFields):
 class ExpertPatch(ExpertFields):
     """Any of the fields; lists replace the old ones whole. ``version``: as read."""
 
-    version: Annotated[int, Field(ge=1)]
+    version: Annotated[Count32, Field(ge=1)]
 
 
 class LinkUserBody(Body):
-    user_id: Annotated[int, Field(ge=1)] | None
+    user_id: Id | None
 
 
 class CodeBody(Body):
     code: Annotated[str, StringConstraints(max_length=20)]
-    name_zh: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    name_en: Annotated[str, StringConstraints(max_length=100)] = ""
+    name_zh: Line(100, min_length=1)
+    name_en: Line(100) = ""
 
 
 class CodesBody(Body):
@@ -249,7 +250,7 @@ class ExpertQuery(Query):
     specialty: Annotated[str, StringConstraints(max_length=20)] | None = None
     region: Region | None = None
     status: Literal["active", "suspended", "retired"] | None = None
-    name: Annotated[str, StringConstraints(max_length=100)] | None = None
+    name: Line(100) | None = None
     after: IdStr | None = None
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
 
@@ -291,16 +292,16 @@ def _changes(p: ExpertPatch) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in p.model_fields_set - {"version"}:
         value = getattr(p, name)
+        if value is None and name in ("name", "id_number", "specialties", "region"):
+            raise ValidationFailed(
+                f"{name} cannot be emptied", f"{name} 不能为空", code="invalid_expert"
+            )
         if name == "relations":
             value = tuple(_relation(r) for r in value)
         elif name == "sanctions":
             value = tuple(_sanction(s) for s in value)
         elif name in ("specialties", "unavailable_dates"):
             value = tuple(value)
-        if value is None and name in ("name", "id_number", "specialties", "region"):
-            raise ValidationFailed(
-                f"{name} cannot be emptied", f"{name} 不能为空", code="invalid_expert"
-            )
         out[name] = value
     if not out:
         raise ValidationFailed("nothing to change", "没有要修改的内容", code="invalid_expert")
@@ -361,6 +362,7 @@ async def add_expert(call: Call) -> dict[str, Any]:
     summary="One expert (identity number masked)",
     tag="experts",
     roles=STAFF,
+    path_params={"expert_id": IdStr},
 )
 async def get_expert(call: Call) -> dict[str, Any]:
     async with call.pool.acquire() as conn:
@@ -368,7 +370,7 @@ async def get_expert(call: Call) -> dict[str, Any]:
 
 
 @route("PATCH", "/experts/{expert_id}", summary="Change an expert (send the version you read)", tag="experts",
-       roles=STAFF, body=ExpertPatch)  # fmt: skip
+       roles=STAFF, body=ExpertPatch, path_params={"expert_id": IdStr})  # fmt: skip
 async def update_expert(call: Call) -> dict[str, Any]:
     p: ExpertPatch = call.body
     async with call.pool.acquire() as conn:
@@ -378,7 +380,7 @@ async def update_expert(call: Call) -> dict[str, Any]:
 
 
 @route("PUT", "/experts/{expert_id}/user", summary="Link a user with the expert role to this expert (null unlinks)",
-       tag="experts", roles=STAFF, body=LinkUserBody)  # fmt: skip
+       tag="experts", roles=STAFF, body=LinkUserBody, path_params={"expert_id": IdStr})  # fmt: skip
 async def link_user(call: Call) -> dict[str, Any]:
     async with call.pool.acquire() as conn:
         entry = await service.link_user(conn, call.audit, call.actor, call.now,
@@ -473,24 +475,24 @@ class ExtraExclusionBody(Body):
     """An expert the tender excludes (it can only leave an expert out of the draw)."""
 
     expert_id: IdStr
-    detail: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    detail: FreeText(500, min_length=1)
 
 
 class BeaconBody(Body):
-    source: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    source: Line(100, min_length=1)
     round: Annotated[int, Field(ge=0, le=10**15)]
 
 
 class DrawBody(Body):
     tender_ref: IdStr
-    tenderee_org_id: Annotated[int, Field(ge=1)]
-    bidder_org_ids: Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=1000)] = []
-    supervising_org_ids: Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=50)] = []
+    tenderee_org_id: Id
+    bidder_org_ids: Annotated[list[Id], Field(max_length=1000)] = []
+    supervising_org_ids: Annotated[list[Id], Field(max_length=50)] = []
     tender_region: Region | None = None
     demands: Annotated[list[DemandBody], Field(min_length=1, max_length=50)]
     evaluation_date: date
     evaluation_time: Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
-    evaluation_place: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    evaluation_place: Line(500, min_length=1)
     evaluation_days: Annotated[int, Field(ge=1, le=31)] = 1
     extra_exclusions: Annotated[list[ExtraExclusionBody], Field(max_length=1000)] = []
     tenderee_representatives: Annotated[int, Field(ge=0, le=50)] = 0
@@ -509,17 +511,17 @@ class RunBody(Body):
 
 
 class ReasonBody(Body):
-    reason: Annotated[str, StringConstraints(max_length=500)] = ""
+    reason: FreeText(500) = ""
 
 
 class RecuseBody(Body):
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    reason: FreeText(500, min_length=1)
 
 
 class DrawQuery(Query):
     tender_ref: IdStr | None = None
     status: Literal["committed", "drawn", "full", "short", "fixed"] | None = None
-    before: Annotated[int, Field(ge=1)] | None = None
+    before: Id | None = None
     limit: Annotated[int, Field(ge=1, le=500)] = 50
 
 
@@ -613,7 +615,7 @@ async def get_record(call: Call) -> web.Response:
 
 @route("POST", "/draws/{draw_id}/seats/{line}/{position}/recuse", summary="Take the member at a seat (its place in "
        "the drawn order) off the panel; the next in order is called", tag="draws", roles=STAFF,
-       body=RecuseBody)  # fmt: skip
+       body=RecuseBody, path_params={"line": Count32, "position": Count32})  # fmt: skip
 async def recuse_seat(call: Call) -> dict[str, Any]:
     async with call.pool.acquire() as conn:
         view = await draws.recuse_seat(conn, call.audit, call.actor, call.now, settings=call.app[SETTINGS],

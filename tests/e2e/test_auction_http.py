@@ -95,7 +95,7 @@ async def test_a_bad_lot_is_refused_with_every_problem_listed(client, clock) -> 
     )
     status, problem = await call(client, "POST", "/auctions/lots", staff, body)
     assert status == 422 and problem["code"] == "validation_failed"
-    assert len(problem["errors"]) == 2 and any("20%" in e for e in problem["errors"])
+    assert len(problem["errors"]) == 2 and any("20%" in e["problem"] for e in problem["errors"])
     for field, value in (
         ("starting_price_fen", "100"),
         ("starting_price_fen", 1.5),
@@ -148,7 +148,9 @@ async def test_admission_needs_a_confirmed_deposit_and_is_all_or_nothing(client,
         client, "POST", f"/auctions/lots/{lot['id']}/admissions", staff, {"org_id": unpaid.org_id}
     )
     assert status == 403 and problem["code"] == "not_admitted"
-    assert problem["errors"] == [{"org_id": unpaid.org_id, "code": "deposit_not_confirmed"}]
+    assert [(e["org_id"], e["code"], e["type"]) for e in problem["errors"]] == [
+        (unpaid.org_id, "deposit_not_confirmed", "deposit_not_confirmed")
+    ]
     _, first = await call(
         client, "POST", f"/auctions/lots/{lot['id']}/admissions", staff, {"org_id": paid.org_id}
     )

@@ -130,7 +130,7 @@ async def test_a_plate_sessions_deposits_convert_for_winners_and_are_refunded_to
         ),
         403,
     )
-    assert problem["errors"] == [{"org_id": unpaid.org_id, "code": "deposit_not_confirmed"}]
+    assert [(e["org_id"], e["code"]) for e in problem["errors"]] == [(unpaid.org_id, "deposit_not_confirmed")]
     admitted = await ok(
         await first.post(
             admissions, headers=staff, json={"org_ids": [a.org_id, b.org_id, c.org_id]}

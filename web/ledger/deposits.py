@@ -13,7 +13,7 @@ from trading.context import Role
 from trading.errors import ValidationFailed
 from trading.ledger import service, store
 from trading.ledger.model import ForfeitCause, Guarantee, ProjectKind, RefundCause
-from web.api import Body, Call
+from web.api import Body, Call, Id
 from web.ledger.common import (
     ANYONE,
     READERS,
@@ -49,7 +49,7 @@ class DatesBody(Body):
 
 
 class OpenDepositBody(Body):
-    org_id: Annotated[int, Field(ge=1)] | None = None
+    org_id: Id | None = None
     """Staff open a deposit for a bidder; a bidder opens its own (omit, or its own org id)."""
 
 
@@ -68,7 +68,7 @@ class RefundBody(Body):
 
 
 class RefundAllBody(RefundBody):
-    exclude_org_ids: Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=10_000)] = []
+    exclude_org_ids: Annotated[list[Id], Field(max_length=10_000)] = []
 
 
 class ForfeitBody(Body):

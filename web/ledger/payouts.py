@@ -11,7 +11,7 @@ from pydantic import Field, StringConstraints
 from trading.errors import Conflict
 from trading.ledger import settlement, store
 from trading.ledger.model import PayoutPurpose
-from web.api import Body, Call, Query
+from web.api import Body, Call, Id, Query
 from web.ledger.common import (
     READERS,
     STAFF,
@@ -39,7 +39,7 @@ class StateQuery(Query):
 
 
 class PayoutQuery(StateQuery):
-    batch_id: Annotated[int, Field(ge=1)] | None = None
+    batch_id: Id | None = None
 
 
 @route(
@@ -133,6 +133,7 @@ async def list_batches(call: Call) -> list[dict[str, Any]]:
     summary="The bank batch file (CSV) of refund instructions",
     tag="ledger",
     roles=STAFF,
+    produces=("text/csv",),
 )
 async def batch_csv(call: Call) -> web.Response:
     batch_id = call.path_int("batch_id")

@@ -11,7 +11,7 @@ from trading.ledger import service, store
 from trading.ledger.errors import LedgerReason
 from trading.ledger.model import TransferFlags
 from trading.ledger.rules.payers import detect_collusion
-from web.api import Call, Query
+from web.api import Call, Cursor, Query, Text
 from web.ledger.common import READERS, ProjectRef, _sealed_project, route
 from web.ledger.render import account_json, trial_balance_json
 
@@ -24,7 +24,7 @@ class AccountQuery(Query):
 
 
 class TransferQuery(Query):
-    after_seq: Annotated[int, Field(ge=0)] = 0
+    after_seq: Cursor = 0
     account_id: Annotated[str, StringConstraints(max_length=140)] | None = None
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
 
@@ -53,7 +53,14 @@ async def list_accounts(call: Call) -> dict[str, Any]:
     }
 
 
-@route("GET", "/ledger/accounts/{account_id}", summary="One account", tag="ledger", roles=READERS)
+@route(
+    "GET",
+    "/ledger/accounts/{account_id}",
+    summary="One account",
+    tag="ledger",
+    roles=READERS,
+    path_params={"account_id": Text(140, min_length=1)},
+)
 async def get_account(call: Call) -> dict[str, Any]:
     async with call.pool.acquire() as conn:
         a = await store.get_account(conn, call.request.match_info["account_id"])
