@@ -464,3 +464,28 @@ async def test_the_panels_concluded_report_starts_the_award_and_the_savings_rate
         "budget_fen": 1_200_000, "control_price_fen": 1_080_000, "award_fen": 1_000_000,
         "rate": "1/6", "rate_percent": "16.67",
     }
+
+
+async def test_two_awards_at_once_make_one(opened: tuple[World, Result]) -> None:
+    """W8, W9: two staff members award at the same moment (two connections): the procedure's
+    row lock serialises them — one award, one set of notices, the other refused."""
+    import asyncio
+
+    world, result = opened
+    await published(world, result)
+    world.clock.advance(days=3)
+    outcomes = await asyncio.gather(
+        call(world, award.award, world.tender_id, rank=1, reason=None, note="", settings=SETTINGS),
+        call(world, award.award, world.tender_id, rank=2, reason=PassReason.GAVE_UP, note="放弃",
+             settings=SETTINGS),
+        return_exceptions=True,
+    )
+    made = [o for o in outcomes if not isinstance(o, BaseException)]
+    failed = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(made) == 1 and len(failed) == 1
+    assert isinstance(failed[0], AwardRejected) and failed[0].code == "wrong_award_state"
+    async with world.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM award_decisions") == 1
+        assert await conn.fetchval(
+            "SELECT count(*) FROM notices WHERE subject LIKE '中标通知书%'"
+        ) == 1
