@@ -17,9 +17,16 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from bidding.client import write_key_file
 from bidding.evaluation import records
 from crypto.keys import b64url_encode
-from crypto.signing import SigningKey, canonical_json, generate_signing_key, public_key_bytes
+from crypto.signing import (
+    SigningKey,
+    canonical_json,
+    generate_signing_key,
+    private_key_bytes,
+    public_key_bytes,
+)
 from experts.seating import seated_for_tender
 from tests.helpers import login, user_headers
 from tests.service.test_evaluation import SPEC, make_ev
@@ -50,7 +57,7 @@ def body(key: SigningKey, document: dict[str, Any]) -> dict[str, Any]:
 
 
 async def test_evaluation_through_the_api_and_the_offline_verifier(
-    make_client: Any, tmp_path: Path
+    make_client: Any, tmp_path: Path, capsys: Any
 ) -> None:
     client: TestClient = await make_client(session_ttl_s=90 * 86400)
     app = client.server.app
@@ -125,7 +132,16 @@ async def test_evaluation_through_the_api_and_the_offline_verifier(
     assert r.status == 200, await r.text()
 
     await problem(await client.post(f"{base}/report", headers=staff), 409, "sheets_missing")
-    for expert_id, headers, key in experts:
+    # the first member signs on their own machine: sunlit evaluation sign
+    expert_id, headers, key = experts[0]
+    write_key_file(tmp_path / "member.ed25519", private_key_bytes(key))
+    (tmp_path / "sheet.json").write_text(json.dumps(sheet(tid, expert_id, ev.bid_ids)), "utf-8")
+    assert cli.main(["evaluation", "sign", "--signing-key", str(tmp_path / "member.ed25519"),
+                     "--document", str(tmp_path / "sheet.json")]) == 0  # fmt: skip
+    signed_body = json.loads(capsys.readouterr().out)
+    r = await client.post(f"{base}/sheets", headers=headers, json=signed_body)
+    assert r.status == 201, await r.text()
+    for expert_id, headers, key in experts[1:]:
         r = await client.post(f"{base}/sheets", headers=headers, json=body(key, sheet(tid, expert_id, ev.bid_ids)))
         assert r.status == 201, await r.text()
     r = await client.post(f"{base}/report", headers=staff)
