@@ -226,3 +226,24 @@ async def test_item4_the_head_keeper_signs_only_after_appends_and_never_goes_bac
         assert [r["seq"] for r in await conn.fetch("SELECT seq FROM audit_heads ORDER BY seq")] == [3, 5]
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await conn.execute("DELETE FROM audit_heads")
+
+
+async def test_item4_a_restart_after_a_cut_keeps_the_head_file_as_evidence(pool, audit, clock, tmp_path) -> None:
+    """Issue 16 item 4: the tail cut and audit_heads emptied while the server was down, the next
+    start (a new keeper) signs what it finds into the table but keeps the head file that names
+    the lost entry, so ``verify`` on the machine still proves the cut."""
+    from trading.audit.head import HeadKeeper, read_head_file
+
+    await fill(pool, audit, clock, 15)
+    await HeadKeeper(audit, pool, clock, tmp_path).sign_now()
+    await tamper(pool, "DELETE FROM audit_log WHERE seq > 12")
+    await tamper(pool, "DELETE FROM audit_heads")
+    restarted = HeadKeeper(audit, pool, clock, tmp_path)
+    await restarted.sign_now()
+    await fill(pool, audit, clock, 5)  # appends go on; the file stays
+    await restarted.sign_now()
+    kept = read_head_file(restarted.path)
+    assert kept.seq == 15
+    async with pool.acquire() as conn:
+        report = await audit_log.verify_chain(conn, heads=[(kept, "the head file")])
+    assert (15, "head_mismatch") in [(f.seq, f.problem) for f in report.findings]

@@ -104,6 +104,8 @@ class HeadKeeper:
         self.interval_s = interval_s
         self._seen_appends = audit.appends
         self._signed_seq = 0
+        self._file_is_evidence = False
+        """The head file names an entry the log no longer holds: it is never replaced."""
         self._task: asyncio.Task[None] | None = None
 
     async def sign_now(self) -> SignedHead | None:
@@ -113,12 +115,30 @@ class HeadKeeper:
             seq = await conn.fetchval("SELECT max(seq) FROM audit_log")
             if seq is None or seq == self._signed_seq:
                 return None
+            if self._signed_seq == 0 and not await self._file_still_matches(conn):
+                self._file_is_evidence = True
             head = await self._audit.sign_head(conn, self._clock.now())
         if head is None:
             return None
-        await asyncio.to_thread(write_head_file, self.path, head, self._audit.public_key)
+        if not self._file_is_evidence:
+            await asyncio.to_thread(write_head_file, self.path, head, self._audit.public_key)
         self._signed_seq = head.seq
         return head
+
+    async def _file_still_matches(self, conn: asyncpg.Connection) -> bool:
+        """Before this process first replaces the head file (left by an earlier process):
+        does the log still hold the entry it signed? If not, the file is evidence of a cut
+        or rewritten tail and stays as it is (``sunlit audit verify`` names the entry)."""
+        try:
+            old = await asyncio.to_thread(read_head_file, self.path)
+        except ValueError:
+            return True  # no file, or a damaged one: nothing to keep
+        stored = await conn.fetchval("SELECT hash FROM audit_log WHERE seq = $1", old.seq)
+        if stored == old.head_hash:
+            return True
+        log.error("the audit log no longer holds the entry of the signed head in the head file; the file is kept: "
+                  "run sunlit audit verify", extra={"head_file": str(self.path), "seq": old.seq})
+        return False
 
     async def tick(self) -> SignedHead | None:
         """One look: sign the head if this process appended since the last look."""
