@@ -1,6 +1,6 @@
 """One tender from its public notice to its contract, through the HTTP API (and the CLI for
-the custodians' shares and the draw's verification), on real PostgreSQL with a fake clock:
-notice → download → question and clarification → deposits → sealed bids → opening → the
+the custodians' shares and for verifying the evaluation and the draw), on real PostgreSQL
+with a fake clock: notice → download → question and clarification → deposits → sealed bids → opening → the
 panel drawn for the tender → the panel reads the bids → sheets → report → candidates'
 publicity with an objection → award → contract → every deposit refunded with interest and
 the trial balance zero. Issue 12, "Tests and figures".
@@ -236,6 +236,16 @@ async def test_a_tender_from_its_notice_to_its_contract_and_refunds(
         f"/api/v1/tenders/{tid}/evaluation/bids", headers=await h(experts[seated[0]][0])
     )
     assert r.status == 403  # the evaluation is over: nobody reads the bids any more
+    full = await ok(
+        await client.get(f"/api/v1/tenders/{tid}/evaluation/record", headers=await h(staff))
+    )
+    server_key = (await ok(await client.get("/api/v1/bidding/server-key")))["public_key_hex"]
+    record_file = tmp_path / "evaluation-record.json"
+    record_file.write_text(json.dumps(full, ensure_ascii=False), "utf-8")
+    assert (
+        cli.main(["verify-evaluation", "--record", str(record_file), "--public-key", server_key])
+        == 0
+    )
     async with app[keys.POOL].acquire() as conn:  # and the evaluation key is gone
         assert await conn.fetchval(
             "SELECT wrapped_key IS NULL FROM tender_evaluation_keys WHERE tender_id = $1", tid
