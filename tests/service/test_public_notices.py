@@ -297,3 +297,43 @@ async def test_a_failed_tender_is_announced(world: World) -> None:
     async with world.pool.acquire() as conn:
         notice = await public.get_public_notice(conn, got["items"][0]["id"])
     assert notice["data"]["bid_count"] == 0
+
+
+async def test_the_opening_record_notice_is_the_signed_public_view(world: World) -> None:
+    """T11 (BL 36, EM 30): the opening record's notice carries the signed public view — the
+    bidders, prices and declared items, never the confidential items, the bid documents or
+    the custodians; and no notice before the opening names a bidder."""
+    import json
+
+    from bidding.records import PUBLIC_RECORD_TYPE
+    from tests.service.test_bidding_support import (
+        hand_in,
+        schedule_json,
+        seal_for,
+        submit,
+        to_deadline,
+        to_opening,
+    )
+
+    await download(world, 0)
+    await clarify(world)
+    for i, bidder in enumerate(world.bidders[:3]):
+        schedule = schedule_json(7000 + i, confidential_items={"分项报价": f"secret-{i}"})
+        await submit(world, bidder, seal_for(world, bidder, schedule, {"技术标.pdf": b"t" * 50}))
+    await to_deadline(world)
+    await to_opening(world)
+    await hand_in(world, world.custodians[0])
+    await hand_in(world, world.custodians[1])
+    got = await page(world, pstore.NoticeFilter(tender_id=world.tender_id))
+    assert [n["kind"] for n in got["items"]] == ["opening_record", "clarification", "tender"]
+    async with world.pool.acquire() as conn:
+        record = await public.get_public_notice(conn, got["items"][0]["id"])
+        before = [await public.get_public_notice(conn, n["id"]) for n in got["items"][1:]]
+    document = record["data"]["record"]["document"]
+    assert document["type"] == PUBLIC_RECORD_TYPE
+    assert [e["amount_fen"] for e in document["entries"]] == [7000, 7001, 7002]
+    text = json.dumps(record, ensure_ascii=False, default=str)
+    assert "secret-" not in text and "技术标.pdf" not in text and "custodian" not in text
+    for b in world.bidders:
+        party = b.party
+        assert all(party.username not in json.dumps(n, ensure_ascii=False, default=str) for n in before)
