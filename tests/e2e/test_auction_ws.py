@@ -56,7 +56,7 @@ class Ws:
     async def send(self, frame: Any) -> None:
         await self.conn.send(frame if isinstance(frame, str | bytes) else json.dumps(frame))
 
-    async def recv(self, timeout_s: float = 5) -> dict[str, Any]:
+    async def recv(self, timeout_s: float = 15) -> dict[str, Any]:
         if not self.pending:
             data = json.loads(await asyncio.wait_for(self.conn.recv(), timeout_s))
             if isinstance(data, list):  # several frames coalesced into one
@@ -68,7 +68,7 @@ class Ws:
         self.frames.append(frame)
         return frame
 
-    async def until(self, kind: str, timeout_s: float = 5, **match: Any) -> dict[str, Any]:
+    async def until(self, kind: str, timeout_s: float = 15, **match: Any) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while True:

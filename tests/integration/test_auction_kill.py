@@ -97,6 +97,21 @@ def server(
                 proc.wait()
 
 
+class Acks:
+    """Acknowledgments counted over every bidder; ``reached`` is set once there are
+    ``target`` of them (the test waits for that event, not for a time)."""
+
+    def __init__(self, target: int) -> None:
+        self.count = 0
+        self.target = target
+        self.reached = asyncio.Event()
+
+    def add(self) -> None:
+        self.count += 1
+        if self.count >= self.target:
+            self.reached.set()
+
+
 class Bidder:
     """One websocket bidder in the war: bids the next minimum it knows of, again and again."""
 
@@ -110,7 +125,7 @@ class Bidder:
         self.paddle: str | None = None
         self.highest = 0
 
-    async def fight(self, url: str, stop: asyncio.Event, acks_total: list[int]) -> None:
+    async def fight(self, url: str, stop: asyncio.Event, acks: Acks) -> None:
         try:
             async with websockets.connect(f"{url}?token={self.token}") as ws:
                 await ws.send(json.dumps({"op": "subscribe", "lots": [self.lot_id]}))
@@ -129,7 +144,7 @@ class Bidder:
                     elif frame["type"] == "ack":
                         self.acked[frame["bid_id"]] = frame
                         self.unanswered.discard(frame["bid_id"])
-                        acks_total[0] += 1
+                        acks.add()
                     elif frame["type"] == "error" and "bid_id" in frame:
                         self.unanswered.discard(frame["bid_id"])
                     if self.paddle is not None and not self.unanswered:
@@ -228,13 +243,12 @@ async def test_a_server_killed_mid_bidding_war_keeps_every_acknowledged_bid(
                 assert r.status == 200, await r.text()
         war = [Bidder(f"b{i}", t, lot_id) for i, t in enumerate(tokens)]
         stop = asyncio.Event()
-        acks = [0]
+        acks = Acks(40)
         fights = [asyncio.create_task(b.fight(url, stop, acks)) for b in war]
-        for _ in range(3000):  # bounded: 30 s, for a machine under load
-            if acks[0] >= 40:
-                break
-            await asyncio.sleep(0.01)
-        assert acks[0] >= 40, log.read_text()[-2000:]
+        try:  # bounded: 30 s, for a machine under load
+            await asyncio.wait_for(acks.reached.wait(), 30)
+        except TimeoutError:
+            pytest.fail(f"{acks.count} acknowledgments in 30 s\n" + log.read_text()[-2000:])
         proc.send_signal(signal.SIGKILL)  # in the middle of the war: bids are in flight
         proc.wait()
         await asyncio.wait_for(asyncio.gather(*fights), 30)

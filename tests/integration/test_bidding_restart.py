@@ -102,12 +102,14 @@ async def test_a_commit_racing_the_freeze_is_either_in_the_set_or_refused(
     envelope = seal_for(world, late)
     clock.set(world.tender.bid_deadline_at - timedelta(milliseconds=1))
     release = asyncio.Event()
+    all_in = asyncio.Event()
     commit_clock = CommitClock(clock)
 
     async def held_upload() -> Any:
         async def source() -> Any:
             async for piece in pieces(envelope, 200):
                 yield piece
+            all_in.set()
             await release.wait()  # the last byte is in; the commit is about to lock the tender
             commit_clock.armed = commit_first
 
@@ -123,7 +125,7 @@ async def test_a_commit_racing_the_freeze_is_either_in_the_set_or_refused(
         )
 
     upload = asyncio.create_task(held_upload())
-    await asyncio.sleep(0.05)
+    await all_in.wait()  # the upload has every byte and waits to commit
     if commit_first:
         release.set()
         await commit_clock.read.wait()  # the commit holds the tender row (shared) right now

@@ -234,10 +234,8 @@ async def test_while_the_database_is_unreachable_bids_are_refused_and_nothing_is
     with pytest.raises(EngineUnavailable):
         await engine.place_bid(1, "100003", "b3", 11_000)
     store.unreachable = False
-    for _ in range(200):
-        if not engine._lots[1].reloading:
-            break
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(engine.wait_idle(), 10)  # the reload is one of the engine's tasks
+    assert not engine._lots[1].reloading
     ok = await engine.place_bid(1, "100002", "b2", 10_500)
     assert ok.seq == 3 and rebuild(plate(), store.events(1)) == engine.state(1)
 
@@ -317,14 +315,17 @@ async def test_events_committed_while_a_resume_reads_the_log_are_not_lost(clock,
     real = store.public_events
     gate = asyncio.Event()
 
+    reading = asyncio.Event()
+
     async def slow(lot_id: int, after: int, upto: int):  # type: ignore[no-untyped-def]
+        reading.set()
         await gate.wait()
         return await real(lot_id, after, upto)
 
     store.public_events = slow  # type: ignore[method-assign]
     watcher = RecordingWatcher()
     resuming = asyncio.create_task(engine.subscribe(1, watcher, after_seq=2))
-    await asyncio.sleep(0)
+    await reading.wait()  # the resume is reading the missed events from the store
     await engine.place_bid(1, "100003", "during", 20_000)
     gate.set()
     await resuming
@@ -368,11 +369,18 @@ async def test_the_engine_timer_closes_the_lot_by_itself(engines) -> None:
     store = store_with(config)
     engine = await started(store, SystemClock(), engines)
     await start_lot(engine)
+    closed = asyncio.Event()
+
+    class ClosingWatcher(RecordingWatcher):
+        def push(self, frame: bytes) -> None:
+            super().push(frame)
+            last = self.frames[-1]
+            if last["type"] == "event" and last["event"]["type"] == "lot_closed":
+                closed.set()
+
+    await engine.subscribe(1, ClosingWatcher())
     await engine.place_bid(1, "100001", "b1", 10_000)
-    for _ in range(300):
-        if engine.state(1).phase is Phase.CLOSED:
-            break
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(closed.wait(), 10)  # the 1-s countdown's own timer, on a loaded machine
     assert engine.state(1).phase is Phase.CLOSED and engine.state(1).winner == "100001"
 
 
