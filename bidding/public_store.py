@@ -1,9 +1,9 @@
 """Every SQL statement of public notices, document downloads and versions, questions,
 clarifications and objections (asyncpg, ``$n`` parameters). Callers own the transaction.
 
-Lock order, after ``bidding.store``'s (the tender row first): the notice counter row last —
-it is held from the notice's insert to the commit, which is what makes ``seq`` follow the
-commit order.
+Lock order, after ``bidding.store``'s (the tender row first): the audit log's lock (its
+append, which ``publish_notice`` makes before the insert), then the notice counter row — held
+from the notice's insert to the commit, which is what makes ``seq`` follow the commit order.
 """
 
 from __future__ import annotations
@@ -36,9 +36,18 @@ class NoticeFilter:
     tender_id: int | None = None
 
 
+async def reserve_notice_id(conn: asyncpg.Connection) -> int:
+    """A notice id, taken before the notice is written (the audit entry names it first)."""
+    nid: int = await conn.fetchval(
+        "SELECT nextval(pg_get_serial_sequence('public_notices', 'id'))"
+    )
+    return nid
+
+
 async def insert_notice(
     conn: asyncpg.Connection,
     *,
+    notice_id: int,
     kind: NoticeKind,
     tender_id: int | None,
     title_zh: str,
@@ -47,15 +56,17 @@ async def insert_notice(
     published_by: int | None,
     now: datetime,
 ) -> int:
-    """One notice, its ``seq`` the next of the counter (locked until the caller commits);
-    category and region come from the tender (region: its creator's organisation)."""
+    """One notice (its id reserved by :func:`reserve_notice_id`), its ``seq`` the next of the
+    counter (locked until the caller commits); category and region come from the tender
+    (region: its creator's organisation)."""
     seq = await conn.fetchval(
         "UPDATE public_notice_counter SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq"
     )
     nid: int = await conn.fetchval(
-        """INSERT INTO public_notices (seq, kind, tender_id, category, region, title_zh, title_en,
-               data, published_at, published_by)
-           SELECT $1, $2, $3, t.category, COALESCE(o.region, ''), $4, $5, $6, $7, $8
+        """INSERT INTO public_notices (id, seq, kind, tender_id, category, region, title_zh,
+               title_en, data, published_at, published_by)
+           OVERRIDING SYSTEM VALUE
+           SELECT $9, $1, $2, $3, t.category, COALESCE(o.region, ''), $4, $5, $6, $7, $8
              FROM (SELECT $3::bigint AS id) k
              LEFT JOIN tenders t ON t.id = k.id
              LEFT JOIN users u ON u.id = t.created_by
@@ -69,7 +80,9 @@ async def insert_notice(
         data,
         now,
         published_by,
+        notice_id,
     )
+    assert nid == notice_id
     return nid
 
 

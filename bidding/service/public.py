@@ -80,16 +80,10 @@ async def publish_notice(
     if leaked:
         raise ValueError(f"a {kind} notice may not carry {', '.join(leaked)}")
     title_zh, title_en = title_zh.strip()[:300], title_en.strip()[:300]
-    notice_id = await pstore.insert_notice(
-        conn,
-        kind=kind,
-        tender_id=tender_id,
-        title_zh=title_zh,
-        title_en=title_en,
-        data=data,
-        published_by=actor.user_id,
-        now=now,
-    )
+    # Lock order: the audit log's lock (taken by its append) before the notice counter's
+    # row, in every transaction that publishes — two publishers never wait on each other in
+    # a cycle, and the counter follows the commit order.
+    notice_id = await pstore.reserve_notice_id(conn)
     await audit.append(
         conn,
         actor=actor,
@@ -98,6 +92,17 @@ async def publish_notice(
         object_id=notice_id,
         at=now,
         detail={"kind": kind.value, "tender_id": tender_id, "title_en": title_en},
+    )
+    await pstore.insert_notice(
+        conn,
+        notice_id=notice_id,
+        kind=kind,
+        tender_id=tender_id,
+        title_zh=title_zh,
+        title_en=title_en,
+        data=data,
+        published_by=actor.user_id,
+        now=now,
     )
     return notice_id
 
