@@ -49,6 +49,11 @@ async def test_the_public_list_needs_no_login_pages_filters_and_searches(centre:
     found = await (await client.get("/api/v1/public/notices?q=环城北路&kind=tender")).json()
     assert len(found["items"]) == 3
     assert (await (await client.get("/api/v1/public/notices?category=goods")).json())["items"] == []
+    today = client.server.app[keys.CLOCK].now().date()
+    by_day = await (await client.get(f"/api/v1/public/notices?published_from={today}&published_to={today}")).json()
+    assert len(by_day["items"]) == 3
+    before = await (await client.get(f"/api/v1/public/notices?published_to={today - DAY}")).json()
+    assert before["items"] == []
     detail = await (await client.get(first["items"][0]["url"])).json()
     assert detail["data"]["code"] == "PUB-2" and "custodians" not in detail["data"]
     await problem(await client.get("/api/v1/public/notices?kind=gossip"), 422, "validation_failed")
