@@ -9,9 +9,10 @@ subprocess (no login: the list is public). For each query shape, ``--requests`` 
 made one after another (after a warm-up) and timed end to end; the baseline, in the same
 run, is the bare ``SELECT`` of the very same page (the statement the server runs,
 ``bidding.public_store.page_sql``) through asyncpg from the client process — no HTTP, no
-JSON, no validation. Figure: ``ratio = baseline p95 / ours p95`` (target ≥ 0.5).
-
-For scale, the floor: ``GET /healthz`` (no database) with the same client.
+JSON, no validation. Figure: ``ratio = baseline p95 / ours p95`` (target ≥ 0.5). A second
+baseline puts the same ``SELECT`` behind the least an aiohttp server can do (a subprocess
+on uvloop: no middleware, validation, audit, metrics or access log; rows as JSON):
+``ratio_http`` is what Sunlit's own stack costs over serving the page at all.
 
 Shapes: the first page; a filtered page (kind + category + region); a title search
 (Chinese words, ~1 % of titles); the third page of that search (cursor).
@@ -128,6 +129,68 @@ def serve(dsn: str, data: Path, timeout_s: float = 60) -> Iterator[str]:
         log.close()
 
 
+def bare_server(dsn: str, port: int) -> None:
+    """The HTTP baseline: the same page's SELECT behind the least an aiohttp server can do —
+    no middleware, validation, audit, metrics or access log; rows dumped as JSON."""
+    from aiohttp import web
+
+    async def page(request: web.Request) -> web.Response:
+        q = request.query
+        f = pstore.NoticeFilter(
+            kind=NoticeKind(q["kind"]) if "kind" in q else None,
+            category=q.get("category"),
+            region=q.get("region"),
+            q=q.get("q"),
+        )
+        cursor = int(q["cursor"]) if "cursor" in q else None
+        sql, args = pstore.page_sql(f, cursor, PAGE + 1)
+        async with request.app["pool"].acquire() as conn:
+            rows = await conn.fetch(sql, *args)
+        return web.Response(text=json.dumps([dict(r) for r in rows[:PAGE]], default=str,
+                                            ensure_ascii=False), content_type="application/json")
+
+    async def pool_ctx(app: web.Application) -> Any:
+        app["pool"] = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
+        yield
+        await app["pool"].close()
+
+    app = web.Application()
+    app.router.add_get("/page", page)
+    app.cleanup_ctx.append(pool_ctx)
+    try:
+        import uvloop
+
+        uvloop.install()  # as sunlit serve runs by default
+    except ImportError:
+        pass
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+@contextmanager
+def serve_bare(dsn: str, timeout_s: float = 30) -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, __file__, "--bare-server", dsn, str(port)], cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/page", timeout=1):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the bare server did not start") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 async def timed(one: Any, requests: int, warmup: int) -> LoadResult:
     for _ in range(warmup):
         await one()
@@ -140,7 +203,9 @@ async def timed(one: Any, requests: int, warmup: int) -> LoadResult:
     return LoadResult(len(latencies), time.perf_counter() - started, latencies)
 
 
-async def measure(url: str, dsn: str, requests: int, explain: bool = False) -> list[dict[str, Any]]:
+async def measure(
+    url: str, bare_url: str, dsn: str, requests: int, explain: bool = False
+) -> list[dict[str, Any]]:
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
     assert pool is not None
     results = []
@@ -158,13 +223,6 @@ async def measure(url: str, dsn: str, requests: int, explain: bool = False) -> l
             ("search, page 3", {"q": RARE, "cursor": str(p2["next"])}, pstore.NoticeFilter(q=RARE),
              p2["next"]),
         ]
-        async def healthz() -> None:
-            async with session.get(url + "/healthz") as r:
-                await r.read()
-
-        floor = await timed(healthz, requests, warmup=20)
-        report("notices: floor (GET /healthz)", {"p50_ms": round(floor.pct(50) * 1000, 3),
-                                                 "p95_ms": round(floor.pct(95) * 1000, 3)})
         for name, params, f, cursor in shapes:
             query = {**params, "limit": str(PAGE)}
             sql, args = pstore.page_sql(f, cursor, PAGE + 1)
@@ -178,6 +236,12 @@ async def measure(url: str, dsn: str, requests: int, explain: bool = False) -> l
                 async with pool.acquire() as conn:
                     await conn.fetch(sql, *args)
 
+            async def bare(query: dict[str, str] = query) -> None:
+                params = {k: v for k, v in query.items() if k != "limit"}
+                async with session.get(bare_url + "/page", params=params) as r:
+                    assert r.status == 200, await r.text()
+                    await r.read()
+
             async with session.get(url + "/api/v1/public/notices", params=query) as r:
                 got = len((await r.json())["items"])
             if explain:
@@ -185,6 +249,7 @@ async def measure(url: str, dsn: str, requests: int, explain: bool = False) -> l
                     plan = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS) " + sql, *args)
                 print("\n".join("    " + r[0] for r in plan))
             b = await timed(base, requests, warmup=20)
+            h = await timed(bare, requests, warmup=20)
             o = await timed(ours, requests, warmup=20)
             figures = {
                 "items": got,
@@ -194,6 +259,9 @@ async def measure(url: str, dsn: str, requests: int, explain: bool = False) -> l
                 "select_p95_ms": round(b.pct(95) * 1000, 3),
                 "ratio_p95": round(b.pct(95) / o.pct(95), 3),
                 "target": 0.5,
+                "bare_http_p50_ms": round(h.pct(50) * 1000, 3),
+                "bare_http_p95_ms": round(h.pct(95) * 1000, 3),
+                "ratio_http_p95": round(h.pct(95) / o.pct(95), 3),
             }
             report(f"notices: {name}", figures)
             results.append({"shape": name, **figures})
@@ -214,14 +282,18 @@ async def main_async(args: argparse.Namespace) -> int:
                 await conn.close()
             fill_s = await fill(dsn, args.notices)
             report("notices: fill", {"notices": args.notices, "copy_s": round(fill_s, 2)})
-            with serve(dsn, data) as url:
-                await measure(url, dsn, args.requests, args.explain)
+            with serve(dsn, data) as url, serve_bare(dsn) as bare_url:
+                await measure(url, bare_url, dsn, args.requests, args.explain)
         finally:
             pg.stop()
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--bare-server"]:
+        bare_server(argv[1], int(argv[2]))
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notices", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=400)
