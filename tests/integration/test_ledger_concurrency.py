@@ -63,6 +63,24 @@ async def confirmed_deposit(
     return org, d.account_id
 
 
+async def blocked_on_a_lock(pool: asyncpg.Pool, order: list[str], timeout_s: float = 30) -> None:
+    """Until another backend of this database waits for a lock (or the other side already
+    answered, which the test then reports). PostgreSQL sends no event for this: poll
+    ``pg_stat_activity``, bounded."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    async with pool.acquire() as conn:
+        while not order:
+            waiting = await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if waiting:
+                return
+            assert loop.time() < deadline, "the second transaction never waited for the lock"
+            await asyncio.sleep(0.01)
+
+
 async def test_two_connections_refunding_one_deposit_at_once_exactly_one_succeeds(
     pool, audit, clock
 ) -> None:
@@ -86,7 +104,7 @@ async def test_two_connections_refunding_one_deposit_at_once_exactly_one_succeed
                 command_id="refund-a",
             )
             first_holds_lock.set()
-            await asyncio.sleep(0.3)  # the second must wait for this commit
+            await blocked_on_a_lock(pool, order)  # the second waits for this commit
             order.append("first committed")
             return d
 
