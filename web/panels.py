@@ -314,10 +314,17 @@ async def fix_panel(call: Call) -> dict[str, Any]:
     tender_id = call.path_int("tender_id")
     async with call.pool.acquire() as conn:
         d = await _tender_draw(conn, tender_id)
+        tender = await load_tender(conn, tender_id)
+        ended = tender.state in (
+            TenderState.FAILED,
+            TenderState.CANCELLED,
+        )  # no evaluation to wait for
         service = _evaluation_service()
-        if getattr(
-            service, "concluded_result", None
-        ) is not None and not await evaluation_concluded(conn, tender_id):
+        if (
+            not ended
+            and getattr(service, "concluded_result", None) is not None
+            and not await evaluation_concluded(conn, tender_id)
+        ):
             raise Rejected(ReadingReason.EVALUATION_NOT_CONCLUDED, details={"tender_id": tender_id})
         async with conn.transaction():
             view = await draws.fix_result(conn, call.audit, call.actor, call.now, keys=call.app[EXPERT_KEYS],
