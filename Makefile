@@ -9,7 +9,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 SUNLIT_DATA ?= var
 export SUNLIT_DATA
 
-.PHONY: serve test install install-test lint bench clean
+.PHONY: serve test install install-test lint bench clean fuzz
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ serve: install
 test: install-test
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# The full-length schemathesis run over every operation of the served OpenAPI (several
+# minutes); `make test` runs the same test with a few examples per operation.
+FUZZ_EXAMPLES ?= 50
+fuzz: install-test
+	SUNLIT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -p no:cacheprovider -s tests/e2e/test_openapi_fuzz.py
 
 lint: install-test
 	$(VENV)/bin/ruff check .

@@ -232,7 +232,7 @@ def _subscribe(data: dict[str, Any], req: str | None, context: dict[str, Any]) -
             if set(item) - {"lot_id", "after_seq"}:
                 raise _refuse(StreamReason.BAD_FIELD, "a lot is {lot_id, after_seq}", context)
             after = item.get("after_seq")
-            if after is not None and (not _is_int(after) or not 0 <= after <= 2**31):
+            if after is not None and (not _is_int(after) or not 0 <= after < 2**31):
                 raise _refuse(
                     StreamReason.BAD_FIELD, "after_seq must be a whole number ≥ 0", context
                 )

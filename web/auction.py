@@ -53,7 +53,7 @@ from trading.calendar import EventContext, EventRegistry
 from trading.context import Role
 from trading.errors import Forbidden
 from web import keys
-from web.api import Api, Body, Call, Cursor, FreeText, Id, Query
+from web.api import Api, Body, Call, Count32, Cursor, FreeText, Id, Query
 from web.api import Text as Line
 from web.auction_ws import ENGINE, GATEWAY, Gateway, GatewaySettings, api_ws
 
@@ -155,7 +155,8 @@ class LotListQuery(Query):
 
 
 class EventsQuery(Query):
-    after_seq: Cursor = 0
+    after_seq: Count32 = 0
+    """A lot's log numbers its events in an ``integer`` column."""
     limit: Annotated[int, Field(ge=1, le=1000)] = 200
 
 
