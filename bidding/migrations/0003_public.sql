@@ -30,7 +30,9 @@ CREATE TABLE public_notices (
     title_en      text NOT NULL CHECK (length(title_en) BETWEEN 1 AND 300),
     -- what the title search looks in (both languages, lower case)
     search_text   text GENERATED ALWAYS AS (lower(title_zh || ' ' || title_en)) STORED,
-    data          jsonb NOT NULL CHECK (jsonb_typeof(data) = 'object'),
+    -- json, not jsonb: the exact text is kept, and a bidder's sealed declared items may hold
+    -- any character (jsonb refuses \u0000, which would let one bid stop the opening's notice).
+    data          json NOT NULL CHECK (json_typeof(data) = 'object'),
     published_at  timestamptz NOT NULL,
     published_by  bigint REFERENCES users (id)
 );
