@@ -33,7 +33,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import cached_property
 from typing import Annotated, Any, get_args
 
@@ -58,6 +58,7 @@ from trading.errors import Forbidden, Unauthenticated, ValidationFailed
 from trading.parties import service as parties
 from trading.parties.model import User
 from web import keys
+from web.pages.session import check_csrf, session_token
 
 PREFIX = "/api/v1"
 
@@ -78,6 +79,9 @@ _CONTROL_FREE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]"
 _CONTROL_ANY = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _ASCII_ID = re.compile(r"[0-9]{1,19}")
 _ASCII_INT = re.compile(r"-?[0-9]{1,19}")
+YEAR_MIN, YEAR_MAX = 1900, 9000
+"""Dates and times outside these years are refused: nothing in the trade is dated there, and
+the rules' arithmetic (a deadline plus 20 days, a time in UTC) stays inside ``datetime``."""
 MAX_JSON_DEPTH = 32
 """Deepest nesting of a JSON body; no endpoint's schema is deeper than a few levels."""
 
@@ -333,16 +337,20 @@ def _validation_failed(exc: ValidationError, where: str) -> ValidationFailed:
 
 
 async def authenticate(request: web.Request, now: datetime) -> User:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    """The user behind ``Authorization: Bearer`` or, from a browser page, the session cookie;
+    a cookie-authenticated write must carry the CSRF token (``web.pages.session``)."""
+    token, via_cookie = session_token(request)
+    if token is None:
         raise Unauthenticated(
             "log in first and send 'Authorization: Bearer <token>'",
             "请先登录，并携带 'Authorization: Bearer <令牌>'",
             code="unauthenticated",
         )
     async with request.app[keys.POOL].acquire() as conn:
-        return await parties.resolve_session(conn, token.strip(), now)
+        user = await parties.resolve_session(conn, token, now)
+    if via_cookie:
+        check_csrf(request, token)
+    return user
 
 
 def actor_for(request: web.Request, user: User | None) -> Actor:
@@ -432,6 +440,7 @@ def _wrap(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]
                 call.query = ep.query.model_validate(dict(request.query))
             except ValidationError as exc:
                 raise _validation_failed(exc, "query") from None
+            _refuse_times(call.query, "query")
         elif request.query and not ep.websocket:
             names = ", ".join(sorted(request.query))
             raise ValidationFailed(
@@ -483,6 +492,23 @@ async def _refuse_body(request: web.Request) -> None:
     )
 
 
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\xc2[\x80-\x9f]")
+
+
+def refuse_control_bytes(data: bytes, what: str) -> None:
+    """A streamed text upload (CSV) holds no NUL or other control character (tab, CR and LF
+    are the format's own): PostgreSQL cannot store NUL in text, and nothing else belongs there."""
+    m = _CONTROL_BYTES.search(data)
+    if m is None:
+        return
+    line = data.count(b"\n", 0, m.start()) + 1
+    raise ValidationFailed(
+        f"the {what} contains a control character (byte {m.group()[-1]:#04x}) on line {line}",
+        f"{what} 第 {line} 行含有控制字符（字节 {m.group()[-1]:#04x}）",
+        details={"errors": [{"field": f"line {line}", "problem": "control character", "type": "control_character"}]},
+    )
+
+
 class _OutOfRange(int):
     """An integer literal of more than 19 digits (``json.loads`` would build it in full)."""
 
@@ -495,7 +521,7 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _json_problems(doc: Any) -> list[dict[str, str]]:
+def json_problems(doc: Any) -> list[dict[str, str]]:
     """Every string with a control character (tab, LF, CR aside) or a lone surrogate, and
     every integer outside int64, anywhere in the document; and nesting past the bound."""
     problems: list[dict[str, str]] = []
@@ -526,6 +552,40 @@ def _json_problems(doc: Any) -> list[dict[str, str]]:
                                  "type": "int64_range"})  # fmt: skip
     problems.sort(key=lambda p: p["field"])
     return problems
+
+
+def time_problems(value: Any, where: str = "") -> list[dict[str, str]]:
+    """Every date or time in a validated model (or list, dict) outside ``YEAR_MIN``..``YEAR_MAX``
+    — in UTC for a time with an offset (9999-12-31T23:00-05:00 is past the year 9999)."""
+    problems: list[dict[str, str]] = []
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            problems += time_problems(getattr(value, name), f"{where}.{name}" if where else name)
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            problems += time_problems(v, f"{where}.{i}" if where else str(i))
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            problems += time_problems(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(value, date):
+        try:
+            year = value.astimezone(UTC).year if isinstance(value, datetime) and value.tzinfo else value.year
+        except OverflowError:
+            year = 0
+        if not YEAR_MIN <= year <= YEAR_MAX:
+            problems.append({"field": where, "problem": f"must be within the years {YEAR_MIN} to {YEAR_MAX} (UTC)",
+                             "type": "date_range"})  # fmt: skip
+    return problems
+
+
+def _refuse_times(model: BaseModel, where: str) -> None:
+    problems = time_problems(model)
+    if problems:
+        raise ValidationFailed(
+            f"the {where} is invalid: " + "; ".join(f"{p['field']}: {p['problem']}" for p in problems),
+            f"{'请求体' if where == 'body' else '查询参数'}无效：" + "；".join(f"{p['field']}：须在 {YEAR_MIN} 至 {YEAR_MAX} 年之间" for p in problems),
+            details={"errors": problems},
+        )
 
 
 def _malformed(reason: str) -> ValidationFailed:
@@ -564,7 +624,7 @@ async def _read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
             status_hint=400,
             details={"errors": [{"field": "body", "problem": "must be a JSON object", "type": "model_type"}]},
         )
-    problems = _json_problems(doc)
+    problems = json_problems(doc)
     if problems:
         raise ValidationFailed(
             "the body is invalid: " + "; ".join(f"{p['field']}: {p['problem']}" for p in problems),
@@ -573,12 +633,14 @@ async def _read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
         )
     try:
         # In JSON mode: strict types, yet enums and datetimes given as JSON strings.
-        return model.model_validate_json(raw)
+        body = model.model_validate_json(raw)
     except ValidationError as exc:
         first = exc.errors(include_url=False, include_input=False)[0]
         if first["type"] == "json_invalid":
             raise _malformed(first["msg"]) from None
         raise _validation_failed(exc, "body") from None
+    _refuse_times(body, "body")
+    return body
 
 
 def _json_kind(doc: Any) -> str:

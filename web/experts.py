@@ -53,7 +53,17 @@ from trading.calendar import EventContext, EventRegistry, TimedEvent
 from trading.context import Role
 from trading.errors import Rejected, ValidationFailed
 from web import keys
-from web.api import Api, Body, Call, Count32, FreeText, Id, Query
+from web.api import (
+    Api,
+    Body,
+    Call,
+    Count32,
+    FreeText,
+    Id,
+    Query,
+    json_problems,
+    refuse_control_bytes,
+)
 from web.api import Text as Line
 
 EXPERT_KEYS = web.AppKey("experts_keys", PoolKeys)
@@ -398,7 +408,9 @@ async def _read_limited(request: web.Request, limit: int) -> bytes:
                 ExpertReason.IMPORT_TOO_LARGE, f"over {limit:,} bytes", f"超过{limit}字节"
             )
         chunks.append(chunk)
-    return b"".join(chunks)
+    data = b"".join(chunks)
+    refuse_control_bytes(data, "import file")
+    return data
 
 
 def _json_import(data: bytes) -> tuple[list[tuple[int, ExpertInput]], list[RowProblem]]:
@@ -411,6 +423,11 @@ def _json_import(data: bytes) -> tuple[list[tuple[int, ExpertInput]], list[RowPr
     if not isinstance(items, list) or set(doc) != {"experts"}:
         raise ValidationFailed('send {"experts": [ ... ]}', '请发送 {"experts": [ ... ]}', code="malformed_json",
                                status_hint=400)  # fmt: skip
+    bad_text = json_problems(doc)
+    if bad_text:
+        raise ValidationFailed("the import holds text it may not: " + "; ".join(f"{e['field']}: {e['problem']}" for e in bad_text),
+                               "导入内容含有不允许的文本：" + "；".join(f"{e['field']}：{e['problem']}" for e in bad_text),
+                               details={"errors": bad_text})  # fmt: skip
     rows: list[tuple[int, ExpertInput]] = []
     problems: list[RowProblem] = []
     for i, item in enumerate(items, start=1):

@@ -375,3 +375,43 @@ def test_a_new_endpoint_cannot_forget_the_layer() -> None:
     params = {p["name"]: p["schema"] for p in doc["paths"]["/api/v1/widgets/{widget_id}/parts/{slug}"]["post"]["parameters"]}
     assert params["widget_id"]["type"] == "integer" and params["slug"]["maxLength"] == 200
     assert "pattern" in doc["components"]["schemas"]["NewBody"]["properties"]["name"]
+
+
+async def test_nul_and_control_characters_in_an_uploaded_text_file_are_refused(
+    client: TestClient, staff: dict[str, str]
+) -> None:
+    """Issue 16 item 1: the streamed text uploads (a bank statement, the bank's payout results,
+    an expert import) refuse NUL and control characters too (tab, CR, LF are CSV's own)."""
+    for bad in ("\x00", "\x1b"):
+        for path, data in (
+            ("/api/v1/ledger/reconciliations", f"bank_ref,value_on,amount_fen\nR{bad}1,2026-01-01,100\n"),
+            ("/api/v1/ledger/payout-results", f"payout_id,status,bank_ref,value_time\nP1,paid,R{bad},x\n"),
+            ("/api/v1/experts/import", f"expert_id,name\nE1,A{bad}B\n"),
+        ):
+            r = await client.post(path, data=data.encode(), headers={**staff, "Content-Type": "text/csv"})
+            body = await refused(r, 422, "validation_failed")
+            assert body["errors"] == [{"field": "line 2", "problem": "control character", "type": "control_character"}]
+    r = await client.post("/api/v1/experts/import", headers=staff,
+                          json={"experts": [{"name": "A", "specialties": ["A01\u0000"], "id_number": "1", "region": "1"}]})  # fmt: skip
+    body = await refused(r, 422, "validation_failed")
+    assert body["errors"][0]["field"] == "experts.0.specialties.0" and body["errors"][0]["type"] == "control_character"
+
+
+async def test_dates_and_times_outside_the_years_are_refused(
+    client: TestClient, staff: dict[str, str], supervisor: dict[str, str]
+) -> None:
+    """Issue 16 item 1: a time that overflows in UTC (9999-12-31T23:59-05:00) or a date far
+    outside the trade's years is refused at the edge, not a 500 in the rules' arithmetic."""
+    late, early = "9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+01:00"
+    for when in (late, early):
+        r = await client.post("/api/v1/tenders/1/retender", json={"code": "R", "bid_deadline_at": when,
+                              "opening_at": when}, headers=staff)  # fmt: skip
+        body = await refused(r, 422)
+        assert {e["field"] for e in body["errors"]} == {"bid_deadline_at", "opening_at"}
+        r = await client.patch("/api/v1/tenders/1/dates", json={"bid_deadline_at": when, "opening_at": when,
+                               "reason": "r"}, headers=staff)  # fmt: skip
+        await refused(r, 422)
+        r = await client.post("/api/v1/auctions/sessions", headers=staff, json={"title": "s", "starts_at": when,
+                              "lots": [{"title": "A", "starting_price_fen": 1, "increment_fen": 1, "deposit_fen": 1}]})  # fmt: skip
+        await refused(r, 422)
+    await refused(await client.get("/api/v1/audit", params={"since": "0001-01-01T00:00:00Z"}, headers=supervisor), 422)

@@ -12,7 +12,7 @@ from trading.context import Role
 from trading.errors import ValidationFailed
 from trading.ledger import service, store
 from trading.ledger.model import AMOUNT_MAX_FEN
-from web.api import Api, Body, Call
+from web.api import Api, Body, Call, refuse_control_bytes
 
 STAFF = {Role.STAFF, Role.ADMIN}
 READERS = {Role.STAFF, Role.ADMIN, Role.SUPERVISOR}
@@ -70,8 +70,10 @@ async def _read_upload(call: Call) -> str:
                 status_hint=413,
             )
         chunks.append(chunk)
+    data = b"".join(chunks)
+    refuse_control_bytes(data, "file")
     try:
-        return b"".join(chunks).decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise ValidationFailed(
             "the file must be UTF-8 text (CSV)",
