@@ -50,12 +50,14 @@ from auction.reserve import ReserveKey
 from auction.rules import public_view
 from auction.store import PgLogStore
 from trading.calendar import EventContext, EventRegistry
+from trading.conduct.model import Door
 from trading.context import Role
 from trading.errors import Forbidden
 from web import keys
 from web.api import Api, Body, Call, Count32, Cursor, FreeText, Id, Query
 from web.api import Text as Line
 from web.auction_ws import ENGINE, GATEWAY, Gateway, GatewaySettings, api_ws
+from web.register import refuse_if_banned
 
 log = logging.getLogger("sunlit.auction")
 
@@ -321,6 +323,7 @@ async def schedule_session(call: Call) -> dict[str, Any]:
 
 async def _admit(call: Call, scope: str, org_ids: list[int]) -> list[dict[str, Any]]:
     async with call.pool.acquire() as conn:
+        await refuse_if_banned(conn, org_ids, call.now, Door.AUCTION_APPLICATION)  # S2
         admitted = await service.admit(
             conn, call.audit, call.actor, call.now, scope=scope, org_ids=org_ids
         )
@@ -656,6 +659,8 @@ async def place_bid(call: Call) -> dict[str, Any]:
     lot_id = call.path_int("lot_id")
     b: BidBody = call.body
     paddle = await _paddle(call, lot_id)
+    async with call.pool.acquire() as conn:  # S2
+        await refuse_if_banned(conn, call.actor.org_id, call.now, Door.AUCTION_BID)
     event = await _engine(call).place_bid(lot_id, paddle, b.bid_id, b.amount_fen)
     return {
         "lot_id": lot_id,

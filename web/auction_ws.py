@@ -43,12 +43,14 @@ from auction import protocol
 from auction.engine import Engine
 from auction.errors import AuctionReason, AuctionRejected, StreamReason, StreamRejected
 from auction.model import AcceptCap, BidAccepted
+from trading.conduct.model import Door
 from trading.context import Role
 from trading.errors import DomainError
 from trading.parties import service as parties
 from trading.parties.model import User
 from web import keys
 from web.api import Api, Call
+from web.register import refuse_if_banned_now
 
 log = logging.getLogger("sunlit.auction.ws")
 
@@ -465,6 +467,7 @@ class Client:
         try:
             paddle = self._bidder_paddle(op.lot_id)
             assert self.user is not None
+            refuse_if_banned_now(self.gateway.app, self.user.org_id, self.engine.now(), Door.AUCTION_BID)  # S2
             if self.in_flight >= self.settings.in_flight_max:
                 raise StreamRejected(
                     StreamReason.TOO_MANY_IN_FLIGHT, str(self.settings.in_flight_max)

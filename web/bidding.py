@@ -48,10 +48,12 @@ from bidding.vault import iter_blob, sweep_abandoned_uploads
 from crypto.keys import b64url_encode
 from trading import admission
 from trading.calendar import EventContext, EventRegistry
+from trading.conduct.model import Door
 from trading.config import Config
 from trading.context import Role
 from web import keys
 from web.api import Api, Body, Call, Cursor, FreeText, Id, Query, Text
+from web.register import refuse_if_banned
 
 __all__ = ["BIDDING_SETTINGS", "api_bidding", "settings_from", "setup"]
 
@@ -486,6 +488,7 @@ async def retender(call: Call) -> dict[str, Any]:
 async def register(call: Call) -> dict[str, Any]:
     tender_id = call.path_int("tender_id")
     async with call.pool.acquire() as conn:
+        await refuse_if_banned(conn, call.actor.org_id, call.now, Door.TENDER_REGISTRATION)  # S2
         reg, created = await tenders.register_bidder(
             conn, call.audit, call.actor, call.now, tender_id
         )
@@ -542,6 +545,8 @@ async def put_bid(call: Call) -> dict[str, Any]:
     ctype = call.request.content_type
     if ctype != "application/octet-stream":
         raise BidRejected(BidReason.UNSUPPORTED_MEDIA_TYPE, f"got {ctype or 'no Content-Type'}")
+    async with call.pool.acquire() as conn:  # S2: a banned bidder is refused before a byte is read
+        await refuse_if_banned(conn, call.actor.org_id, call.now, Door.BID_SUBMISSION)
     # The pool, not a connection: the use case holds one only while a statement runs, never
     # while it waits for the next piece of the body.
     signed = await submission.submit_bid(

@@ -65,6 +65,7 @@ from web.api import (
     refuse_control_bytes,
 )
 from web.api import Text as Line
+from web.register import without_banned_experts
 
 EXPERT_KEYS = web.AppKey("experts_keys", PoolKeys)
 POOL_CACHE = web.AppKey("experts_pool_cache", draws.PoolCache)
@@ -577,6 +578,7 @@ def _draw_input(b: DrawBody) -> draws.DrawInput:
 async def request_draw(call: Call) -> dict[str, Any]:
     data = _draw_input(call.body)
     async with call.pool.acquire() as conn:
+        data = await without_banned_experts(conn, call.now, data)  # S2
         return await draws.request_draw(conn, call.audit, call.actor, call.now, keys=call.app[EXPERT_KEYS],
                                         cache=call.app[POOL_CACHE], settings=call.app[SETTINGS], data=data)  # fmt: skip
 

@@ -71,6 +71,7 @@ from web.experts import (
     BeaconBody,
     DemandBody,
 )
+from web.register import without_banned_experts
 
 __all__ = ["api_panels", "evaluation_open", "setup"]
 
@@ -274,6 +275,7 @@ async def request_panel(call: Call) -> dict[str, Any]:
             if b.answer_within_minutes is None
             else b.answer_within_minutes * 60,
         )
+        data = await without_banned_experts(conn, call.now, data)  # S2
         view = await draws.request_draw(conn, call.audit, call.actor, call.now, keys=call.app[EXPERT_KEYS],
                                         cache=call.app[POOL_CACHE], settings=call.app[SETTINGS], data=data)  # fmt: skip
         secrets = await experts_store.draw_secrets(conn, view["id"])
