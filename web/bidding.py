@@ -51,7 +51,7 @@ from trading.calendar import EventContext, EventRegistry
 from trading.conduct.model import Door
 from trading.config import Config
 from trading.context import Role
-from web import keys
+from web import collusion, keys
 from web.api import Api, Body, Call, Cursor, FreeText, Id, Query, Text
 from web.register import refuse_if_banned
 
@@ -653,7 +653,7 @@ async def my_sealed_share(call: Call) -> dict[str, Any]:
 )
 async def hand_in_share(call: Call) -> dict[str, Any]:
     async with call.pool.acquire() as conn:
-        return await opening.hand_in_share(
+        result = await opening.hand_in_share(
             conn,
             call.audit,
             call.actor,
@@ -663,6 +663,9 @@ async def hand_in_share(call: Call) -> dict[str, Any]:
             _settings(call),
             call.app.get(keys.EVALUATION_KEYS),  # web.panels: kept wrapped for the panel
         )
+        if "record" in result:  # the opening completed: S3 collusion signals, one alert each
+            await collusion.raise_signals(conn, call.now, call.path_int("tender_id"), collusion.settings_from_env())
+        return result
 
 
 @route(
