@@ -16,13 +16,16 @@ first), and its own ``hash`` = SHA-256 over the canonical JSON of all its fields
   publish copies. The entry at a head's seq must exist and hash to the head's hash
   (``check_head``): a shorter chain is "truncated", a different entry "head_mismatch".
 
+``link`` numbers and hashes a batch of new entries onto a head in one pass; the store
+(``trading.audit.log``) decides which head that is, under its lock.
+
 This module is pure: entries in, findings out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -53,14 +56,33 @@ class Entry:
     hash: str = ""
 
     def hashed_fields(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("hash")
+        """Every field but ``hash``, ``at`` as ISO 8601 UTC with milliseconds."""
+        d = dict(self.__dict__)
+        del d["hash"]
         d["at"] = iso_ms(self.at)
         return d
 
 
 def entry_hash(entry: Entry) -> str:
     return sha256_hex(canonical_json(entry.hashed_fields()))
+
+
+def link(drafts: Sequence[Entry], head_seq: int, head_hash: str) -> list[Entry]:
+    """Chain a batch onto the head in one pass: the i-th draft becomes entry ``head_seq + 1 + i``
+    whose ``prev_hash`` is the hash of the entry before it. The drafts' own ``seq``,
+    ``prev_hash`` and ``hash`` are ignored. An empty log's head is ``(0, GENESIS_HASH)``."""
+    out: list[Entry] = []
+    seq, prev = head_seq, head_hash
+    for d in drafts:
+        seq += 1
+        fields_ = d.hashed_fields()
+        fields_["seq"], fields_["prev_hash"] = seq, prev
+        h = sha256_hex(canonical_json(fields_))
+        out.append(Entry(seq, d.at, d.actor_user_id, d.actor_name, d.actor_role, d.actor_org_id, d.action,
+                         d.object_type, d.object_id, d.outcome, d.client_addr, d.request_id, d.payload_digest,
+                         d.detail, prev, h))
+        prev = h
+    return out
 
 
 def checkpoint_message(seq: int, head_hash: str) -> bytes:
