@@ -58,7 +58,6 @@ from trading.errors import Forbidden, Unauthenticated, ValidationFailed
 from trading.parties import service as parties
 from trading.parties.model import User
 from web import keys
-from web.pages.session import check_csrf, session_token
 
 PREFIX = "/api/v1"
 
@@ -337,20 +336,16 @@ def _validation_failed(exc: ValidationError, where: str) -> ValidationFailed:
 
 
 async def authenticate(request: web.Request, now: datetime) -> User:
-    """The user behind ``Authorization: Bearer`` or, from a browser page, the session cookie;
-    a cookie-authenticated write must carry the CSRF token (``web.pages.session``)."""
-    token, via_cookie = session_token(request)
-    if token is None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated(
             "log in first and send 'Authorization: Bearer <token>'",
             "请先登录，并携带 'Authorization: Bearer <令牌>'",
             code="unauthenticated",
         )
     async with request.app[keys.POOL].acquire() as conn:
-        user = await parties.resolve_session(conn, token, now)
-    if via_cookie:
-        check_csrf(request, token)
-    return user
+        return await parties.resolve_session(conn, token.strip(), now)
 
 
 def actor_for(request: web.Request, user: User | None) -> Actor:
