@@ -83,7 +83,7 @@ from trading.calendar import EventContext, cancel, schedule
 from trading.context import Actor, Role
 from trading.errors import Rejected
 from trading.notices import add_notice
-from trading.supervision import raise_alert
+from trading.supervision import overdue, raise_alert
 
 __all__ = [
     "TIMEOUT_EVENT",
@@ -650,6 +650,12 @@ async def on_summons_timeout(ctx: EventContext, audit: AuditLog, settings: Exper
         return
     await _answer(ctx.conn, audit, Actor.system("summons-timeout"), ctx.now, settings, member_id,
                   MemberCommand.TIMEOUT, "no answer in time")  # fmt: skip
+    await overdue(ctx.conn, ctx.now, kind="experts.summons_unanswered", ref=f"member:{member_id}",
+                  object_id=m["draw_id"], due_at=ctx.event.due_at,
+                  message_en=f"Draw {d['request_id']}: a summoned expert did not answer in time; counted as a "
+                  "decline, the next in the drawn order is called (E5)",
+                  message_zh=f"抽取 {d['request_id']}：被通知的专家未在规定时间内答复，视为拒绝，按抽取顺序递补（E5）",
+                  detail={"draw_id": m["draw_id"], "member_id": member_id})  # fmt: skip
 
 
 async def fix_result(

@@ -36,6 +36,8 @@ from trading.config import Config
 from trading.db import EmbeddedPostgres, open_pool
 from trading.errors import DomainError
 from web import keys
+from web.abuse import ABUSE, AbuseGuard, abuse_ctx
+from web.abuse import settings_from as abuse_settings_from
 from web.api import Api
 from web.errors import allow_header, domain_problem, http_problem, internal_problem
 from web.metrics import Metrics
@@ -45,6 +47,7 @@ log = logging.getLogger("sunlit.web")
 DOMAIN_MODULES: tuple[str, ...] = (
     "web.core", "web.ledger", "web.bidding", "web.notices", "web.panels", "web.evaluation", "web.award",
     "web.auction", "web.experts", "web.pages", "web.register", "web.statistics", "web.ocds",
+    "web.supervision",
 )
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -74,7 +77,7 @@ async def request_middleware(request: web.Request, handler: Callable[[web.Reques
     response: web.StreamResponse
     try:
         try:
-            response = _options(request) or await handler(request)
+            response = _options(request) or request.app[ABUSE].refuse_early(request) or await handler(request)
         except DomainError as err:
             if err.status_hint in (401, 403):
                 await _audit_denied(request, err)
@@ -115,10 +118,14 @@ def _options(request: web.Request) -> web.Response | None:
 
 
 async def _audit_denied(request: web.Request, err: DomainError) -> None:
-    """Every denied attempt is in the audit log (RULES T12), in its own transaction."""
+    """Every denied attempt is in the audit log (RULES T12), in its own transaction — one by
+    one for the first few of a client in a minute, then in one summary per client and minute
+    (``web.abuse``); each refusal counts toward the client's limit."""
     from web.api import actor_for
 
     actor = request.get(keys.ACTOR) or actor_for(request, None)
+    if not request.app[ABUSE].refused(request, actor, err.code, err.status_hint):
+        return
     pool = request.app[keys.POOL]
     now = request.app[keys.CLOCK].now()
     async with pool.acquire() as conn, conn.transaction():
@@ -200,6 +207,8 @@ def make_app(config: Config, *, clock: Clock | None = None, domain_modules: tupl
     app[keys.REGISTRY] = registry
     app[keys.METRICS] = Metrics()
     app.cleanup_ctx.append(_database_ctx(config))
+    app[ABUSE] = AbuseGuard(abuse_settings_from(config))
+    app.cleanup_ctx.append(abuse_ctx)
     for name in domain_modules:
         if importlib.util.find_spec(name) is None:
             continue

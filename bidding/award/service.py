@@ -60,7 +60,7 @@ from trading.ledger import store as ledger_store
 from trading.ledger.model import WorkCalendar
 from trading.notices import add_notice
 from trading.parties import service as parties
-from trading.supervision import raise_alert
+from trading.supervision import overdue, step_done
 
 __all__ = [
     "AWARD_NOTICE_TYPE",
@@ -321,15 +321,14 @@ async def on_publicity_due(conn: asyncpg.Connection, now: datetime, tender_id: i
     proc = await store.get_procedure(conn, tender_id)
     if proc is None or proc.state is not AwardState.CONCLUDED or not proc.candidates:
         return
-    await raise_alert(
-        conn, now, kind="award.publicity_overdue", severity="warning",
-        object_type="tender", object_id=str(tender_id),
+    await overdue(
+        conn, now, kind="award.publicity_overdue", ref=tender_id, object_id=tender_id,
+        due_at=proc.publicity_due_at,
         message_en=f"Tender {tender_id}: the candidates were not published within 3 days of the report "
         f"(due {iso_ms(proc.publicity_due_at)}; IR 54)",
         message_zh=f"招标项目 {tender_id}：未在收到评标报告之日起 3 日内公示中标候选人（应于 "
         f"{iso_ms(proc.publicity_due_at)} 前；实施条例第五十四条）",
         detail={"due_at": iso_ms(proc.publicity_due_at), "report_id": proc.report_id},
-        dedup_key=f"award.publicity_overdue:{tender_id}",
     )
 
 
@@ -409,15 +408,14 @@ async def on_objection_due(conn: asyncpg.Connection, now: datetime, objection_id
     objection = await store.get_objection(conn, objection_id)
     if objection is None or not objection.open:
         return
-    await raise_alert(
-        conn, now, kind="award.objection_overdue", severity="warning",
-        object_type="tender", object_id=str(objection.tender_id),
+    await overdue(
+        conn, now, kind="award.objection_overdue", ref=objection_id, object_id=objection.tender_id,
+        due_at=objection.answer_due_at,
         message_en=f"Objection #{objection_id} to the candidates of tender {objection.tender_id} was not "
         "answered within 3 days (IR 54); the award stays suspended",
         message_zh=f"对招标项目 {objection.tender_id} 中标候选人的异议 #{objection_id} 未在 3 日内答复"
         "（实施条例第五十四条），定标继续暂停",
         detail={"objection_id": objection_id, "due_at": iso_ms(objection.answer_due_at)},
-        dedup_key=f"award.objection_overdue:{objection_id}",
     )
 
 
@@ -591,13 +589,12 @@ async def _complaint_overdue(
         "accept": ("accepted or refused within 3 working days", "在 3 个工作日内决定是否受理"),
         "decide": ("decided within 30 working days", "在 30 个工作日内作出处理决定"),
     }[what]
-    await raise_alert(
-        conn, now, kind=f"award.complaint_{what}_overdue", severity="warning",
-        object_type="tender", object_id=str(complaint.tender_id),
+    await overdue(
+        conn, now, kind=f"award.complaint_{what}_overdue", ref=complaint_id, object_id=complaint.tender_id,
+        due_at=due,
         message_en=f"Complaint #{complaint_id} on tender {complaint.tender_id} was not {en} (IR 61)",
         message_zh=f"招标项目 {complaint.tender_id} 的投诉 #{complaint_id} 未{zh}（实施条例第六十一条）",
         detail={"complaint_id": complaint_id, "due_at": iso_ms(due)},
-        dedup_key=f"award.complaint_{what}_overdue:{complaint_id}",
     )
 
 
@@ -846,6 +843,7 @@ async def record_contract(
             late=decision.late,
         )
         await store.insert_contract(conn, contract)
+        await step_done(conn, audit, now, kind="award.contract_overdue", ref=f"{tender_id}:{proc.award_id}")
         proc = await store.update_procedure(conn, proc, state=decision.state, **decision.changes)
         await _timers(conn, tender_id, decision, now)
         refunds = await deposits.refund_after_contract(
@@ -866,13 +864,12 @@ async def on_contract_due(conn: asyncpg.Connection, now: datetime, tender_id: in
     proc = await store.get_procedure(conn, tender_id)
     if proc is None or proc.state is not AwardState.AWARDED:
         return
-    await raise_alert(
-        conn, now, kind="award.contract_overdue", severity="warning",
-        object_type="tender", object_id=str(tender_id),
+    await overdue(
+        conn, now, kind="award.contract_overdue", ref=f"{tender_id}:{proc.award_id}", object_id=tender_id,
+        due_at=proc.contract_due_at,
         message_en=f"Tender {tender_id}: no contract within 30 days of the award (BL 46)",
         message_zh=f"招标项目 {tender_id}：自中标通知书发出之日起 30 日内未订立合同（招标投标法第四十六条）",
         detail={"award_id": proc.award_id, "due_at": iso_ms(proc.contract_due_at) if proc.contract_due_at else None},
-        dedup_key=f"award.contract_overdue:{tender_id}:{proc.award_id}",
     )
 
 

@@ -39,7 +39,7 @@ from trading.calendar import events as calendar
 from trading.clock import iso_ms
 from trading.context import Actor, Role
 from trading.notices import add_notice
-from trading.supervision import raise_alert
+from trading.supervision import overdue
 
 __all__ = [
     "answer_objection",
@@ -780,19 +780,18 @@ async def objection_due(conn: asyncpg.Connection, now: datetime, objection_id: i
     row = await pstore.get_objection(conn, objection_id)
     if row is None or row["answered_at"] is not None:
         return None
-    return await raise_alert(
+    return await overdue(
         conn,
         now,
         kind="bidding.objection_unanswered",
-        severity="warning",
-        object_type="tender",
-        object_id=str(row["tender_id"]),
+        ref=objection_id,
+        object_id=row["tender_id"],
+        due_at=row["answer_due_at"],
         message_en=f"objection {objection_id} to the tender documents unanswered since "
         f"{iso_ms(row['answer_due_at'])} (IR 22: answer within 3 days)",
         message_zh=f"对招标文件的异议 {objection_id} 逾期未答复（应于 {iso_ms(row['answer_due_at'])} 前答复，"
         "实施条例第二十二条）",
         detail={"objection_id": objection_id, "answer_due_at": iso_ms(row["answer_due_at"])},
-        dedup_key=f"objection-unanswered:{objection_id}",
     )
 
 

@@ -39,7 +39,7 @@ from trading.clock import iso_ms
 from trading.context import Actor, Role
 from trading.errors import NotFound, ValidationFailed
 from trading.notices import add_notice
-from trading.supervision import raise_alert
+from trading.supervision import overdue, raise_alert
 
 from . import store
 from .errors import LedgerReason
@@ -675,18 +675,18 @@ async def on_refund_due(ctx: EventContext) -> None:
         item = await store.get_suspense(conn, bank_ref)
         if item is None or item.state in (SuspenseState.RETURNED, SuspenseState.REVERSED):
             return
-        await raise_alert(
+        await overdue(
             conn,
             ctx.now,
             kind="ledger.refund_overdue",
-            severity="warning",
+            ref=ref,
             object_type="suspense",
             object_id=bank_ref,
+            due_at=ctx.event.due_at,
             message_en=f"Money in suspense ({bank_ref}, {format_fen(item.amount_fen)} yuan) was not returned in "
             f"{SUSPENSE_RETURN_DAYS} days",
             message_zh=f"挂账款项（{bank_ref}，{format_fen(item.amount_fen)} 元）未在 {SUSPENSE_RETURN_DAYS} 日内退回",
             detail={"state": item.state.value, "amount_fen": item.amount_fen},
-            dedup_key=f"ledger.refund_overdue:{ref}",
         )
         return
     project_ref = ctx.event.payload.get("project_ref")
@@ -696,13 +696,13 @@ async def on_refund_due(ctx: EventContext) -> None:
     d = await store.get_deposit(conn, project_ref, bidder_id(org_id))
     if d is None or d.state is not DepositState.REFUND_PENDING:
         return
-    await raise_alert(
+    await overdue(
         conn,
         ctx.now,
         kind="ledger.refund_overdue",
-        severity="warning",
-        object_type="deposit",
+        ref=f"deposit:{project_ref}:{org_id}",
         object_id=d.account_id,
+        due_at=ctx.event.due_at,
         message_en=f"The deposit refund of organisation {org_id} in {project_ref} was due on {d.refund_due_on} and is "
         "not paid",
         message_zh=f"{project_ref} 中机构 {org_id} 的保证金应于 {d.refund_due_on} 前退还，至今未退",
@@ -713,7 +713,6 @@ async def on_refund_due(ctx: EventContext) -> None:
             "payout_id": d.payout_id,
             "cause": d.refund_cause.value if d.refund_cause else None,
         },
-        dedup_key=f"ledger.refund_overdue:{ref}",
     )
 
 
