@@ -55,7 +55,7 @@ from trading.errors import DomainError
 
 CLI_MODULES: tuple[str, ...] = (
     "web.cli_bidding", "web.cli_auction", "web.cli_experts", "web.cli_ledger", "web.cli_verify",
-    "web.cli_db", "web.cli_notices", "web.cli_evaluation", "web.cli_award", "web.cli_calendar",
+    "web.cli_db", "web.cli_notices", "web.cli_evaluation", "web.cli_award", "web.cli_calendar", "web.cli_stats", "web.cli_ocds",
 )
 
 
