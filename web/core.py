@@ -258,7 +258,7 @@ async def verify_audit(call: Call) -> dict[str, Any]:
 
 
 @route("POST", "/audit/checkpoints", summary="Sign a checkpoint over the current head of the chain now", tag="audit",
-       roles={Role.ADMIN, Role.STAFF}, write=False)
+       roles={Role.ADMIN, Role.STAFF})
 async def checkpoint_audit(call: Call) -> dict[str, Any]:
     async with call.pool.acquire() as conn:
         cp = await call.audit.checkpoint(conn, call.now)
