@@ -33,6 +33,9 @@ class Config:
     max_body_bytes: int = 1 * 1024 * 1024
     """Limit on ordinary JSON request bodies; bid uploads stream under their tender's own limit."""
     session_ttl_s: int = 8 * 3600
+    session_cache_s: float = 2.0
+    """How long a resolved session is served from memory (``trading.parties.sessions``): the
+    longest another process's logout or role change takes to reach this one; 0 = no cache."""
     audit_checkpoint_every: int = 100
     load_demo: bool = False
     log_json: bool = True
@@ -53,6 +56,7 @@ class Config:
             port=int(env.get("SUNLIT_PORT", "8080")),
             max_body_bytes=int(env.get("SUNLIT_MAX_BODY_BYTES", str(1024 * 1024))),
             session_ttl_s=int(env.get("SUNLIT_SESSION_TTL_S", str(8 * 3600))),
+            session_cache_s=float(env.get("SUNLIT_SESSION_CACHE_S", "2")),
             audit_checkpoint_every=int(env.get("SUNLIT_AUDIT_CHECKPOINT_EVERY", "100")),
             log_json=env.get("SUNLIT_LOG_FORMAT", "json") == "json",
             event_loop=env.get("SUNLIT_EVENT_LOOP", "uvloop"),

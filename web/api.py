@@ -57,9 +57,13 @@ from trading.context import Actor, Role
 from trading.errors import Forbidden, Unauthenticated, ValidationFailed
 from trading.parties import service as parties
 from trading.parties.model import User
+from trading.parties.sessions import SessionCache
 from web import keys
 
 PREFIX = "/api/v1"
+
+SESSIONS = web.AppKey("sessions", SessionCache)
+"""The process's cache of resolved sessions (set up by ``web.core``; absent: no cache)."""
 
 # --- the bounds of the database's column types, and of text --------------------------------
 
@@ -344,8 +348,7 @@ async def authenticate(request: web.Request, now: datetime) -> User:
             "请先登录，并携带 'Authorization: Bearer <令牌>'",
             code="unauthenticated",
         )
-    async with request.app[keys.POOL].acquire() as conn:
-        return await parties.resolve_session(conn, token.strip(), now)
+    return await parties.resolve_cached(request.app.get(SESSIONS), request.app[keys.POOL], token.strip(), now)
 
 
 def actor_for(request: web.Request, user: User | None) -> Actor:

@@ -21,9 +21,10 @@ from trading.errors import NotFound, ValidationFailed
 from trading.notices import list_notices
 from trading.parties import service as parties
 from trading.parties.model import Organisation, OrgKind, PartyKey, User
+from trading.parties.sessions import SessionCache
 from trading.supervision import list_alerts
 from web import keys
-from web.api import Api, Body, Call, Cursor, Id, Query, Text, json_response
+from web.api import SESSIONS, Api, Body, Call, Cursor, Id, Query, Text, json_response
 from web.errors import problem_response
 from web.metrics import CONTENT_TYPE_LATEST
 
@@ -151,7 +152,7 @@ async def login(call: Call) -> dict[str, Any]:
 async def logout(call: Call) -> dict[str, Any]:
     token = call.request.headers["Authorization"].partition(" ")[2].strip()
     async with call.pool.acquire() as conn:
-        await parties.logout(conn, call.audit, call.actor, call.now, token)
+        await parties.logout(conn, call.audit, call.actor, call.now, token, sessions=call.app.get(SESSIONS))
     from web.auction_ws import GATEWAY  # the auction gateway is optional: an app may have none
 
     gateway = call.app.get(GATEWAY)
@@ -205,6 +206,21 @@ async def create_user(call: Call) -> dict[str, Any]:
 async def list_users(call: Call) -> list[dict[str, Any]]:
     async with call.pool.acquire() as conn:
         return [user_json(u) for u in await parties.list_users(conn, org_id=call.query.org_id, role=call.query.role)]
+
+
+class RoleBody(Body):
+    role: Role
+
+
+@route("PUT", "/users/{user_id}/role", summary="Change a user's role; their next request is checked against it",
+       tag="parties", roles={Role.ADMIN}, body=RoleBody)
+async def change_role(call: Call) -> dict[str, Any]:
+    async with call.pool.acquire() as conn:
+        user = await parties.change_role(
+            conn, call.audit, call.actor, call.now, user_id=call.path_int("user_id"), role=call.body.role,
+            sessions=call.app.get(SESSIONS),
+        )
+    return user_json(user)
 
 
 @route("POST", "/me/keys", summary="Register my public key (Ed25519 to sign, X25519 to receive)", tag="parties",
@@ -330,6 +346,7 @@ async def openapi(request: web.Request) -> web.Response:
 
 def setup(app: web.Application, api: Api, registry: EventRegistry) -> None:
     api.endpoints.extend(api_core.endpoints)
+    app[SESSIONS] = SessionCache(app[keys.CONFIG].session_cache_s)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/v1/openapi.json", openapi)

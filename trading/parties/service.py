@@ -25,6 +25,7 @@ from trading.parties.model import (
     User,
     uscc_valid,
 )
+from trading.parties.sessions import SessionCache
 
 _hasher = PasswordHasher()
 # A hash of a random password, verified against when the user is unknown so that timing does
@@ -209,25 +210,92 @@ async def login(
     return token, user, expires_at
 
 
-async def resolve_session(conn: asyncpg.Connection, token: str, now: datetime) -> User:
-    """The user behind a bearer token; Unauthenticated if unknown, expired or revoked."""
+async def lookup_session(conn: asyncpg.Connection, token_hash: bytes, now: datetime) -> tuple[User, datetime]:
+    """The user behind a session and the session's expiry; Unauthenticated if unknown,
+    expired or revoked, or the user is disabled."""
     r = await conn.fetchrow(
         "SELECT u.*, s.expires_at, s.revoked_at FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
-        hash_token(token),
+        token_hash,
     )
     if r is None:
         raise Unauthenticated("the bearer token is not valid; log in again", "令牌无效，请重新登录", code="invalid_token")
     if r["revoked_at"] is not None or r["expires_at"] <= now or not r["active"]:
         raise Unauthenticated("the session has expired or was ended; log in again", "会话已过期或已注销，请重新登录", code="session_expired")
-    return _user(r)
+    return _user(r), r["expires_at"]
 
 
-async def logout(conn: asyncpg.Connection, audit: AuditLog, actor: Actor, now: datetime, token: str) -> None:
+async def resolve_session(conn: asyncpg.Connection, token: str, now: datetime) -> User:
+    """The user behind a bearer token; Unauthenticated if unknown, expired or revoked."""
+    return (await lookup_session(conn, hash_token(token), now))[0]
+
+
+async def resolve_cached(cache: SessionCache | None, pool: asyncpg.Pool, token: str, now: datetime) -> User:
+    """``resolve_session`` through the process's session cache (``trading.parties.sessions``):
+    no database round trip while the session is fresh in it."""
+    key = hash_token(token)
+    generation = 0
+    if cache is not None:
+        user = cache.get(key, now)
+        if user is not None:
+            return user
+        generation = cache.generation()
+    async with pool.acquire() as conn:
+        user, expires_at = await lookup_session(conn, key, now)
+    if cache is not None:
+        cache.put(key, user, expires_at, now, generation)
+    return user
+
+
+async def logout(
+    conn: asyncpg.Connection, audit: AuditLog, actor: Actor, now: datetime, token: str, sessions: SessionCache | None = None
+) -> None:
+    """End a session; after the commit this process's cache no longer holds it."""
     async with conn.transaction():
         await conn.execute(
             "UPDATE sessions SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL", hash_token(token), now
         )
         await audit.append(conn, actor=actor, action="session.logout", object_type="user", object_id=actor.user_id or 0, at=now)
+    if sessions is not None:
+        sessions.forget_session(hash_token(token))
+
+
+async def change_role(
+    conn: asyncpg.Connection,
+    audit: AuditLog,
+    actor: Actor,
+    now: datetime,
+    *,
+    user_id: int,
+    role: Role,
+    sessions: SessionCache | None = None,
+) -> User:
+    """Give a user another role (an administrator's act). Their open sessions stay open with
+    the new role: after the commit this process's cache holds none of them, so the very next
+    request is checked against the new role (other processes: within the cache's lifetime)."""
+    async with conn.transaction():
+        r = await conn.fetchrow("SELECT * FROM users WHERE id = $1 FOR UPDATE", user_id)
+        if r is None:
+            raise NotFound(f"user {user_id} not found", f"用户 {user_id} 不存在", code="user_not_found")
+        before = _user(r)
+        if role not in LOGIN_ROLES:
+            problem, zh = f"role {role} cannot log in", f"角色 {role} 不能登录"
+        elif role in ROLES_NEEDING_ORG and before.org_id is None:
+            problem, zh = f"a {role} user belongs to an organisation; this user has none", f"{role} 用户须隶属机构，此用户未隶属任何机构"
+        else:
+            problem = zh = ""
+        if problem:
+            raise ValidationFailed(
+                f"the role cannot be changed: {problem}", f"无法更改角色：{zh}", code="invalid_role",
+                details={"errors": [{"field": "role", "problem": problem, "type": "invalid_role"}]},
+            )
+        user = _user(await conn.fetchrow("UPDATE users SET role = $2 WHERE id = $1 RETURNING *", user_id, role.value))
+        await audit.append(
+            conn, actor=actor, action="user.role_change", object_type="user", object_id=user_id, at=now,
+            payload={"role": role.value}, detail={"from": before.role.value, "to": role.value},
+        )
+    if sessions is not None:
+        sessions.forget_user(user_id)
+    return user
 
 
 async def register_key(

@@ -1,0 +1,76 @@
+"""The session cache, pure: freshness by the caller's clock, the session's own expiry, and no
+stale answer cached by a lookup that raced a logout or a role change (issue 17 item 4)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from trading.context import Role
+from trading.parties.model import User
+from trading.parties.sessions import SessionCache
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+EXPIRES = T0 + timedelta(hours=8)
+
+
+def user(uid: int = 1, role: Role = Role.STAFF) -> User:
+    return User(uid, f"user{uid}", f"User {uid}", role, None, True, T0)
+
+
+def test_a_session_is_fresh_for_the_cache_lifetime_only() -> None:
+    cache = SessionCache(ttl_s=2)
+    cache.put(b"k", user(), EXPIRES, T0, cache.generation())
+    assert cache.get(b"k", T0 + timedelta(seconds=1.999)) == user()
+    assert cache.get(b"k", T0 + timedelta(seconds=2)) is None
+    assert len(cache) == 0
+
+
+def test_a_session_past_its_own_expiry_is_not_served() -> None:
+    cache = SessionCache(ttl_s=60)
+    cache.put(b"k", user(), T0 + timedelta(seconds=10), T0, cache.generation())
+    assert cache.get(b"k", T0 + timedelta(seconds=10)) is None
+
+
+def test_a_clock_set_back_does_not_keep_a_session_longer() -> None:
+    cache = SessionCache(ttl_s=2)
+    cache.put(b"k", user(), EXPIRES, T0, cache.generation())
+    assert cache.get(b"k", T0 - timedelta(hours=1)) is None
+
+
+def test_a_lookup_that_raced_a_role_change_is_not_cached() -> None:
+    """The lookup read the old role before the change committed, and finishes after the
+    change's forget: its answer is dropped, the next request reads the database."""
+    cache = SessionCache(ttl_s=2)
+    generation = cache.generation()  # lookup starts (reads the old role)
+    cache.forget_user(1)  # the role change commits and forgets the user
+    cache.put(b"k", user(role=Role.STAFF), EXPIRES, T0, generation)  # the lookup finishes
+    assert cache.get(b"k", T0) is None
+
+
+def test_a_lookup_that_raced_a_logout_is_not_cached() -> None:
+    cache = SessionCache(ttl_s=2)
+    generation = cache.generation()
+    cache.forget_session(b"k")
+    cache.put(b"k", user(), EXPIRES, T0, generation)
+    assert cache.get(b"k", T0) is None
+
+
+def test_forgetting_a_user_drops_every_session_of_theirs_and_no_other() -> None:
+    cache = SessionCache(ttl_s=2)
+    for key, uid in ((b"a", 1), (b"b", 1), (b"c", 2)):
+        cache.put(key, user(uid), EXPIRES, T0, cache.generation())
+    cache.forget_user(1)
+    assert cache.get(b"a", T0) is None and cache.get(b"b", T0) is None and cache.get(b"c", T0) == user(2)
+
+
+def test_the_cache_holds_at_most_its_limit_the_oldest_going_first() -> None:
+    cache = SessionCache(ttl_s=2, max_entries=3)
+    for i in range(5):
+        cache.put(bytes([i]), user(i), EXPIRES, T0, cache.generation())
+    assert len(cache) == 3 and cache.get(bytes([0]), T0) is None and cache.get(bytes([4]), T0) == user(4)
+
+
+def test_a_lifetime_of_zero_caches_nothing() -> None:
+    cache = SessionCache(ttl_s=0)
+    cache.put(b"k", user(), EXPIRES, T0, cache.generation())
+    assert len(cache) == 0
