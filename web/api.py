@@ -59,6 +59,7 @@ from trading.parties import service as parties
 from trading.parties.model import User
 from trading.parties.sessions import SessionCache
 from web import keys
+from web.pages.session import check_csrf, session_token
 
 PREFIX = "/api/v1"
 
@@ -340,15 +341,19 @@ def _validation_failed(exc: ValidationError, where: str) -> ValidationFailed:
 
 
 async def authenticate(request: web.Request, now: datetime) -> User:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    """The user behind ``Authorization: Bearer`` or, from a browser page, the session cookie;
+    a cookie-authenticated write must carry the CSRF token (``web.pages.session``)."""
+    token, via_cookie = session_token(request)
+    if token is None:
         raise Unauthenticated(
             "log in first and send 'Authorization: Bearer <token>'",
             "请先登录，并携带 'Authorization: Bearer <令牌>'",
             code="unauthenticated",
         )
-    return await parties.resolve_cached(request.app.get(SESSIONS), request.app[keys.POOL], token.strip(), now)
+    user = await parties.resolve_cached(request.app.get(SESSIONS), request.app[keys.POOL], token, now)
+    if via_cookie:
+        check_csrf(request, token)
+    return user
 
 
 def actor_for(request: web.Request, user: User | None) -> Actor:

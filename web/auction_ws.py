@@ -50,6 +50,7 @@ from trading.parties import service as parties
 from trading.parties.model import User
 from web import keys
 from web.api import Api, Call
+from web.pages.session import SESSION_COOKIE, same_origin
 from web.register import refuse_if_banned_now
 
 log = logging.getLogger("sunlit.auction.ws")
@@ -545,7 +546,12 @@ def _token(request: web.Request) -> str | None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
-    return request.query.get("token") or None
+    if request.query.get("token"):
+        return request.query["token"]
+    # a browser page: the HttpOnly session cookie, only from this site's own pages (a
+    # cross-site page's handshake carries its Origin; see web.pages.session)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return cookie if cookie and same_origin(request) else None
 
 
 @api_ws.route(

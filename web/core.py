@@ -27,6 +27,7 @@ from web import keys
 from web.api import SESSIONS, Api, Body, Call, Cursor, Id, Query, Text, json_response
 from web.errors import problem_response
 from web.metrics import CONTENT_TYPE_LATEST
+from web.pages.session import clear_session_cookies, session_token
 
 STAFF = {Role.STAFF, Role.ADMIN}
 ANYONE = set(Role) - {Role.SYSTEM, Role.ANONYMOUS}
@@ -149,8 +150,9 @@ async def login(call: Call) -> dict[str, Any]:
 
 
 @route("DELETE", "/sessions/current", summary="Log out: end this session", tag="sessions", roles=ANYONE, write=False)
-async def logout(call: Call) -> dict[str, Any]:
-    token = call.request.headers["Authorization"].partition(" ")[2].strip()
+async def logout(call: Call) -> dict[str, Any] | web.Response:
+    token, via_cookie = session_token(call.request)
+    assert token is not None  # authenticated by the wrapper
     async with call.pool.acquire() as conn:
         await parties.logout(conn, call.audit, call.actor, call.now, token, sessions=call.app.get(SESSIONS))
     from web.auction_ws import GATEWAY  # the auction gateway is optional: an app may have none
@@ -158,6 +160,10 @@ async def logout(call: Call) -> dict[str, Any]:
     gateway = call.app.get(GATEWAY)
     if gateway is not None:  # the session's open websockets close now (issue 16 item 7)
         await gateway.end_session(token)
+    if via_cookie:  # a browser's session: its cookies go with it
+        response = json_response({"ended": True})
+        clear_session_cookies(response)
+        return response
     return {"ended": True}
 
 

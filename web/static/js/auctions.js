@@ -1,12 +1,12 @@
 // Live auctions: the lot list over HTTP, one lot's ordered stream over the websocket gateway
 // (/api/v1/auctions/ws), bidding as the paddle the bidder's organisation holds.
-"use strict";
+import { LANG, api, fenToYuan, t, yuanToFen } from "./api.js";
 let ws = null, current = null, view = null, skew = 0, lastSeq = 0;
 
 function render() {
   if (!view) return;
   document.getElementById("lot-state").textContent = view.phase;
-  document.getElementById("lot-price").textContent = Sunlit.fenToYuan(view.highest_fen ?? view.starting_price_fen);
+  document.getElementById("lot-price").textContent = fenToYuan(view.highest_fen ?? view.starting_price_fen);
   document.getElementById("lot-leader").textContent = view.leader ?? "—";
 }
 
@@ -35,7 +35,7 @@ function onFrame(f) {
       if (e.type === "lot_closed") view.phase = "closed";
       else if (e.type === "lot_paused") view.phase = "paused";
       else if (e.type !== "bid_accepted") refresh(current);
-      addStream(`#${f.seq} ${e.at?.slice(11, 23) ?? ""} ${e.type}${e.paddle ? " · " + e.paddle : ""}${e.amount_fen ? " · ¥" + Sunlit.fenToYuan(e.amount_fen) : ""}`);
+      addStream(`#${f.seq} ${e.at?.slice(11, 23) ?? ""} ${e.type}${e.paddle ? " · " + e.paddle : ""}${e.amount_fen ? " · ¥" + fenToYuan(e.amount_fen) : ""}`);
       render(); break;
     }
     case "ack": document.getElementById("bid-error").textContent = "✓ #" + f.seq; break;
@@ -45,7 +45,7 @@ function onFrame(f) {
 
 // A phase change (start, countdown, resume, cap…): take the lot's live view over HTTP.
 async function refresh(lotId) {
-  try { const lot = await Sunlit.api(`/api/v1/auctions/lots/${lotId}`); if (lot.live && current === lotId) { view = lot.live; render(); } }
+  try { const lot = await api(`/api/v1/auctions/lots/${lotId}`); if (lot.live && current === lotId) { view = lot.live; render(); } }
   catch {}
 }
 
@@ -55,8 +55,7 @@ function watch(lotId) {
   document.getElementById("stream").innerHTML = "";
   if (ws) ws.close();
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  const token = Sunlit.token();
-  ws = new WebSocket(`${proto}//${location.host}/api/v1/auctions/ws` + (token ? `?token=${encodeURIComponent(token)}` : ""));
+  ws = new WebSocket(`${proto}//${location.host}/api/v1/auctions/ws`);
   ws.onopen = () => ws.send(JSON.stringify({ op: "subscribe", lots: [lotId] }));
   ws.onmessage = (m) => { const d = JSON.parse(m.data); (Array.isArray(d) ? d : [d]).forEach(onFrame); };
   ws.onclose = () => { if (current === lotId) setTimeout(() => { if (current === lotId) resume(lotId); }, 1000); };
@@ -64,15 +63,14 @@ function watch(lotId) {
 
 function resume(lotId) {
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  const token = Sunlit.token();
-  ws = new WebSocket(`${proto}//${location.host}/api/v1/auctions/ws` + (token ? `?token=${encodeURIComponent(token)}` : ""));
+  ws = new WebSocket(`${proto}//${location.host}/api/v1/auctions/ws`);
   ws.onopen = () => ws.send(JSON.stringify({ op: "subscribe", lots: [{ lot_id: lotId, after_seq: lastSeq }] }));
   ws.onmessage = (m) => { const d = JSON.parse(m.data); (Array.isArray(d) ? d : [d]).forEach(onFrame); };
 }
 
 document.getElementById("bid-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
-  const fen = Sunlit.yuanToFen(ev.target.amount.value);
+  const fen = yuanToFen(ev.target.amount.value);
   const err = document.getElementById("bid-error");
   if (fen === null) { err.textContent = LANG === "zh" ? "金额格式：元，最多两位小数" : "Amount in yuan, at most two decimals"; return; }
   err.textContent = "…";
@@ -82,15 +80,15 @@ document.getElementById("bid-form").addEventListener("submit", (ev) => {
 (async () => {
   const tbody = document.querySelector("#lot-table tbody");
   try {
-    const lots = await Sunlit.api("/api/v1/auctions/lots");
+    const lots = await api("/api/v1/auctions/lots");
     for (const l of lots) {
       const live = l.live || {};
       const tr = document.createElement("tr");
-      const cells = [l.title, live.phase ?? l.status, Sunlit.fenToYuan(live.highest_fen ?? l.starting_price_fen), live.leader ?? "—",
+      const cells = [l.title, live.phase ?? l.status, fenToYuan(live.highest_fen ?? l.starting_price_fen), live.leader ?? "—",
                      live.countdown_ends_at ? live.countdown_ends_at.slice(11, 19) + "Z" : "—"];
       for (const c of cells) { const td = document.createElement("td"); td.textContent = c; tr.appendChild(td); }
       const td = document.createElement("td"); const b = document.createElement("button");
-      b.textContent = T.watch; b.className = "watch"; b.dataset.lot = l.id; b.onclick = () => watch(l.id); td.appendChild(b); tr.appendChild(td);
+      b.textContent = t("watch"); b.className = "watch"; b.dataset.lot = l.id; b.addEventListener("click", () => watch(l.id)); td.appendChild(b); tr.appendChild(td);
       tbody.appendChild(tr);
     }
   } catch (e) { tbody.textContent = e.message; }
