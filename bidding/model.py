@@ -48,6 +48,9 @@ __all__ = [
 MAX_AMOUNT_FEN = 10**15
 DEFAULT_MIN_BIDDERS = 3
 """BL 28: fewer than three bids and the tender must be re-tendered."""
+DEFAULT_DEPOSIT_INTEREST_BP = 35
+"""D5 (IR 57): deposits are refunded with the bank's interest for the period; by default the
+demand-deposit benchmark rate (活期存款基准利率), 0.35 % a year. Per tender (cfg)."""
 
 
 class TenderState(StrEnum):
@@ -158,6 +161,8 @@ class TenderDraft:
     opening_mode: OpeningMode = OpeningMode.CUSTODIANS
     retender_of: int | None = None
     evaluation: MethodSpec = MethodSpec()
+    deposit_interest_rate_bp: int = DEFAULT_DEPOSIT_INTEREST_BP
+    """The annual rate the deposits earn until refunded after the contract (D5), in basis points."""
     """The evaluation method, criteria, control price (最高投标限价) and budget (T16, W3)."""
 
 
@@ -201,6 +206,7 @@ class Tender:
     control_price_fen: int | None = None
     budget_fen: int | None = None
     trim_extremes: bool = False
+    deposit_interest_rate_bp: int = DEFAULT_DEPOSIT_INTEREST_BP
 
     @property
     def method_spec(self) -> MethodSpec:

@@ -68,6 +68,7 @@ def _tender(r: asyncpg.Record) -> Tender:
         failure_reason=r["failure_reason"],
         retender_of=r["retender_of"],
         opening_public_key=bytes(r["opening_public_key"]) if r["opening_public_key"] else None,
+        deposit_interest_rate_bp=r["deposit_interest_rate_bp"],
         **_evaluation_terms(r),
     )
 
@@ -114,9 +115,10 @@ async def insert_tender(
                deposit_fen, bid_deadline_at, opening_at, place, min_bidders, min_period_days,
                opening_mode, threshold_k, custodian_count, max_bid_bytes, state, retender_of,
                created_by, created_at, evaluation_method, criteria, price_benchmark,
-               points_per_percent, control_price_fen, budget_fen, trim_extremes)
+               points_per_percent, control_price_fen, budget_fen, trim_extremes,
+               deposit_interest_rate_bp)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                   'draft', $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)
+                   'draft', $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)
            RETURNING *""",
         draft.code,
         draft.project_name,
@@ -138,6 +140,7 @@ async def insert_tender(
         created_by,
         now,
         *evaluation_columns(draft.evaluation).values(),
+        draft.deposit_interest_rate_bp,
     )
     return _tender(r)
 

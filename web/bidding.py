@@ -31,6 +31,7 @@ from bidding.evaluation.model import (
     PriceBenchmark,
 )
 from bidding.model import (
+    DEFAULT_DEPOSIT_INTEREST_BP,
     DEFAULT_MIN_BIDDERS,
     MAX_AMOUNT_FEN,
     BiddingSettings,
@@ -119,6 +120,8 @@ class TenderBody(Body):
     control_price_fen: Annotated[int, Field(ge=1, le=MAX_AMOUNT_FEN)] | None = None
     budget_fen: Annotated[int, Field(ge=1, le=MAX_AMOUNT_FEN)] | None = None
     trim_extremes: bool = False
+    deposit_interest_rate_bp: Annotated[int, Field(ge=0, le=10_000)] = DEFAULT_DEPOSIT_INTEREST_BP
+    """D5: the annual rate (basis points) the deposits earn until refunded after the contract."""
 
     def method_spec(self) -> MethodSpec:
         return MethodSpec(
@@ -208,6 +211,7 @@ async def create_tender(call: Call) -> dict[str, Any]:
         min_period_days=b.min_period_days,
         opening_mode=b.opening_mode,
         evaluation=b.method_spec(),
+        deposit_interest_rate_bp=b.deposit_interest_rate_bp,
     )
     async with call.pool.acquire() as conn:
         tender = await tenders.create_tender(

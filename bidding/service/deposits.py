@@ -37,6 +37,7 @@ async def register_terms(
         opening_at=tender.opening_at,
         estimate_fen=tender.estimated_price_fen,
         works=tender.category is Category.WORKS,
+        interest_rate_bp=tender.deposit_interest_rate_bp,
     )
 
 

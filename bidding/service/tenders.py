@@ -434,6 +434,7 @@ async def retender(
         opening_mode=old.opening_mode,
         retender_of=old.id,
         evaluation=old.method_spec,
+        deposit_interest_rate_bp=old.deposit_interest_rate_bp,
     )
     return await create_tender(conn, audit, actor, now, draft, settings)
 

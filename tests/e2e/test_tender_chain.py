@@ -8,10 +8,9 @@ the trial balance zero. Issue 12, "Tests and figures".
 Sources (RULES.md): W1 (BL 23), T2–T11 (the sealed tender), E3/E4/E7 (the draw), T15,
 T17 (IR 53), T18 (IR 54), W8–W10 (IR 55, BL 45–46), D5 (IR 57).
 
-Two steps are not through the API because Sunlit has none for them: the bank's side (its
-key is trusted by an admin through the API, but the bank signs its own notifications), and
-the deposit interest rate of the tender's ledger project, which no endpoint sets (it is set
-here in SQL, as the award's own tests do).
+One step is not through the API because Sunlit has none for it: the bank's side (its key is
+trusted by an admin through the API, but the bank signs its own notifications). The deposits'
+interest rate is a term of the tender (``deposit_interest_rate_bp``), set when it is created.
 """
 
 from __future__ import annotations
@@ -80,6 +79,7 @@ async def test_a_tender_from_its_notice_to_its_contract_and_refunds(
         "deposit_fen": DEPOSIT_FEN, "bid_deadline_at": (now + timedelta(days=21)).isoformat(),
         "opening_at": (now + timedelta(days=21, minutes=30)).isoformat(), "place": "开标室 1",
         "custodians": [p.user_id for p, _, _ in centre.custodians], "threshold_k": 2,
+        "deposit_interest_rate_bp": RATE_BP,  # D5: the deposits' rate, a term of the tender
         "max_bid_bytes": 64 * 1024, "evaluation_method": "lowest_price",
         "control_price_fen": CONTROL_FEN, "budget_fen": BUDGET_FEN,
     }), 201)  # fmt: skip
@@ -95,12 +95,6 @@ async def test_a_tender_from_its_notice_to_its_contract_and_refunds(
     await ok(await client.post("/api/v1/ledger/bank-keys", headers=admin_h,
                                json={"public_key": public_key_bytes(bank_key).hex(), "label": "test bank"}),
              201)  # fmt: skip
-    async with app[keys.POOL].acquire() as conn:  # no endpoint sets a project's deposit rate
-        await conn.execute(
-            "UPDATE ledger_projects SET interest_rate_bp = $2 WHERE project_id = $1",
-            f"tender:{tid}",
-            RATE_BP,
-        )
     for i, b in enumerate(bidders):
         reg = await ok(
             await client.post(f"/api/v1/tenders/{tid}/registrations", headers=await h(b)), 201
