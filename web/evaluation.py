@@ -34,6 +34,8 @@ from bidding.evaluation.model import (
 from bidding.service.tenders import tender_summary
 from crypto.errors import KeyFormatError
 from crypto.keys import b64url_decode
+from experts import store as experts_store
+from experts.draws import may_see_list
 from experts.seating import seated_for_tender
 from trading.calendar import EventContext, EventRegistry
 from trading.config import Config
@@ -176,9 +178,51 @@ async def get_state(call: Call) -> dict[str, Any]:
         _, members = await panel_members(conn, tender_id)
         if call.actor.role is Role.EXPERT:
             service.member_of(call.actor, members)
-        return await service.evaluation_state(
+        state = await service.evaluation_state(
             conn, tender_id, settings=_settings(call), members=members
         )
+        if call.actor.role is Role.EXPERT or await _may_see_panel(conn, call, tender_id):
+            return state
+        return redact_panel(state, members)
+
+
+async def _may_see_panel(conn: asyncpg.Connection, call: Call, tender_id: int) -> bool:
+    """E4: who sits on the panel stays secret until the result is fixed — only the staff
+    member who requested the draw and supervisors see it before (``experts.draws.may_see_list``);
+    the seated members meet in the evaluation and see each other."""
+    panel = await seated_for_tender(conn, tender_id)
+    if panel is None:
+        return True
+    draw = await experts_store.get_draw(conn, panel.draw_id)
+    return draw is None or may_see_list(call.actor, draw)
+
+
+def redact_panel(state: dict[str, Any], members: tuple[PanelMember, ...]) -> dict[str, Any]:
+    """The evaluation's state with every member named only by seat ("seat 3"): names and
+    expert ids gone, and the signed report's document (which names them) left out — its id,
+    hash and times stay, so progress is visible without the list (E4)."""
+    seat_of = {m.expert_id: f"seat {m.seat}" for m in members}
+
+    def seat(expert_id: Any) -> Any:
+        return seat_of.get(expert_id, "seat ?")
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: seat(v) if k in ("expert_id", "recorded_by", "asked_by") and isinstance(v, str)
+                    else walk(v) for k, v in value.items() if k != "name"}  # fmt: skip
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return value
+
+    out = {k: walk(v) for k, v in state.items() if k not in ("members", "missing_sheets", "report")}
+    out["members"] = [{"seat": m.seat, "replaced": m.replaced} for m in members]
+    out["missing_sheets"] = [seat(e) for e in state.get("missing_sheets", [])]
+    report = state.get("report")
+    if report is not None:
+        keep = ("id", "sha256", "signing_deadline_at", "concluded_at", "failed")
+        out["report"] = {k: report.get(k) for k in keep} | {"signatures": walk(report.get("signatures", []))}
+    out["panel_redacted"] = True
+    return out
 
 
 @route("POST", "/tenders/{tender_id}/evaluation/sheets", summary="Hand in (or replace, next revision) my "

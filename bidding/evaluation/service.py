@@ -596,8 +596,12 @@ async def evaluation_state(
 async def bidder_clarifications(
     conn: asyncpg.Connection, tender_id: int, org_id: int
 ) -> list[dict[str, Any]]:
-    """The clarifications asked of one bidder (a bidder never sees another's)."""
-    return [_clarification_json(c) for c in await db.clarifications(conn, tender_id, org_id=org_id)]
+    """The clarifications asked of one bidder (a bidder never sees another's), without the
+    asking member: the panel stays secret until the result is fixed (E4)."""
+    return [
+        {k: v for k, v in _clarification_json(c).items() if k != "asked_by"}
+        for c in await db.clarifications(conn, tender_id, org_id=org_id)
+    ]
 
 
 async def export_record(conn: asyncpg.Connection, tender_id: int, *, full: bool) -> dict[str, Any]:

@@ -94,6 +94,12 @@ async def test_evaluation_through_the_api_and_the_offline_verifier(
     r = await client.post(base, headers=staff)
     assert r.status == 201, await r.text()
     await problem(await client.post(base, headers=staff), 409, "evaluation_exists")
+    # E4 (BL 37, IR 41): a staff member who did not request the draw follows the progress by
+    # seat, never who sits on the panel
+    seen = await (await client.get(base, headers=staff)).json()
+    assert seen["panel_redacted"] is True and len(seen["members"]) == len(panel.members)
+    text = json.dumps(seen, ensure_ascii=False)
+    assert all(m.expert_id not in text and m.name not in text for m in panel.sitting())
     expert_id, headers, key = experts[0]
     state = await (await client.get(base, headers=headers)).json()
     assert state["state"] == "evaluating" and [b["bid_id"] for b in state["bids"]] == ev.bid_ids
@@ -120,7 +126,7 @@ async def test_evaluation_through_the_api_and_the_offline_verifier(
     question = await r.json()
     bidder = await login(client, ev.world.bidders[0].party.username)
     mine = await (await client.get(f"{base}/clarifications/mine", headers=bidder)).json()
-    assert [c["id"] for c in mine] == [question["id"]]
+    assert [c["id"] for c in mine] == [question["id"]] and "asked_by" not in mine[0]  # E4
     answer_url = f"{base}/clarifications/{question['id']}/answer"
     await problem(await client.post(answer_url, headers=bidder,
                                     json={"answer": "降价 5%", "changes_price_or_substance": True}),
