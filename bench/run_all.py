@@ -19,6 +19,11 @@ BENCHES: dict[str, list[str]] = {
     "auction": ["auction/run.py"],
     "draw": ["bench_draw.py"],
     "ledger": ["bench_ledger.py"],
+    "notices": ["bench_notices.py"],
+    "evaluation": ["bench_evaluation.py"],
+    "pages": ["bench_pages.py"],
+    "statistics": ["bench_statistics.py"],
+    "abuse": ["bench_abuse.py"],
 }
 
 
