@@ -158,7 +158,7 @@ async def read_figures(conn: asyncpg.Connection, p: rules.Period, category: str 
     raw = await store.totals(conn, p.first_month, p.last_month, category, region)
     deposits = await store.deposits(conn, p.first_month, p.last_month)
     savings = [] if category in ("land", "plates", "other") else await store.purchases(
-        conn, p.first_month, _last_day(p.last_month), SAVINGS_CHART_MAX)
+        conn, p.first_month, _last_day(p.last_month), SAVINGS_CHART_MAX, category, region)
     return figures(p, category, region, raw, deposits, savings)
 
 

@@ -134,13 +134,17 @@ async def totals(conn: asyncpg.Connection, first: date, last: date, category: st
         coalesce(sum(purchases), 0)::bigint AS purchases, coalesce(sum(budgeted), 0)::bigint AS budgeted,
         coalesce(sum(budget_fen), 0) AS budget_fen, coalesce(sum(budgeted_award_fen), 0) AS budgeted_award_fen"""
     args = (first, last, category, region)
-    total = await conn.fetchrow(f"SELECT {sums} FROM stat_month WHERE {_FILTER}", *args)
-    by_cat = await conn.fetch(f"SELECT category, {sums} FROM stat_month WHERE {_FILTER} GROUP BY category "
-                              "ORDER BY category", *args)  # fmt: skip
-    by_region = await conn.fetch(f"SELECT region, {sums} FROM stat_month WHERE {_FILTER} GROUP BY region "
-                                 "ORDER BY region", *args)  # fmt: skip
-    by_month = await conn.fetch(f"SELECT month, {sums} FROM stat_month WHERE {_FILTER} GROUP BY month "
-                                "ORDER BY month", *args)  # fmt: skip
+    # one scan of the period's rows, four groupings (the total, by category, region, month)
+    rows = await conn.fetch(
+        f"""SELECT grouping(category, region, month) AS g, category, region, month, {sums}
+            FROM stat_month WHERE {_FILTER}
+            GROUP BY GROUPING SETS ((), (category), (region), (month))""",
+        *args,
+    )
+    total = next(r for r in rows if r["g"] == 7)
+    by_cat = sorted((r for r in rows if r["g"] == 3), key=lambda r: r["category"])
+    by_region = sorted((r for r in rows if r["g"] == 5), key=lambda r: r["region"])
+    by_month = sorted((r for r in rows if r["g"] == 6), key=lambda r: r["month"])
     hist = await conn.fetch(f"SELECT bucket, sum(lots)::bigint AS lots FROM stat_premium_hist WHERE {_FILTER} "
                             "GROUP BY bucket ORDER BY bucket", *args)  # fmt: skip
     assert total is not None
@@ -158,13 +162,15 @@ async def deposits(conn: asyncpg.Connection, first: date, last: date) -> dict[st
     return {"rows": [dict(r) for r in rows], "rolled_at": rolled}
 
 
-async def purchases(conn: asyncpg.Connection, first: date, last_day: date, limit: int) -> list[dict[str, Any]]:
+async def purchases(conn: asyncpg.Connection, first: date, last_day: date, limit: int,
+                    category: str | None = None, region: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
     """Per-tender savings for the chart: the latest ``limit`` purchases with a budget in the
-    period (an index range, bounded)."""
+    period (an index range read backwards, stopped at ``limit``)."""
     rows = await conn.fetch(
         "SELECT trade_ref, category, closed_on, budget_fen, amount_fen FROM stat_trades "
         "WHERE kind = 'purchase' AND outcome = 'done' AND closed_on BETWEEN $1 AND $2 AND budget_fen IS NOT NULL "
+        "AND ($4::text IS NULL OR category = $4) AND ($5::text IS NULL OR region = $5) "
         "ORDER BY closed_on DESC, trade_ref LIMIT $3",
-        first, last_day, limit,
+        first, last_day, limit, category, region,
     )
     return [dict(r) for r in rows]
