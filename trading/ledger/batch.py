@@ -33,13 +33,20 @@ from dataclasses import dataclass, field
 from .model import Account, Transfer, TransferFlags, TransferOutcome, TransferResult
 from .rules.transfers import apply_transfer, validate_transfer
 
-__all__ = ["BATCH_MAX", "BatchResult", "LedgerView", "execute_batch", "ids_to_load"]
+__all__ = [
+    "BATCH_MAX",
+    "BatchResult",
+    "LedgerView",
+    "execute_batch",
+    "ids_to_load",
+    "split_at_chains",
+]
 
 BATCH_MAX = 8_190
 """Most transfers in one batch (TigerBeetle's limit): bounds a transaction's locks and memory."""
 
 _R = TransferResult
-_LINKED = TransferFlags.LINKED
+_LINKED = TransferFlags.LINKED.value
 
 
 @dataclass
@@ -64,14 +71,12 @@ class BatchResult:
     """To record (their ids are new)."""
     accounts: dict[str, Account]
     """Final sums of every account that changed."""
+    after: LedgerView
+    """The view with this batch applied: what the next part of a split batch is decided on."""
 
     @property
     def ok(self) -> bool:
         return all(o.ok for o in self.outcomes)
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) else None
 
 
 def ids_to_load(transfers: Sequence[Transfer]) -> tuple[list[str], list[str], list[str]]:
@@ -81,24 +86,19 @@ def ids_to_load(transfers: Sequence[Transfer]) -> tuple[list[str], list[str], li
     ids: set[str] = set()
     pending: set[str] = set()
     for t in transfers:
-        for value, into in (
-            (t.debit_account_id, accounts),
-            (t.credit_account_id, accounts),
-            (t.id, ids),
-            (t.pending_id, pending),
-        ):
-            text = _text(value)
-            if text is not None:
-                into.add(text)
+        if isinstance(t.debit_account_id, str):
+            accounts.add(t.debit_account_id)
+        if isinstance(t.credit_account_id, str):
+            accounts.add(t.credit_account_id)
+        if isinstance(t.id, str):
+            ids.add(t.id)
+        if isinstance(t.pending_id, str):
+            pending.add(t.pending_id)
     return sorted(accounts), sorted(ids | pending), sorted(pending)
 
 
 def _is_linked(t: Transfer) -> bool:
-    return isinstance(t.flags, TransferFlags) and _LINKED in t.flags
-
-
-def _lookup(table: dict[str, object], key: object) -> object | None:
-    return table.get(key) if isinstance(key, str) else None
+    return isinstance(t.flags, TransferFlags) and bool(t.flags._value_ & _LINKED)
 
 
 def execute_batch(transfers: Sequence[Transfer], view: LedgerView) -> BatchResult:
@@ -112,38 +112,43 @@ def execute_batch(transfers: Sequence[Transfer], view: LedgerView) -> BatchResul
     changed: set[str] = set()
 
     def create_one(t: Transfer, undo: list[tuple[str, str, object]]) -> TransferOutcome:
-        recorded = _lookup(known, t.id)
-        failure = _lookup(failed, t.id)
-        prior = recorded if recorded is not None else (failure[0] if failure else None)  # type: ignore[index]
-        pending = _lookup(known, t.pending_id)
-        debit = _lookup(accounts, t.debit_account_id)
-        credit = _lookup(accounts, t.credit_account_id)
+        # Lookups inline (a value that is not text names nothing).
+        tid, pid = t.id, t.pending_id
+        text_id = isinstance(tid, str)
+        recorded = known.get(tid) if text_id else None
+        failure = failed.get(tid) if text_id else None
+        prior = recorded if recorded is not None else (failure[0] if failure else None)
+        text_pid = isinstance(pid, str)
+        pending = known.get(pid) if text_pid else None
+        d_id, c_id = t.debit_account_id, t.credit_account_id
+        debit = accounts.get(d_id) if isinstance(d_id, str) else None
+        credit = accounts.get(c_id) if isinstance(c_id, str) else None
         result = validate_transfer(
             t,
-            prior=prior,  # type: ignore[arg-type]
-            debit=debit,  # type: ignore[arg-type]
-            credit=credit,  # type: ignore[arg-type]
-            pending=pending,  # type: ignore[arg-type]
-            pending_resolution=_lookup(resolutions, t.pending_id),  # type: ignore[arg-type]
+            prior=prior,
+            debit=debit,
+            credit=credit,
+            pending=pending,
+            pending_resolution=resolutions.get(pid) if text_pid else None,
         )
         if result is _R.EXISTS:
             first = _R.OK if recorded is not None else failure[1]  # type: ignore[index]
-            return TransferOutcome(t.id, first, replayed=True)
+            return TransferOutcome(tid, first, replayed=True)
         if result is not _R.OK:
-            return TransferOutcome(str(t.id), result)
-        assert isinstance(debit, Account) and isinstance(credit, Account)
-        new_debit, new_credit = apply_transfer(t, debit, credit, pending)  # type: ignore[arg-type]
-        undo.append(("account", debit.id, debit))
-        undo.append(("account", credit.id, credit))
-        accounts[debit.id] = new_debit
-        accounts[credit.id] = new_credit
-        known[t.id] = t
+            return TransferOutcome(str(tid), result)
+        assert debit is not None and credit is not None
+        new_debit, new_credit = apply_transfer(t, debit, credit, pending)
+        undo.append(("account", d_id, debit))
+        undo.append(("account", c_id, credit))
+        accounts[d_id] = new_debit
+        accounts[c_id] = new_credit
+        known[tid] = t
         accepted.append(t)
-        undo.append(("transfer", t.id, None))
-        if t.pending_id is not None:
-            resolutions[t.pending_id] = t
-            undo.append(("resolution", t.pending_id, None))
-        return TransferOutcome(t.id, _R.OK)
+        undo.append(("transfer", tid, None))
+        if pid is not None:
+            resolutions[pid] = t
+            undo.append(("resolution", pid, None))
+        return TransferOutcome(tid, _R.OK)
 
     def rollback(undo: list[tuple[str, str, object]]) -> None:
         for what, key, old in reversed(undo):
@@ -195,4 +200,23 @@ def execute_batch(transfers: Sequence[Transfer], view: LedgerView) -> BatchResul
         accepted=accepted,
         failures=new_failures,
         accounts={a: accounts[a] for a in sorted(changed) if accounts[a] != view.accounts.get(a)},
+        after=LedgerView(accounts, known, failed, resolutions),
     )
+
+
+def split_at_chains(transfers: Sequence[Transfer], size: int) -> list[Sequence[Transfer]]:
+    """Consecutive parts of about ``size`` transfers, each ending where a chain ends. Deciding
+    the parts one after the other, each on the ``after`` view of the one before, gives exactly
+    the answers of deciding the whole batch at once: a chain is never cut."""
+    parts: list[Sequence[Transfer]] = []
+    start = 0
+    n = len(transfers)
+    while n - start > size:
+        end = start + size
+        while end < n and _is_linked(transfers[end - 1]):
+            end += 1
+        parts.append(transfers[start:end])
+        start = end
+    if start < n or not parts:
+        parts.append(transfers[start:])
+    return parts

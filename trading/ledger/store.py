@@ -289,9 +289,7 @@ def notification_from_row(r: asyncpg.Record) -> BankNotification:
         r["payer_account"],
         r["payer_name"],
         r["reverses_ref"],
-        # The table has no currency column yet: a currency other than CNY is kept beside the
-        # outcome (only such notifications carry one), so a repeat is still recognised.
-        r["outcome"].get("currency"),
+        r["currency"],
     )
 
 
@@ -414,17 +412,93 @@ async def load_failures(
     return {r["id"]: (transfer_from_row(r), TransferResult(r["result"])) for r in rows}
 
 
+async def load_for_batch(
+    conn: asyncpg.Connection, ids: Sequence[str], pending_ids: Sequence[str]
+) -> tuple[dict[str, Transfer], dict[str, tuple[Transfer, TransferResult]], dict[str, Transfer]]:
+    """In one round trip, what a batch's ids and pending ids name: (accepted transfers by id,
+    recorded failures by id, the post or void of each pending transfer by its pending id).
+    Run after ``lock_accounts``, so that it sees everything committed before the lock."""
+    transfers: dict[str, Transfer] = {}
+    failures: dict[str, tuple[Transfer, TransferResult]] = {}
+    resolutions: dict[str, Transfer] = {}
+    if not ids:
+        return transfers, failures, resolutions
+    rows = await conn.fetch(
+        f"""SELECT 't' AS src, {_TRANSFER_COLS}, NULL AS result FROM ledger_transfers WHERE id = ANY($1::text[])
+            UNION ALL
+            SELECT 'r', {_TRANSFER_COLS}, NULL FROM ledger_transfers WHERE pending_id = ANY($2::text[])
+            UNION ALL
+            SELECT 'f', {_TRANSFER_COLS}, result FROM ledger_transfer_failures WHERE id = ANY($1::text[])""",
+        list(ids),
+        list(pending_ids),
+    )
+    for r in rows:
+        src = r["src"]
+        if src == "t":
+            transfers[r["id"]] = transfer_from_row(r)
+        elif src == "r":
+            resolutions[r["pending_id"]] = transfer_from_row(r)
+        else:
+            failures[r["id"]] = (transfer_from_row(r), TransferResult(r["result"]))
+    return transfers, failures, resolutions
+
+
+async def write_batch(
+    conn: asyncpg.Connection,
+    accounts: Sequence[Account],
+    accepted: Sequence[Transfer],
+    failures: Sequence[tuple[Transfer, TransferResult]],
+    at: datetime,
+) -> None:
+    """A decided batch in one statement: the accounts' new sums, the accepted transfers in the
+    batch's order (``seq`` follows it) and the failures to remember. The database checks the
+    balance limits (CHECK), one settlement per pending transfer and unique ids (UNIQUE), and
+    that every account exists (a statement trigger)."""
+    failed = [t for t, _ in failures]
+    await conn.execute(
+        f"""WITH accounts AS (
+                UPDATE ledger_accounts a SET debits_pending = v.dp, debits_posted = v.dq,
+                                             credits_pending = v.cp, credits_posted = v.cq
+                FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])
+                     AS v(id, dp, dq, cp, cq)
+                WHERE a.id = v.id
+            ), accepted AS (
+                INSERT INTO ledger_transfers ({_TRANSFER_COLS}, created_at)
+                SELECT u.id, u.d, u.c, u.a, u.code, u.f, u.p, u.r, $23::timestamptz
+                FROM unnest($6::text[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::int[],
+                            $12::text[], $13::text[]) WITH ORDINALITY AS u(id, d, c, a, code, f, p, r, ord)
+                ORDER BY u.ord
+            )
+            INSERT INTO ledger_transfer_failures ({_TRANSFER_COLS}, result, created_at)
+            SELECT *, $23::timestamptz FROM unnest($14::text[], $15::text[], $16::text[], $17::bigint[],
+                                                   $18::text[], $19::int[], $20::text[], $21::text[], $22::text[])
+            ON CONFLICT (id) DO NOTHING""",
+        [a.id for a in accounts],
+        [a.debits_pending for a in accounts],
+        [a.debits_posted for a in accounts],
+        [a.credits_pending for a in accounts],
+        [a.credits_posted for a in accounts],
+        *_transfer_columns(accepted),
+        *_transfer_columns(failed),
+        [r.value for _, r in failures],
+        at,
+    )
+
+
 def _transfer_columns(transfers: Sequence[Transfer]) -> list[list[Any]]:
-    return [
-        [t.id for t in transfers],
-        [t.debit_account_id for t in transfers],
-        [t.credit_account_id for t in transfers],
-        [t.amount_fen for t in transfers],
-        [t.code.value for t in transfers],
-        [t.flags.value for t in transfers],
-        [t.pending_id for t in transfers],
-        [t.reference for t in transfers],
-    ]
+    # One pass over the batch (this is on the hot path): eight columns for ``unnest``.
+    cols: list[list[Any]] = [[], [], [], [], [], [], [], []]
+    i, d, c, a, code, f, p, r = cols
+    for t in transfers:
+        i.append(t.id)
+        d.append(t.debit_account_id)
+        c.append(t.credit_account_id)
+        a.append(t.amount_fen)
+        code.append(t.code._value_)
+        f.append(t.flags._value_)
+        p.append(t.pending_id)
+        r.append(t.reference)
+    return cols
 
 
 async def insert_transfers(
@@ -875,8 +949,8 @@ async def insert_notification(
 ) -> None:
     await conn.execute(
         """INSERT INTO ledger_notifications (bank_ref, seq, kind, sub_account, amount_fen, value_at, payer_account,
-               payer_name, reverses_ref, signature, outcome, received_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
+               payer_name, reverses_ref, signature, outcome, received_at, currency)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)""",
         n.bank_ref,
         n.seq,
         n.kind.value,
@@ -887,8 +961,9 @@ async def insert_notification(
         n.payer_name,
         n.reverses_ref,
         signature,
-        outcome_json(outcome) | ({"currency": n.currency} if n.currency is not None else {}),
+        outcome_json(outcome),
         at,
+        n.currency,
     )
 
 

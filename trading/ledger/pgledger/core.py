@@ -3,6 +3,7 @@ projects and deposits, and the reports read from them."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import date, datetime
@@ -11,7 +12,7 @@ from typing import Any
 import asyncpg
 
 from .. import store
-from ..batch import BATCH_MAX, LedgerView, execute_batch, ids_to_load
+from ..batch import BATCH_MAX, LedgerView, execute_batch, ids_to_load, split_at_chains
 from ..errors import LedgerReason
 from ..memory.core import COMMAND_ID_MAX_LEN
 from ..model import (
@@ -57,6 +58,8 @@ _LINKED = TransferFlags.LINKED
 _R = TransferResult
 _V = NotificationVerdict
 _RETRIES = 3
+_PART = 500
+"""Transfers decided while the previous part is written."""
 
 
 def _chain(transfers: Sequence[Transfer]) -> list[Transfer]:
@@ -132,19 +135,44 @@ class LedgerCore:
     async def _create_transfers(
         self, transfers: Sequence[Transfer], at: datetime
     ) -> list[TransferOutcome]:
+        # Two round trips to read (the accounts locked, then what the ids name); the writes of
+        # one part go to the server while the next part is decided (the two run in parallel).
         account_ids, ids, pending_ids = ids_to_load(transfers)
         conn = self.conn
-        view = LedgerView(
-            accounts=await store.lock_accounts(conn, account_ids),
-            transfers=await store.load_transfers(conn, ids),
-            failures=await store.load_failures(conn, ids),
-            resolutions=await store.load_resolutions(conn, pending_ids),
-        )
-        result = execute_batch(transfers, view)
-        await store.update_accounts(conn, result.accounts.values())
-        await store.insert_transfers(conn, result.accepted, at)
-        await store.insert_failures(conn, result.failures, at)
-        return result.outcomes
+        accounts = await store.lock_accounts(conn, account_ids)
+        view = LedgerView(accounts, *await store.load_for_batch(conn, ids, pending_ids))
+        outcomes: list[TransferOutcome] = []
+        changed: dict[str, Account] = {}
+        parts = split_at_chains(transfers, _PART)
+        writing: asyncio.Future[None] | None = None
+        try:
+            for i, part in enumerate(parts):
+                result = execute_batch(part, view)
+                view = result.after
+                outcomes += result.outcomes
+                changed.update(result.accounts)
+                last = i == len(parts) - 1
+                if writing is not None:
+                    await writing
+                    writing = None
+                if result.accepted or result.failures or (last and changed):
+                    writing = asyncio.ensure_future(
+                        store.write_batch(
+                            conn,
+                            list(changed.values()) if last else [],
+                            result.accepted,
+                            result.failures,
+                            at,
+                        )
+                    )
+                    await asyncio.sleep(0)  # let the write leave before the next part
+            if writing is not None:
+                await writing
+                writing = None
+        finally:
+            if writing is not None:  # only when deciding raised: let the write end first
+                await asyncio.gather(writing, return_exceptions=True)
+        return outcomes
 
     async def _commit(self, transfers: Sequence[Transfer], at: datetime) -> None:
         """A use case's transfers as one chain, or ``LedgerRejected``."""

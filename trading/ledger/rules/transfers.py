@@ -52,8 +52,20 @@ CODE_ACCOUNTS: dict[TransferCode, tuple[frozenset[AccountKind], frozenset[Accoun
 }
 """Which account kinds each code may debit and credit."""
 
-_PHASE_FLAGS = (TransferFlags.PENDING, TransferFlags.POST_PENDING, TransferFlags.VOID_PENDING)
-_SETTLE = TransferFlags.POST_PENDING | TransferFlags.VOID_PENDING
+# The hot path reads flags as bits (``Flag.__contains__`` is a Python call per test).
+_PENDING = TransferFlags.PENDING.value
+_POST = TransferFlags.POST_PENDING.value
+_SETTLE = TransferFlags.POST_PENDING.value | TransferFlags.VOID_PENDING.value
+_PHASES = _PENDING | _SETTLE
+# Tuples, not sets: ``in`` compares members by identity first, where a set hashes an Enum
+# with a Python call.
+_DEBIT_LIMITED = tuple(
+    k for k in AccountKind if AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS in Account("x", k).flags
+)
+_CREDIT_LIMITED = tuple(
+    k for k in AccountKind if AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS in Account("x", k).flags
+)
+_CODE_KINDS = {code.value: (tuple(d), tuple(c)) for code, (d, c) in CODE_ACCOUNTS.items()}
 
 
 def _same(a: object, b: object) -> bool:
@@ -102,15 +114,18 @@ def validate_transfer(
     flags = t.flags
     if not isinstance(flags, TransferFlags):
         return R.FLAGS_INVALID
-    if sum(1 for f in _PHASE_FLAGS if f in flags) > 1:
+    bits = flags._value_
+    phase = bits & _PHASES
+    if phase & (phase - 1):  # more than one of pending, post, void
         return R.FLAGS_ARE_MUTUALLY_EXCLUSIVE
-    if not is_valid_id(t.debit_account_id):
+    # An account found under the id proves the id well-formed (a store holds no other).
+    if debit is None and not is_valid_id(t.debit_account_id):
         return R.DEBIT_ACCOUNT_ID_INVALID
-    if not is_valid_id(t.credit_account_id):
+    if credit is None and not is_valid_id(t.credit_account_id):
         return R.CREDIT_ACCOUNT_ID_INVALID
     if t.debit_account_id == t.credit_account_id:
         return R.ACCOUNTS_MUST_BE_DIFFERENT
-    settle = bool(flags & _SETTLE)
+    settle = bool(bits & _SETTLE)
     if not settle and t.pending_id is not None:
         return R.PENDING_ID_MUST_BE_EMPTY
     if settle and not is_valid_id(t.pending_id):
@@ -131,7 +146,7 @@ def validate_transfer(
     if credit is None:
         return R.CREDIT_ACCOUNT_NOT_FOUND
     assert debit.id == t.debit_account_id and credit.id == t.credit_account_id, "wrong accounts"
-    debit_kinds, credit_kinds = CODE_ACCOUNTS[t.code]
+    debit_kinds, credit_kinds = _CODE_KINDS[t.code._value_]
     if debit.kind not in debit_kinds or credit.kind not in credit_kinds:
         return R.CODE_NOT_ALLOWED_FOR_ACCOUNTS
     amount = t.amount_fen
@@ -140,7 +155,7 @@ def validate_transfer(
         if pending is None:
             return R.PENDING_TRANSFER_NOT_FOUND
         assert pending.id == t.pending_id, "wrong pending transfer"
-        if TransferFlags.PENDING not in pending.flags:
+        if not pending.flags._value_ & _PENDING:
             return R.PENDING_TRANSFER_NOT_PENDING
         if pending.debit_account_id != t.debit_account_id:
             return R.PENDING_TRANSFER_HAS_DIFFERENT_DEBIT_ACCOUNT
@@ -151,7 +166,7 @@ def validate_transfer(
         if pending.amount_fen != amount:
             return R.PENDING_TRANSFER_HAS_DIFFERENT_AMOUNT
         if pending_resolution is not None:
-            if TransferFlags.POST_PENDING in pending_resolution.flags:
+            if pending_resolution.flags._value_ & _POST:
                 return R.PENDING_TRANSFER_ALREADY_POSTED
             return R.PENDING_TRANSFER_ALREADY_VOIDED
         # Posting or voiding moves a reservation already counted: no new limit applies.
@@ -161,11 +176,11 @@ def validate_transfer(
         return R.OVERFLOWS_DEBITS
     if credit.credits_pending + credit.credits_posted + amount > BALANCE_MAX_FEN:
         return R.OVERFLOWS_CREDITS
-    if AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS in debit.flags and (
+    if debit.kind in _DEBIT_LIMITED and (
         debit.debits_pending + debit.debits_posted + amount > debit.credits_posted
     ):
         return R.EXCEEDS_CREDITS
-    if AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS in credit.flags and (
+    if credit.kind in _CREDIT_LIMITED and (
         credit.credits_pending + credit.credits_posted + amount > credit.debits_posted
     ):
         return R.EXCEEDS_DEBITS
@@ -177,29 +192,26 @@ def apply_transfer(
 ) -> tuple[Account, Account]:
     """The two accounts after an accepted ``t`` (``validate_transfer`` returned OK)."""
     amount = t.amount_fen
-    if TransferFlags.PENDING in t.flags:
-        return (
-            replace(debit, debits_pending=debit.debits_pending + amount),
-            replace(credit, credits_pending=credit.credits_pending + amount),
-        )
-    if t.flags & _SETTLE:
+    bits = t.flags._value_
+    d, c = debit, credit
+    dp, dq, cp, cq = d.debits_pending, d.debits_posted, c.credits_pending, c.credits_posted
+    if bits & _PENDING:
+        dp += amount
+        cp += amount
+    elif bits & _SETTLE:
         assert pending is not None and pending.amount_fen == amount, "settles its pending"
-        posted = amount if TransferFlags.POST_PENDING in t.flags else 0
-        return (
-            replace(
-                debit,
-                debits_pending=debit.debits_pending - amount,
-                debits_posted=debit.debits_posted + posted,
-            ),
-            replace(
-                credit,
-                credits_pending=credit.credits_pending - amount,
-                credits_posted=credit.credits_posted + posted,
-            ),
-        )
+        posted = amount if bits & _POST else 0
+        dp -= amount
+        dq += posted
+        cp -= amount
+        cq += posted
+    else:
+        dq += amount
+        cq += amount
+    # The constructor, not ``dataclasses.replace``: this runs once per transfer in a batch.
     return (
-        replace(debit, debits_posted=debit.debits_posted + amount),
-        replace(credit, credits_posted=credit.credits_posted + amount),
+        Account(d.id, d.kind, d.project_id, d.bidder_id, dp, dq, d.credits_pending, d.credits_posted),
+        Account(c.id, c.kind, c.project_id, c.bidder_id, c.debits_pending, c.debits_posted, cp, cq),
     )
 
 
