@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import Field, StringConstraints
@@ -112,6 +112,9 @@ class AuditQuery(Query):
     since: datetime | None = None
     until: datetime | None = None
     after_seq: Cursor = 0
+    order: Literal["asc", "desc"] = "asc"
+    """``desc``: the newest first, paged with ``before_seq`` (the supervisor's console)."""
+    before_seq: Id | None = None
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
 
 
@@ -259,7 +262,8 @@ def entry_json(e: audit_log.Entry) -> dict[str, Any]:
     return d
 
 
-@route("GET", "/audit", summary="Read the audit log, filtered by object, actor, action and time", tag="audit",
+@route("GET", "/audit", summary="Read the audit log, filtered by object, actor, action and time; oldest or newest first",
+       tag="audit",
        roles={Role.SUPERVISOR}, query=AuditQuery)
 async def read_audit(call: Call) -> dict[str, Any]:
     q: AuditQuery = call.query
@@ -267,8 +271,14 @@ async def read_audit(call: Call) -> dict[str, Any]:
         entries = await audit_log.query(
             conn, object_type=q.object_type, object_id=q.object_id, actor_user_id=q.actor_user_id, action=q.action,
             since=q.since, until=q.until, after_seq=q.after_seq, limit=q.limit,
+            newest_first=q.order == "desc", before_seq=q.before_seq,
         )
-    return {"entries": [entry_json(e) for e in entries], "next_after_seq": entries[-1].seq if entries else q.after_seq}
+    page: dict[str, Any] = {"entries": [entry_json(e) for e in entries]}
+    if q.order == "desc":  # the next page holds the entries below the last one shown
+        page["next_before_seq"] = entries[-1].seq if len(entries) == q.limit else None
+    else:
+        page["next_after_seq"] = entries[-1].seq if entries else q.after_seq
+    return page
 
 
 @route("GET", "/audit/verify", summary="Verify the whole hash chain and every signed checkpoint", tag="audit",
