@@ -1,6 +1,7 @@
 """D8 under concurrency: two connections refunding one deposit at once — exactly one refund;
-many batches racing to drain one account — exactly one succeeds; one bank message delivered
-twice at once — processed once."""
+sixteen refunds and forfeits racing on one deposit — exactly one wins; many batches racing to
+drain one account — exactly one succeeds; one bank message delivered twice at once —
+processed once."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ from tests.helpers import make_org
 from trading.audit import AuditLog
 from trading.clock import FakeClock
 from trading.context import Actor, Role
+from trading.db import connect
 from trading.ledger import bank, service, store
 from trading.ledger.errors import LedgerReason, LedgerRejected
 from trading.ledger.model import (
     BankNotification,
     DepositState,
+    ForfeitCause,
     NotificationKind,
     ProjectKind,
     RefundCause,
@@ -143,6 +146,78 @@ async def test_two_connections_refunding_one_deposit_at_once_exactly_one_succeed
         and account.held_fen == 0
         and tb.balanced
     )
+
+
+async def test_sixteen_refunds_and_forfeits_racing_on_one_deposit_leave_exactly_one_winner(
+    pool, db_dsn, audit, clock
+) -> None:
+    """D8 (IR 57 refund, IR 74 forfeiture): a deposit is resolved once. Eight refunds and eight
+    forfeiture requests, each its own command, on sixteen connections at once: one wins, the
+    fifteen others are refused having written nothing, and the books still sum to zero."""
+    org, account_id = await confirmed_deposit(pool, audit, clock)
+    now = clock.now()
+    # Sixteen connections of their own (the pool holds five), all open before the start.
+    conns = [await connect(db_dsn) for _ in range(16)]
+    start = asyncio.Event()
+
+    async def refund(i: int) -> object:
+        conn = conns[i]
+        await start.wait()
+        return await service.request_refund(
+            conn,
+            audit,
+            STAFF,
+            now,
+            project_ref="lot:1",
+            org_id=org,
+            cause=RefundCause.LOST,
+            cause_at=now,
+            command_id=f"race-refund-{i}",
+        )
+
+    async def forfeit(i: int) -> object:
+        conn = conns[i]
+        await start.wait()
+        return await service.request_forfeit(
+            conn,
+            audit,
+            STAFF,
+            now,
+            project_ref="lot:1",
+            org_id=org,
+            cause=ForfeitCause.REFUSED_TO_SIGN,
+            note="refused to sign the contract",
+            cause_at=now,
+            command_id=f"race-forfeit-{i}",
+        )
+
+    racers = asyncio.gather(
+        *(refund(i) if i % 2 else forfeit(i) for i in range(16)), return_exceptions=True
+    )
+    start.set()
+    try:
+        results = await racers
+    finally:
+        for c in conns:
+            await c.close()
+    winners = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, LedgerRejected)]
+    assert len(winners) == 1 and len(refused) == 15, results
+    assert {e.reason for e in refused} == {LedgerReason.DEPOSIT_ALREADY_RESOLVED}
+    won = winners[0]
+    assert won.state in (DepositState.REFUND_PENDING, DepositState.FORFEIT_PENDING)  # type: ignore[attr-defined]
+    async with pool.acquire() as conn:
+        moved = await conn.fetchval(
+            "SELECT count(*) FROM ledger_transfers WHERE code IN ('refund', 'forfeit')"
+        )
+        commands = await conn.fetchval(
+            "SELECT count(*) FROM ledger_commands WHERE command_id LIKE 'race-%'"
+        )
+        account = await store.get_account(conn, account_id)
+        tb = await store.trial_balance(conn)
+    assert moved == 1 and commands == 1
+    assert account is not None and account.available_fen == 0
+    assert tb.balanced and tb.net_fen == 0
 
 
 async def test_racing_refunds_with_one_command_id_refund_once(pool, audit, clock) -> None:
