@@ -1,0 +1,31 @@
+"""The expert workspace (评标专家): my summons to confirm or decline; for a seated member
+during the evaluation, the bids side by side, the score sheet signed in the page with the
+member's own Ed25519 key, and the report signed or dissented from.
+
+    /expert                      my summons, my evaluations
+    /expert/tenders/{tender_id}  one evaluation (seated members only: the API's own check)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trading.context import Role
+from web.pages.consoles import js_text, path_id
+from web.pages.render import PageCtx, page
+
+EXPERT = {Role.EXPERT}
+
+
+@page("/expert", "expert/index.html", roles=EXPERT)
+async def expert_home(p: PageCtx) -> dict[str, Any]:
+    return {"js_text": js_text(p)}
+
+
+@page("/expert/tenders/{tender_id}", "expert/evaluation.html", roles=EXPERT)
+async def expert_evaluation(p: PageCtx) -> dict[str, Any]:
+    tender_id = path_id(p, "tender_id")
+    # the evaluation's state through the API: not a seated member → its 403; not started → 409
+    state = await p.api(f"/tenders/{tender_id}/evaluation")
+    tender = await p.api(f"/tenders/{tender_id}")
+    return {"js_text": js_text(p), "tender": tender, "evaluation": state}
