@@ -68,6 +68,7 @@ class AbuseGuard:
                                             keys_max=settings.keys_max)  # fmt: skip
         self.tally = DeniedTally(individual_max=settings.individual_max, keys_max=settings.keys_max,
                                  paths_sample_max=settings.paths_sample_max)  # fmt: skip
+        self._held = 0
 
     def _keys(self, request: web.Request) -> list[tuple[RefusalLimiter, str]]:
         out = [(self.by_address, request.remote or "")]
@@ -76,8 +77,9 @@ class AbuseGuard:
             out.append((self.by_credential, hashlib.sha256(auth.encode("utf-8", "replace")).hexdigest()[:32]))
         return out
 
-    def refuse_early(self, request: web.Request) -> web.Response | None:
-        """429 for a client whose refusals ran out, before any work; counted, never written."""
+    def blocked(self, request: web.Request) -> float | None:
+        """The seconds a client whose refusals ran out must wait (charged and counted, never
+        written), or ``None``: serve it."""
         now_s = time.monotonic()
         keys_ = self._keys(request)
         wait_s = max((w for lim, k in keys_ if (w := lim.retry_after_s(k, now_s)) is not None), default=None)
@@ -87,13 +89,32 @@ class AbuseGuard:
             lim.charge(k, now_s)
         self.tally.add(client=request.remote or "", user="-", minute=_minute(request.app[keys.CLOCK].now()),
                        code="too_many_refusals", status=429, path=request.path[:200], alone=False)  # fmt: skip
+        return wait_s
+
+    async def refuse_early(self, request: web.Request) -> web.Response | None:
+        """429 for a client whose refusals ran out, before any work. The answer is held for
+        ``tarpit_s`` (a client that waits for its answers slows down to its concurrency per
+        ``tarpit_s``; holding costs a timer, not work), at most ``tarpit_max`` at once; past
+        that, at once, closing the connection."""
+        wait_s = self.blocked(request)
+        if wait_s is None:
+            return None
         retry = max(1, math.ceil(wait_s))
-        return problem_response(
+        response = problem_response(
             request, status=429, code="too_many_refusals",
             detail_en=f"too many refused requests from this client: try again in {retry} s",
             detail_zh=f"该客户端被拒绝的请求过多，请 {retry} 秒后再试",
             headers={"Retry-After": str(retry)},
         )
+        if self._held >= self.settings.tarpit_max or self.settings.tarpit_s <= 0:
+            response.force_close()
+            return response
+        self._held += 1
+        try:
+            await asyncio.sleep(self.settings.tarpit_s)
+        finally:
+            self._held -= 1
+        return response
 
     def refused(self, request: web.Request, actor: Actor, code: str, status: int) -> bool:
         """Charge a 401/403; True if this one is to be audited one by one."""

@@ -72,12 +72,16 @@ async def request_middleware(request: web.Request, handler: Callable[[web.Reques
     rid = request.headers.get("X-Request-Id", "")
     request[keys.REQUEST_ID] = rid if _REQUEST_ID.match(rid) else uuid.uuid4().hex
     metrics: Metrics = request.app[keys.METRICS]
+    refused = await request.app[ABUSE].refuse_early(request)  # a flood: no work, no log line
+    if refused is not None:
+        metrics.requests.labels(request.method, "refused", "429").inc()
+        return refused
     started = time.perf_counter()
     metrics.in_flight.inc()
     response: web.StreamResponse
     try:
         try:
-            response = _options(request) or request.app[ABUSE].refuse_early(request) or await handler(request)
+            response = _options(request) or await handler(request)
         except DomainError as err:
             if err.status_hint in (401, 403):
                 await _audit_denied(request, err)

@@ -34,13 +34,18 @@ __all__ = ["AbuseSettings", "DeniedSummary", "DeniedTally", "RefusalLimiter"]
 class AbuseSettings:
     """Named limits (``config.extra['abuse.<name>']`` or ``SUNLIT_ABUSE_<NAME>``)."""
 
-    address_burst: int = 300
+    address_burst: int = 100
     """Refusals a client address may cause at once before it is answered 429."""
-    address_per_s: float = 30.0
+    address_per_s: float = 10.0
     """…and how many more per second after that."""
     credential_burst: int = 120
     """The same for one credential (bearer token): a user refused over and over."""
     credential_per_s: float = 10.0
+    tarpit_s: float = 0.5
+    """A 429 is answered after this long: a flood that waits for its answers goes at its
+    concurrency per ``tarpit_s``. 0: at once."""
+    tarpit_max: int = 1024
+    """Most 429s held at once; past it a 429 is answered at once and its connection closed."""
     individual_max: int = 20
     """Refusals of one client in one minute audited one by one; the rest in one summary."""
     keys_max: int = 100_000
