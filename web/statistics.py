@@ -3,7 +3,7 @@ at ``GET /api/v1/public/statistics``, each chart's numbers as CSV, and the timed
 that keeps the aggregates current.
 
 The roll-up (timed event ``statistics.rollup``: at start — catching up on whatever closed
-while the server was down — then every ``SUNLIT_STATS_ROLLUP_S`` seconds, default 60)
+while the server was down — then every ``SUNLIT_STATS_ROLLUP_S`` seconds, default 3600, like the award watch)
 reads the trades that closed since it last ran from the domain tables (a tender's contract
 or failure, a lot's settled result) and adds each, once, through
 :func:`trading.statistics.store.record_trades` — the same path the fixture test and the
@@ -287,7 +287,7 @@ async def rollup(conn: asyncpg.Connection, now: datetime) -> int:
 
 
 def _interval_s() -> int:
-    return int(os.environ.get("SUNLIT_STATS_ROLLUP_S", "60"))
+    return int(os.environ.get("SUNLIT_STATS_ROLLUP_S", "3600"))
 
 
 async def _schedule_rollup(app: web.Application) -> AsyncIterator[None]:
