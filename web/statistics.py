@@ -29,9 +29,8 @@ from pydantic import StringConstraints
 from bidding.award.rules import total_savings_rate
 from trading.calendar import EventContext, EventRegistry
 from trading.calendar import events as calendar
-from trading.ledger.model import CHINA_TZ
 from trading.statistics import rules, store
-from trading.statistics.model import Category, DepositFact, Outcome, TradeFact, TradeKind
+from trading.statistics.model import CHINA_TZ, Category, DepositFact, Outcome, TradeFact, TradeKind
 from web import keys
 from web.api import Api, Call, Query
 

@@ -54,6 +54,7 @@ async def test_public_statistics_and_csv_without_login(client: TestClient) -> No
         ("from_month=2007-06&to_month=2007-01", "query.to"),
         ("category=jewellery", "category"),
         ("from_month=2007-13", "from_month"),
+        ("to_month=0001-01", "query.to_month"),
     ],
 )
 async def test_bad_statistics_queries_are_refused(client: TestClient, query: str, field: str) -> None:

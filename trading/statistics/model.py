@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta, timezone
 from enum import StrEnum
 
-__all__ = ["Category", "DepositFact", "Outcome", "TradeFact", "TradeKind"]
+__all__ = ["CHINA_TZ", "Category", "DepositFact", "Outcome", "TradeFact", "TradeKind"]
+
+CHINA_TZ = timezone(timedelta(hours=8), "CST")
+"""Trades are counted on China dates (UTC+8): a month is a China month."""
 
 
 class Category(StrEnum):

@@ -38,6 +38,8 @@ __all__ = [
 
 PERIOD_MAX_MONTHS = 120
 """Ten years."""
+YEAR_MIN, YEAR_MAX = 1900, 9000
+"""Months outside these years are refused (as every date at the API's edge is)."""
 BUCKET_MIN, BUCKET_MAX = -10, 30
 """Premium histogram buckets of 10 points: −100 % … ≥ 300 % (the last holds all above)."""
 
@@ -59,12 +61,13 @@ def month_of(day: date) -> date:
 def parse_month(text: str, field: str) -> date:
     try:
         year, month = text.split("-")
-        if len(year) != 4 or len(month) != 2:
+        if len(year) != 4 or len(month) != 2 or not YEAR_MIN <= int(year) <= YEAR_MAX:
             raise ValueError
         return date(int(year), int(month), 1)
     except ValueError:
         raise ValidationFailed(
-            f"{field}: write the month as YYYY-MM (got {text!r})", f"{field}：月份格式须为 YYYY-MM（收到 {text!r}）",
+            f"{field}: write the month as YYYY-MM, years {YEAR_MIN}-{YEAR_MAX} (got {text!r})",
+            f"{field}：月份格式须为 YYYY-MM，年份 {YEAR_MIN}-{YEAR_MAX}（收到 {text!r}）",
             details={"errors": [{"field": f"query.{field}", "problem": "must be YYYY-MM", "type": "month"}]},
         ) from None
 
