@@ -8,7 +8,7 @@ type, and a body that matches its schema (a problem that matches the Problem sch
 
 Each operation is called with the token of one of the roles it admits (drawn per example);
 public operations go without one. ``SUNLIT_FUZZ_EXAMPLES`` sets the examples per operation
-and mode (``make test``: 10; ``make fuzz``: 50). Runs are derandomized: CI draws the same
+and mode (``make test``: 8; ``make fuzz``: 50). Runs are derandomized: CI draws the same
 requests every time (``SUNLIT_FUZZ_SEED=<n>`` explores others); a failure prints the
 operation, the check, the status and the answer.
 """
@@ -39,7 +39,7 @@ from schemathesis.specs.openapi.checks import (
 
 from trading.config import Config
 
-EXAMPLES = int(os.environ.get("SUNLIT_FUZZ_EXAMPLES", "10"))
+EXAMPLES = int(os.environ.get("SUNLIT_FUZZ_EXAMPLES", "8"))
 """Examples per operation and generation mode."""
 SEED = os.environ.get("SUNLIT_FUZZ_SEED")
 """Unset: derandomized (the same requests every run, as CI needs); a number explores others."""
