@@ -200,6 +200,7 @@ async def test_a_bid_sealed_in_the_page_opens_to_the_price_typed(
         assert await page.get_attribute("#seal-progress", "value") == "100"
         checks = await receipt_checks(page)
         assert checks[0][0] == "submit" and checks[0][1].startswith("✓"), checks
+        await screenshot(page, "bidder-tender")
 
         await cli_bid(client, "bidder2", tid, 813_000_000, tmp_path)
         await cli_bid(client, "bidder3", tid, 814_000_000, tmp_path)

@@ -53,6 +53,8 @@ async function renderStatus(status) {
   if (withdraw) withdraw.hidden = !cur;
   const sealButton = $("seal-submit");
   if (sealButton && cur) sealButton.textContent = sealButton.dataset.replace || sealButton.textContent;
+  const sealHeading = $("seal-h");
+  if (sealHeading && cur) sealHeading.textContent = sealHeading.dataset.replace || sealHeading.textContent;
 
   const body = $("receipts").tBodies[0];
   body.textContent = "";
