@@ -430,3 +430,53 @@ async def test_the_portal_fits_a_phone_390px_wide(make_client: Any) -> None:
             for lang in ("zh", "en"):
                 await page.goto(f"{base_url(client)}{path}?lang={lang}")
                 await assert_no_horizontal_overflow(page)
+
+
+async def test_the_opening_record_my_result_and_an_objection_during_the_publicity(
+    make_client: Any, clock: Any, monkeypatch: Any
+) -> None:
+    """After the opening the bidder sees the signed record with its own row and its price,
+    the candidates once published, and objects to them in the page during the publicity
+    (T18: IR 54); the objection is the API's, with the bidder's own view of it."""
+    from tests.e2e.test_award_api import opened_tender, ranking
+    from tests.helpers import PASSWORD
+    from web import award as web_award
+
+    client = await make_client(session_ttl_s=40 * 86400)
+    world = await opened_tender(client, clock)
+    clock.advance(days=1)
+    result = await ranking(world)
+
+    async def concluded(_conn: Any, tender_id: int) -> Any:
+        return result if tender_id == world.tender_id else None
+
+    monkeypatch.setattr(web_award, "concluded", concluded)
+    staff = await api_login(client, world.staff.username)
+    r = await client.post(f"/api/v1/tenders/{world.tender_id}/award/publicity", headers=staff)
+    assert r.status == 200, await r.text()
+    second = result.candidates[1]
+    bidder = next(b for b in world.bidders if b.org_id == second.org_id)
+    async with browser() as b:
+        page = await new_page(b, locale="en-US")
+        await login(
+            page,
+            base_url(client),
+            bidder.party.username,
+            PASSWORD,
+            f"/bidder/tenders/{world.tender_id}?lang=en",
+        )
+        assert "(me)" in (await page.text_content("#my-entry") or "")
+        assert "(me)" in (await page.text_content("#candidates tr.mine") or "")
+        await page.fill(
+            "#award-objection-text", "异议：第一名资格 The first candidate's qualification"
+        )
+        await page.click("#award-objection-form button")
+        await page.wait_for_selector("#award-objections")
+        assert "第一名资格" in (await page.text_content("#award-objections") or "")
+    status = await (
+        await client.get(
+            f"/api/v1/tenders/{world.tender_id}/award",
+            headers=await api_login(client, bidder.party.username),
+        )
+    ).json()
+    assert status["open_objections"] == 1 and len(status["objections"]) == 1
