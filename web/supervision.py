@@ -64,6 +64,10 @@ def settings_from(config: Config, environ: dict[str, str] | None = None) -> Supe
         for f in fields(SupervisionSettings)
         if (raw := config.extra.get(f"supervision.{f.name}") or env.get(f"SUNLIT_SUPERVISION_{f.name.upper()}"))
     }
+    # W1's days are the tenders' own (``bidding.clarification_min_days``) unless set here
+    w1 = config.extra.get("bidding.clarification_min_days") or env.get("SUNLIT_BIDDING_CLARIFICATION_MIN_DAYS")
+    if w1 and "supervision.change_min_days" not in values:
+        values["supervision.change_min_days"] = w1
     return supervision.settings_from(values)
 
 
