@@ -77,7 +77,16 @@ async def test_a_head_moved_by_another_process_is_read_under_the_lock(pool, cloc
         assert a.raced == 2
         async with cb.transaction():
             await append(cb, b, clock, n=4, tag="b2")     # B remembers 2: 7..10 (a checkpoint at 10)
-    await assert_one_valid_chain(pool, 10)
+        async with ca.transaction():
+            await append(ca, a, clock, tag="a4")          # A remembers 6: 11
+        async with cb.transaction():
+            await append(cb, b, clock, tag="b3")          # B remembers 10: 12
+        async with ca.transaction():
+            # A remembers 11 and guesses 12, 13, 14: only 12 is taken, and a batch whose first
+            # entry is not inserted inserts none of the rest (13 would link to A's 12): 13..15
+            await append(ca, a, clock, n=3, tag="a5")
+        assert (a.raced, b.raced) == (4, 2)
+    await assert_one_valid_chain(pool, 15)
 
 
 async def test_an_append_that_waited_for_the_lock_does_not_fork_the_chain(pool, clock) -> None:

@@ -21,9 +21,9 @@ The statement's snapshot may predate the lock it waits for, which is why a stale
 up as a conflict and never as a second entry ``seq``.
 
 A batch (``append_many``: one use case writing several entries) is hashed in one pass
-(``chain.link``): its first entry goes through the statement above, the rest in one
-multi-row ``INSERT`` under the lock that first insert took — a partial insert, which a
-single ``ON CONFLICT DO NOTHING`` over the whole batch could leave, is impossible.
+(``chain.link``) and written in one statement too: its first entry as above, in a
+data-modifying CTE, and the rest only if that first entry was inserted. An ``ON CONFLICT DO
+NOTHING`` over the whole batch could insert a tail whose head was another's; this cannot.
 """
 
 from __future__ import annotations
@@ -61,20 +61,41 @@ _VALUES = "$1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16"
 _LOCK = "SELECT pg_advisory_xact_lock($1)"
 _HEAD = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
 _INSERT = f"INSERT INTO audit_log ({_COLUMNS}) VALUES ({_VALUES})"
-_INSERT_AFTER = f"""
-    WITH lock AS (SELECT pg_advisory_xact_lock($17::bigint))
+_FIRST = f"""
     INSERT INTO audit_log ({_COLUMNS})
     SELECT $1::bigint, $2::timestamptz, $3::bigint, $4::text, $5::text, $6::bigint, $7::text, $8::text, $9::text,
            $10::text, $11::text, $12::text, $13::text, $14::jsonb, $15::text, $16::text
     FROM lock
     WHERE $1::bigint = 1 OR EXISTS (SELECT 1 FROM audit_log WHERE seq = $1::bigint - 1 AND hash = $15::text)
     ON CONFLICT DO NOTHING"""
+_INSERT_AFTER = f"""
+    WITH lock AS (SELECT pg_advisory_xact_lock($17::bigint))
+    {_FIRST}"""
 """The one-round-trip append: lock, check the entry linked to, insert — or nothing."""
-_INSERT_MANY = f"""
-    INSERT INTO audit_log ({_COLUMNS})
-    SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::bigint[], $4::text[], $5::text[], $6::bigint[],
-                         $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
-                         $14::text[]::jsonb[], $15::text[], $16::text[])"""
+
+
+def _unnest(first: int) -> str:
+    n = [f"${first + i}" for i in range(16)]
+    return (f"unnest({n[0]}::bigint[], {n[1]}::timestamptz[], {n[2]}::bigint[], {n[3]}::text[], {n[4]}::text[], "
+            f"{n[5]}::bigint[], {n[6]}::text[], {n[7]}::text[], {n[8]}::text[], {n[9]}::text[], {n[10]}::text[], "
+            f"{n[11]}::text[], {n[12]}::text[], {n[13]}::text[]::jsonb[], {n[14]}::text[], {n[15]}::text[])")
+
+
+_INSERT_MANY = f"INSERT INTO audit_log ({_COLUMNS}) SELECT * FROM {_unnest(1)}"
+_INSERT_MANY_AFTER = f"""
+    WITH lock AS (SELECT pg_advisory_xact_lock($17::bigint)),
+    first AS ({_FIRST} RETURNING seq)
+    INSERT INTO audit_log ({_COLUMNS}) SELECT * FROM {_unnest(18)} WHERE EXISTS (SELECT 1 FROM first)"""
+"""A batch in one round trip: the first entry as in ``_INSERT_AFTER``, the rest only if it was
+inserted — under the lock, with ``seq`` free in the latest state (the conflict check is not
+bound to the snapshot), so the rest is free too: appends are dense."""
+
+
+def _columns(entries: Sequence[Entry]) -> list[list[Any]]:
+    """The entries as 16 column arrays (``detail`` as JSON text) for ``unnest``."""
+    columns = [list(c) for c in zip(*(_row(e) for e in entries), strict=True)]
+    columns[13] = [json.dumps(d) for d in columns[13]]
+    return columns
 
 
 def _row(e: Entry) -> tuple[Any, ...]:
@@ -197,8 +218,8 @@ class AuditLog:
 
     async def append_many(self, conn: asyncpg.Connection, drafts: Sequence[Entry]) -> list[Entry]:
         """Append a use case's entries in order, inside its transaction: hashed in one pass,
-        written in one statement when this process wrote the head (two for a batch), else
-        after reading the head under the lock (see the module docstring)."""
+        written in one statement when this process wrote the head, else after reading the
+        head under the lock (see the module docstring)."""
         assert conn.is_in_transaction(), "audit entries are written inside the use case's transaction"
         if not drafts:
             return []
@@ -207,21 +228,22 @@ class AuditLog:
         entries: list[Entry] | None = None
         if head is not None:
             entries = link(drafts, *head)
-            first = entries[0]
-            status = await conn.execute(_INSERT_AFTER, *_row(first), _LOCK_KEY)
-            if status != "INSERT 0 1":
+            if len(entries) == 1:
+                inserted = await conn.execute(_INSERT_AFTER, *_row(entries[0]), _LOCK_KEY) == "INSERT 0 1"
+            else:
+                status = await conn.execute(_INSERT_MANY_AFTER, *_row(entries[0]), _LOCK_KEY, *_columns(entries[1:]))
+                inserted = status == f"INSERT 0 {len(entries) - 1}"
+            if not inserted:
                 entries = None
                 self.raced += 1
         if entries is None:
             await conn.execute(_LOCK, _LOCK_KEY)
             r = await conn.fetchrow(_HEAD)
             entries = link(drafts, 0, GENESIS_HASH) if r is None else link(drafts, r["seq"], r["hash"])
-            await conn.execute(_INSERT, *_row(entries[0]))
-        if len(entries) > 1:
-            rest = entries[1:]
-            columns = list(zip(*(_row(e) for e in rest), strict=True))
-            columns[13] = tuple(json.dumps(d) for d in columns[13])
-            await conn.execute(_INSERT_MANY, *(list(c) for c in columns))
+            if len(entries) == 1:
+                await conn.execute(_INSERT, *_row(entries[0]))
+            else:
+                await conn.execute(_INSERT_MANY, *_columns(entries))
         last = entries[-1]
         self._head = (last.seq, last.hash)
         for e in entries:
