@@ -52,7 +52,8 @@ A command missing from the table is refused and changes nothing: ``PlaceBid`` in
 SCHEDULED is ``not_open``, in PAUSED ``paused``, after the race ``closed``; anything in
 CLOSED is ``closed``; anything else is ``wrong_phase``.
 
-The rules (see ``/work/shared/RULES.md``):
+The rules, by their ids in the project's rules table (A1–A9; A7, the deposits, is in
+``auction.deposits``; A9, quota plates, in ``auction.quota``):
 
 - A1 (O39): the first bid is at least the starting price; each later one the highest plus
   a whole number of increments; both on the grid ``starting price + k × increment``.
