@@ -299,3 +299,47 @@ async def test_a_receipt_checks_in_the_page_as_it_does_offline(
         "otherEnvelope": "other_envelope",
         "notJson": "not_json",
     }
+
+
+async def test_the_page_refuses_what_the_package_format_refuses(origin: tuple[str, Path]) -> None:
+    """Money is whole fen typed in yuan with at most two decimals; a document may not be
+    named like the price schedule nor twice; ids and the tender key are checked before
+    anything is sealed (bidding/package.py, docs/crypto.md)."""
+    url, _ = origin
+    async with browser_page() as page:
+        await page.goto(url)
+        got = await page.evaluate(
+            script(
+                """
+            const code = (f) => { try { const v = f(); return v instanceof Promise ? v.then(() => 'ok', (e) => e.code) : v; } catch (e) { return e.code; } };
+            const file = (name) => new File([new Uint8Array(3)], name);
+            return {
+              yuan: ['1', '1,000.5', '8，120，000.05', '0.01', '10,000,000,000,000'].map(seal.yuanToFen),
+              badYuan: ['12.345', '0', '-1', '1e3', '', '10000000000000.01'].map((v) => code(() => seal.yuanToFen(v))),
+              schedule: new TextDecoder().decode(seal.priceSchedule({amountFen: 5, durationDays: 2, declaredItems: {'b': 1, 'a': true}})),
+              badDuration: code(() => seal.priceSchedule({amountFen: 5, durationDays: 0})),
+              badItem: code(() => seal.priceSchedule({amountFen: 5, durationDays: 1, declaredItems: {'x': 1.5}})),
+              reserved: code(() => seal.packageParts(new Uint8Array(1), [file('price-schedule.json')])),
+              twice: code(() => seal.packageParts(new Uint8Array(1), [file('a.pdf'), file('a.pdf')])),
+              control: code(() => seal.packageParts(new Uint8Array(1), [file('a\\u0007.pdf')])),
+              order: seal.packageParts(new Uint8Array(1), [file('é'), file('z'), file('B')]).parts.length,
+              badKey: await code(() => seal.loadSigningKey(new TextEncoder().encode('not a key'))),
+              badTender: await code(() => seal.sealBid({tenderPublic: 'AAAA', tenderId: 1, bidderOrgId: 1,
+                                                       signingKey: null, schedule: new Uint8Array(1)})),
+            };
+            """
+            )
+        )
+    assert got == {
+        "yuan": [100, 100050, 812000005, 1, 10**15],
+        "badYuan": ["bad_amount"] * 6,
+        "schedule": '{"amount_fen":5,"declared_items":{"a":true,"b":1},"duration_days":2}',
+        "badDuration": "bad_duration",
+        "badItem": "bad_items",
+        "reserved": "duplicate_document_name",
+        "twice": "duplicate_document_name",
+        "control": "bad_document_name",
+        "order": 9,
+        "badKey": "bad_key_file",
+        "badTender": "bad_tender_key",
+    }

@@ -125,7 +125,7 @@ export function tenderPublicKey(value) {
 /** Money typed in yuan ("8,120,000.5") as integer fen, never through a float. */
 export function yuanToFen(text) {
   const clean = String(text).trim().replaceAll(",", "").replaceAll("，", "");
-  const m = /^([0-9]{1,13})(?:\.([0-9]{1,2}))?$/.exec(clean);
+  const m = /^([0-9]{1,14})(?:\.([0-9]{1,2}))?$/.exec(clean);
   if (!m) throw new SealError("bad_amount");
   const fen = BigInt(m[1]) * 100n + BigInt((m[2] || "").padEnd(2, "0"));
   if (fen < 1n || fen > BigInt(MAX_AMOUNT_FEN)) throw new SealError("bad_amount");
