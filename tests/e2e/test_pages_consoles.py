@@ -1,12 +1,14 @@
 """The staff console, the expert workspace and the supervisor console in a real Chromium
 (issue 13, items 5–7): staff run a tender's panel draw and its opening in the pages; an
 expert confirms a summons and hands in a score sheet signed in the page; a supervisor sees
-the newest audit entries first and verifies the chain; a bidder is refused the staff
-console; no console page is wider than a 390 px phone; screenshots for docs/pages.md.
+the newest audit entries first and verifies the chain; a forfeiture waits for a second
+staff member; a bidder is refused the consoles; no console page is wider than a 390 px
+phone; screenshots for docs/pages.md.
 
-Sources (RULES.md): E3/E4 (the draw, the list secret), T9 (the opening waits for k of n
-shares, each custodian's state shown), T19 and W4 (each member's own signed sheet, points
-within each criterion's maximum), T12 (the audit log, readable and verifiable by
+Sources (RULES.md): T1, T14 (publication; the deposit's bound), E3/E4 (the draw, the list
+secret), T9 (the opening waits for k of n shares, each custodian's state shown), T19 and W4 (each member's own signed sheet, points
+within each criterion's maximum), T17 (the report signed, dissent in writing), D6 (a
+second staff member approves a forfeiture), T12 (the audit log, readable and verifiable by
 supervision; every denied attempt recorded), and issue 13 "Security" (every page checks
 role and scope exactly as the API does).
 """
@@ -21,8 +23,9 @@ from typing import Any
 import pytest
 
 from bidding.client import seal_bid_bytes, signing_key_from
+from bidding.evaluation import records
 from crypto.keys import b64url_decode, b64url_encode
-from crypto.signing import generate_signing_key, private_key_bytes, public_key_bytes
+from crypto.signing import canonical_json, generate_signing_key, private_key_bytes, public_key_bytes
 from tests.e2e.browser import (
     assert_no_horizontal_overflow,
     base_url,
@@ -35,6 +38,8 @@ from tests.e2e.test_bidding_api import cli_in_thread
 from tests.e2e.test_panel_api import Panel
 from tests.helpers import PASSWORD, credit_code, user_headers
 from trading.context import Role
+from trading.ledger import bank
+from trading.ledger.model import BankNotification, NotificationKind
 from web import keys
 
 PRICES = (700_000_000, 712_345_600, 698_000_000)
@@ -86,6 +91,53 @@ async def hand_in_shares(panel: Panel, tid: int, n: int) -> None:
         token = headers["Authorization"].split()[1]
         assert await cli_in_thread("bid", "share", "--url", panel.centre.url, f"--token={token}",
                                    "--tender-id", str(tid), "--key", str(key_file)) == 0  # fmt: skip
+
+
+async def test_staff_create_a_tender_with_inline_validation_upload_and_publish_in_the_pages(
+    make_client: Any, tmp_path: Path
+) -> None:
+    """T14 (deposit ≤ 2 % of the estimate), T1 (publication ≥ 20 days before the deadline):
+    the API's refusal shows beside the field that caused it; fixed, the draft is made, a
+    document uploads with its progress bar, and the tender is published from the page."""
+    from tests.e2e.test_bidding_api import Centre
+
+    client = await make_client()
+    centre = Centre(client, tmp_path)
+    await centre.start(bidders=0)
+    now = client.server.app[keys.CLOCK].now()
+    local = lambda d: (now + d).strftime("%Y-%m-%dT%H:%M")  # noqa: E731 (the browser runs in UTC)
+    document = tmp_path / "招标文件.pdf"
+    document.write_bytes(b"%PDF tender documents " * 4000)
+    async with browser() as b:
+        context = await b.new_context(locale="en-GB", timezone_id="UTC", viewport={"width": 1200, "height": 900})
+        page = await context.new_page()
+        page.on("dialog", lambda d: d.accept())
+        await login(page, base_url(client), centre.staff.username, PASSWORD, "/staff?lang=en")
+        await page.wait_for_selector("#custodian-choices .custodian-box")
+        form = "#new-tender"
+        for name, value in (("code", "PAGE-2026-001"), ("project_name", "湖州市体育馆维修工程"),
+                            ("lots", "第一标段"), ("estimated_price_fen", "1,000,000"),
+                            ("deposit_fen", "50000"), ("bid_deadline_at", local(timedelta(days=25))),
+                            ("opening_at", local(timedelta(days=25, minutes=30))), ("place", "开标室 2")):  # fmt: skip
+            await page.fill(f"{form} [name={name}]", value)
+        for box in (await page.query_selector_all(".custodian-box"))[:3]:
+            await box.check()
+        await page.click(f"{form} button[type=submit]")
+        await page.wait_for_selector(f"{form} [name=deposit_fen][aria-invalid=true]")
+        assert await page.get_attribute(f"{form} [name=estimated_price_fen]", "aria-invalid") is None
+        await page.fill(f"{form} [name=deposit_fen]", "20000")
+        async with page.expect_navigation():
+            await page.click(f"{form} button[type=submit]")
+        await page.wait_for_selector("#upload-form")
+        await page.set_input_files("#upload-form [name=file]", str(document))
+        await page.click("#upload-form button[type=submit]")
+        await page.wait_for_selector("#sec-documents a:has-text('招标文件.pdf')")
+        await page.click("#sec-summary button:has-text('Publish')")
+        await page.wait_for_selector("#sec-summary dd:has-text('Published')")
+        await assert_no_horizontal_overflow(page)
+    tenders = await ok(await client.get("/api/v1/tenders", headers=centre.staff_h))
+    made = next(t for t in tenders if t["code"] == "PAGE-2026-001")
+    assert made["state"] == "published" and made["deposit_fen"] == 2_000_000 and made["threshold_k"] == 2
 
 
 async def test_staff_run_the_panel_draw_and_the_opening_in_the_pages(panel: Panel) -> None:
@@ -150,10 +202,11 @@ async def test_staff_run_the_panel_draw_and_the_opening_in_the_pages(panel: Pane
 async def test_an_expert_confirms_a_summons_and_hands_in_a_sheet_signed_in_the_page(
     panel: Panel, tmp_path: Path
 ) -> None:
-    """T19, W4: a drawn expert confirms the summons in the page; seated, they read the bids
-    side by side, score each within the criterion's maximum (the form refuses 61 of 60),
-    sign the sheet in the page with their own Ed25519 key file and hand it in; the server
-    holds the sheet, verified against the member's registered key."""
+    """T19, W4, T17: a drawn expert confirms the summons in the page; seated, they read the
+    bids side by side, score each within the criterion's maximum (the form refuses 61 of 60),
+    sign the sheet in the page with their own Ed25519 key file and hand it in (the server
+    verifies it against the member's registered key); once the report is made they sign it
+    in the page with a dissent in writing."""
     client, centre = panel.client, panel.centre
     tender = await centre.tender(evaluation_method="comprehensive", criteria=CRITERIA)
     tid = tender["id"]
@@ -202,9 +255,81 @@ async def test_an_expert_confirms_a_summons_and_hands_in_a_sheet_signed_in_the_p
         await page.click("#sheet-form button[type=submit]")
         await page.wait_for_selector("#my-sheet")
         await assert_no_horizontal_overflow(page)
+        state = await ok(await client.get(f"/api/v1/tenders/{tid}/evaluation", headers=centre.staff_h))
+        handed = {s["expert_id"]: s for s in state["sheets"]}
+        assert handed[first["expert_id"]]["revision"] == 1 and first["expert_id"] not in state["missing_sheets"]
+
+        # the other members hand in theirs (the API), staff make the report, and the member
+        # signs it in the page with a dissent in writing (T17)
+        bid_ids = [int(x) for x in bids]
+        for eid in state["missing_sheets"]:
+            other, other_h = panel.experts[eid]
+            other_key = generate_signing_key()
+            await ok(await client.post("/api/v1/me/keys", json={"public_key": public_key_bytes(other_key).hex()},
+                                       headers=other_h), 201)  # fmt: skip
+            doc = records.sheet_document(
+                tender_id=tid, expert_id=eid, revision=1,
+                reviews=[{"bid_id": b, "passed": True, "cause": None, "reason": ""} for b in bid_ids],
+                points={b: {"technical": "50"} for b in bid_ids},
+            )  # fmt: skip
+            await ok(await client.post(f"/api/v1/tenders/{tid}/evaluation/sheets", headers=other_h, json={
+                "document": doc, "signature": b64url_encode(other_key.sign(canonical_json(doc)))}), 201)  # fmt: skip
+        await ok(await client.post(f"/api/v1/tenders/{tid}/evaluation/report", headers=centre.staff_h), 201)
+        await page.reload()
+        await page.wait_for_selector("#report-form")
+        await page.fill("#report-form [name=dissent]", "第二名技术方案更优 / the second is better")
+        await page.set_input_files("#report-form [name=key_file]", str(key_file))
+        await page.click("#report-form button[type=submit]")
+        await page.wait_for_selector("#report-signed")
     state = await ok(await client.get(f"/api/v1/tenders/{tid}/evaluation", headers=centre.staff_h))
-    handed = {s["expert_id"]: s for s in state["sheets"]}
-    assert handed[first["expert_id"]]["revision"] == 1 and first["expert_id"] not in state["missing_sheets"]
+    signed = {s["expert_id"]: s["dissent"] for s in state["report"]["signatures"]}
+    assert signed == {first["expert_id"]: "第二名技术方案更优 / the second is better"}
+
+
+async def test_a_forfeiture_is_approved_in_the_page_by_a_second_staff_member_only(
+    make_client: Any, tmp_path: Path
+) -> None:
+    """D6: a forfeiture asked by one staff member waits in the deposits page; the one who
+    asked is refused there (the API's refusal shown in place); a second staff member
+    approves it in the page and the deposit is forfeited."""
+    from tests.e2e.test_bidding_api import Centre
+
+    client = await make_client()
+    app = client.server.app
+    centre = Centre(client, tmp_path)
+    await centre.start(bidders=1)
+    tender = await centre.tender()
+    bidder = centre.bidders[0][0]
+    ref = f"tender:{tender['id']}"
+    _, admin_h = await user_headers(client, Role.ADMIN)
+    second, _ = await user_headers(client, Role.STAFF)
+    bank_key = generate_signing_key()
+    await ok(await client.post("/api/v1/ledger/bank-keys", headers=admin_h,
+                               json={"public_key": public_key_bytes(bank_key).hex(), "label": "test bank"}), 201)  # fmt: skip
+    deposit = await ok(await client.get(f"/api/v1/ledger/projects/{ref}/deposits/{bidder.org_id}", headers=centre.staff_h))
+    n = BankNotification(1, "PAGE0001", NotificationKind.CREDIT, deposit["sub_account"], tender["deposit_fen"],
+                         app[keys.CLOCK].now(), "6222 0000 0000 0001", "bidder 0")  # fmt: skip
+    await ok(await client.post("/api/v1/bank/notifications", json=bank.sign_notification(n, bank_key)))
+    await ok(await client.post(f"/api/v1/ledger/projects/{ref}/deposits/{bidder.org_id}/forfeit", headers=centre.staff_h,
+                               json={"cause": "refused_to_sign", "note": "拒签合同 refused to sign",
+                                     "cause_at": app[keys.CLOCK].now().isoformat()}))  # fmt: skip
+    base = base_url(client)
+    async with browser() as b:
+        page = await new_page(b, locale="en-GB")
+        page.on("dialog", lambda d: d.accept())
+        await login(page, base, centre.staff.username, PASSWORD, "/staff/deposits?lang=en")
+        await page.wait_for_selector("#forfeits button:has-text('Approve the forfeiture')")
+        await page.click("#forfeits button:has-text('Approve the forfeiture')")
+        await page.wait_for_selector("#forfeits .form-status.bad")
+        assert "second_approver_required" in (await page.text_content("#forfeits .form-status.bad") or "")
+        await screenshot(page, "staff-deposits")
+        page = await new_page(b, locale="en-GB")
+        page.on("dialog", lambda d: d.accept())
+        await login(page, base, second.username, PASSWORD, "/staff/deposits?lang=en")
+        await page.click("#forfeits button:has-text('Approve the forfeiture')")
+        await page.wait_for_selector("#forfeits p:has-text('No forfeiture is waiting.')")
+    deposit = await ok(await client.get(f"/api/v1/ledger/projects/{ref}/deposits/{bidder.org_id}", headers=centre.staff_h))
+    assert deposit["state"] == "forfeited" and deposit["forfeit"]["approved_by"]
 
 
 async def test_a_supervisor_sees_the_newest_audit_entries_first_and_verifies_the_chain(client: Any) -> None:

@@ -3,7 +3,7 @@
 // for each scored criterion within its maximum (the form enforces it; the server decides) —
 // signed in the page with the member's own Ed25519 key and handed in; then the report signed,
 // with a dissent in writing or none.
-import { $, api, el, failed, field, fill, pageData, status, t, table, when, yuan } from "../staff/ui.js";
+import { $, api, el, failed, field, fill, pageData, problemText, status, t, table, when, yuan } from "../staff/ui.js";
 import { keyFromFile, signedBody } from "./sign.js";
 
 const TID = Number(pageData("tenderId"));
@@ -121,7 +121,7 @@ function sheetForm(bids) {
       form.elements.key_file.value = "";
       await refresh(false);
     } catch (err) {
-      status(form, err.message, "bad");
+      status(form, problemText(err), "bad");
     } finally {
       button.disabled = false;
     }
@@ -163,7 +163,7 @@ function reportSection() {
       await api("POST", `/tenders/${TID}/evaluation/report/signatures`, { json: await signedBody(key, document) });
       await refresh(false);
     } catch (err) {
-      status(form, err.message, "bad");
+      status(form, problemText(err), "bad");
     } finally {
       button.disabled = false;
     }

@@ -1,7 +1,7 @@
 // The expert's workspace: my summons (time and place only, E6) to confirm or decline, and
 // the evaluations I have been called to (from my notices: the evaluation opened, the report
 // to sign), each a link to its workspace.
-import { $, api, button, el, failed, field, fill, onSubmit, t, table, when } from "../staff/ui.js";
+import { $, api, button, el, failed, field, fill, href, onSubmit, t, table, when } from "../staff/ui.js";
 
 const summonsBox = $("#summons");
 const evalBox = $("#evaluations");
@@ -44,7 +44,7 @@ async function showEvaluations() {
       if (n.object_type === "tender" && /^\d+$/.test(n.object_id) && !seen.has(n.object_id)) seen.set(n.object_id, n);
     }
     fill(evalBox, table([
-      { label: t("tender"), value: ([id]) => el("a", { href: `/expert/tenders/${id}`, class: "evaluation-link" }, `#${id}`) },
+      { label: t("tender"), value: ([id]) => el("a", { href: href(`/expert/tenders/${id}`), class: "evaluation-link" }, `#${id}`) },
       { label: t("notice"), value: ([, n]) => n.subject },
       { label: t("received_at"), value: ([, n]) => when(n.created_at) },
     ], [...seen.entries()], { caption: t("my_evaluations"), empty: t("no_evaluations") }));
@@ -56,7 +56,7 @@ if (go) {
   go.addEventListener("submit", (ev) => {
     ev.preventDefault();
     const id = go.elements.tender_id.value.trim();
-    if (/^\d+$/.test(id)) window.location.assign(`/expert/tenders/${id}`);
+    if (/^\d+$/.test(id)) window.location.assign(href(`/expert/tenders/${id}`));
   });
 }
 showSummons();

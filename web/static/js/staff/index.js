@@ -1,6 +1,6 @@
 // The staff console's home: the tenders (drafts too), filtered by state, and the form that
 // creates a draft tender with inline validation (the API's problem+json errors by field).
-import { $, api, el, failed, fill, onSubmit, table, t, when, yuan } from "./ui.js";
+import { $, api, el, failed, fill, href, onSubmit, table, t, when, yuan } from "./ui.js";
 
 const list = $("#tender-list");
 const filter = $("#state-filter");
@@ -12,7 +12,7 @@ async function showTenders() {
     rows.sort((a, b) => b.id - a.id);
     fill(list, table([
       { label: "#", value: (r) => r.id, num: true },
-      { label: t("code"), value: (r) => el("a", { href: `/staff/tenders/${r.id}` }, r.code) },
+      { label: t("code"), value: (r) => el("a", { href: href(`/staff/tenders/${r.id}`) }, r.code) },
       { label: t("project_name"), value: (r) => r.project_name },
       { label: t("state"), value: (r) => t("state_" + r.state) },
       { label: t("bid_deadline"), value: (r) => when(r.bid_deadline_at) },
@@ -39,7 +39,7 @@ function createForm() {
   onSubmit(form, (v) => {
     const custodians = [...form.querySelectorAll(".custodian-box:checked")].map((x) => Number(x.value));
     return api("POST", "/tenders", { json: { ...v, custodians } });
-  }, (created) => { window.location.assign(`/staff/tenders/${created.id}`); });
+  }, (created) => { window.location.assign(href(`/staff/tenders/${created.id}`)); });
 }
 
 filter.addEventListener("change", showTenders);

@@ -35,6 +35,12 @@ export function el(tag, props = {}, ...children) {
 }
 
 export function $(sel, root = document) { return root.querySelector(sel); }
+
+/** A link within the site that keeps this page's one-page language choice (``?lang=``). */
+export function href(path) {
+  const lang = new URLSearchParams(window.location.search).get("lang");
+  return lang ? `${path}${path.includes("?") ? "&" : "?"}lang=${encodeURIComponent(lang)}` : path;
+}
 export function $$(sel, root = document) { return [...root.querySelectorAll(sel)]; }
 
 /**
@@ -97,6 +103,13 @@ export function isoOfLocal(value) {
 
 // --- forms: inline validation from the API's problem+json ----------------------------------
 
+/** A refusal as the page shows it: the API's message in the page's language, and its code. */
+export function problemText(err) {
+  if (!err) return "";
+  const code = err.code && !String(err.code).startsWith("http_") ? err.code : "";
+  return code && err.message ? `${err.message} (${code})` : (err.message || String(err));
+}
+
 /** Clear a form's field errors and its status line. */
 export function clearErrors(form) {
   for (const n of $$(".field-error", form)) n.remove();
@@ -132,7 +145,7 @@ export function showErrors(form, err) {
     (input.closest("label") || input).after(el("p", { class: "field-error error", id, role: "alert" }, text));
     first = first || input;
   }
-  status(form, [err ? err.message : "", ...rest].filter(Boolean).join(" — "), "bad");
+  status(form, [problemText(err), ...rest].filter(Boolean).join(" — "), "bad");
   if (first) first.focus();
 }
 
@@ -206,8 +219,8 @@ export function button(label, run, { out, confirmText, cls } = {}) {
       await run();
       if (out) status(out, t("done"), "ok");
     } catch (err) {
-      if (out) status(out, err.message, "bad");
-      else window.alert(err.message);
+      if (out) status(out, problemText(err), "bad");
+      else window.alert(problemText(err));
     } finally {
       b.disabled = false;
     }
@@ -237,7 +250,7 @@ export function fill(node, ...children) {
 
 /** Show an error in place of a section's content. */
 export function failed(node, err) {
-  return fill(node, el("p", { class: "error", role: "alert" }, err.message || String(err)));
+  return fill(node, el("p", { class: "error", role: "alert" }, problemText(err)));
 }
 
 /**

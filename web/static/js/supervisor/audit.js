@@ -1,7 +1,7 @@
 // The supervisor's audit log: the newest entries first, a page at a time (``order=desc`` and
 // ``before_seq``), filtered by actor, object and action; and the button that verifies the
 // whole hash chain and every signed checkpoint (GET /audit/verify).
-import { $, api, el, failed, fill, showErrors, status, t, table, when } from "../staff/ui.js";
+import { $, api, el, failed, fill, problemText, showErrors, status, t, table, when } from "../staff/ui.js";
 
 const form = $("#audit-filter");
 const box = $("#audit-entries");
@@ -64,7 +64,7 @@ $("#verify").addEventListener("click", async () => {
       out.className = "bad";
     }
   } catch (err) {
-    out.textContent = err.message;
+    out.textContent = problemText(err);
     out.className = "bad";
   } finally {
     b.disabled = false;
