@@ -48,10 +48,11 @@ from trading.ledger.model import (
     TransferCode,
     TransferFlags,
 )
-from trading.ledger.pgledger import PgLedger
 from trading.ledger.reconcile import parse_statement_csv, reconcile
 from trading.ledger.rules.dates import china_date
 from trading.ledger.rules.transfers import apply_transfer
+from trading.ledger.service.context import Ledger
+from trading.ledger.service.transfers import create_accounts, create_transfers
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 
@@ -95,12 +96,13 @@ def workload(n: int, accounts: int) -> list[Transfer]:
 
 
 async def bench_transfers(conn, n: int, batch: int, accounts: int) -> None:  # type: ignore[no-untyped-def]
-    pg = PgLedger(conn, now=T0)
-    await pg.create_accounts(
+    lg = Ledger(conn, T0)
+    await create_accounts(
+        lg,
         [
             Account(f"deposit:bench:{i}", AccountKind.DEPOSIT_HELD, "bench", str(i))
             for i in range(accounts)
-        ]
+        ],
     )
     await conn.execute(
         """CREATE TABLE plain_transfers (id text, debit_account_id text, credit_account_id text, amount_fen bigint,
@@ -125,31 +127,31 @@ async def bench_transfers(conn, n: int, batch: int, accounts: int) -> None:  # t
             )
         plain_lat.append(time.perf_counter() - t)
         t = time.perf_counter()
-        outcomes = await pg.create_transfers(chunk, T0)
+        outcomes = await create_transfers(lg, chunk, T0)
         ledger_lat.append(time.perf_counter() - t)
         assert all(o.ok for o in outcomes), [o for o in outcomes if not o.ok][:3]
     plain_s = sum(plain_lat)
     ledger_s = sum(ledger_lat)
 
     # the invariants, afterwards, from the journal alone
-    accounts_now = {a.id: a for a in await pg.accounts()}
+    accounts_now = {a.id: a for a in await store.list_accounts(conn, limit=10**9)}
     rebuilt = {
         a.id: Account(a.id, a.kind, a.project_id, a.bidder_id) for a in accounts_now.values()
     }
     by_id: dict[str, Transfer] = {}
-    for t in await pg.journal():
+    for t in await store.journal(conn):
         pending = by_id.get(t.pending_id) if t.pending_id else None
         rebuilt[t.debit_account_id], rebuilt[t.credit_account_id] = apply_transfer(
             t, rebuilt[t.debit_account_id], rebuilt[t.credit_account_id], pending
         )
         by_id[t.id] = t
     assert rebuilt == accounts_now, "the journal does not explain the balances"
-    tb = await pg.trial_balance()
+    tb = await store.trial_balance(conn)
     assert tb.balanced and tb.net_fen == 0
 
     # a replay of the first batch answers every id as already done, and changes nothing
     t = time.perf_counter()
-    again = await pg.create_transfers(transfers[:batch], T0)
+    again = await create_transfers(lg, transfers[:batch], T0)
     replay_s = time.perf_counter() - t
     assert all(o.ok and o.replayed for o in again)
 
@@ -167,7 +169,7 @@ async def bench_transfers(conn, n: int, batch: int, accounts: int) -> None:  # t
     ]
     t = time.perf_counter()
     for s in singles:
-        [o] = await pg.create_transfers([s], T0)
+        [o] = await create_transfers(lg, [s], T0)
         assert o.ok
     single_s = time.perf_counter() - t
 
@@ -196,7 +198,7 @@ async def bench_transfers(conn, n: int, batch: int, accounts: int) -> None:  # t
 async def bench_reconcile(conn, audit: AuditLog, lines: int) -> None:  # type: ignore[no-untyped-def]
     """A statement of ``lines`` lines: all but 300 match; 100 missing at the bank, 100 amounts
     differ, 100 stray credits the ledger never heard of (→ suspense)."""
-    pg = PgLedger(conn, now=T0)
+    lg = Ledger(conn, T0)
     n = lines
     day0 = china_date(T0)
     # the ledger side: n credits into suspense (bank → suspense), each a bank movement
@@ -212,7 +214,7 @@ async def bench_reconcile(conn, audit: AuditLog, lines: int) -> None:  # type: i
             )
             for j in range(i, min(n, i + 5_000))
         ]
-        assert all(o.ok for o in await pg.create_transfers(chunk, T0))
+        assert all(o.ok for o in await create_transfers(lg, chunk, T0))
     movements = [
         BankMovement(f"bn:S{j:07d}", f"S{j:07d}", 10_000 + j % 5_000, day0 + timedelta(days=j % 3))
         for j in range(n)
@@ -238,7 +240,7 @@ async def bench_reconcile(conn, audit: AuditLog, lines: int) -> None:  # type: i
     parse_s = time.perf_counter() - t
     assert not problems
     t = time.perf_counter()
-    loaded = await pg.bank_movements(from_on=day0, to_on=day0 + timedelta(days=2))
+    loaded = await store.movements(conn, from_on=day0, to_on=day0 + timedelta(days=2))
     load_s = time.perf_counter() - t
     t = time.perf_counter()
     rep = reconcile(parsed, loaded)

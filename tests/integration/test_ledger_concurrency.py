@@ -29,7 +29,8 @@ from trading.ledger.model import (
     TransferCode,
     TransferResult,
 )
-from trading.ledger.pgledger import PgLedger
+from trading.ledger.service.context import Ledger
+from trading.ledger.service.transfers import create_transfers
 
 BANK = generate_signing_key()
 STAFF = Actor(9001, "staff.wang", Role.STAFF, None)
@@ -262,7 +263,7 @@ async def test_batches_racing_to_drain_one_account_leave_exactly_one_winner(
                     f"drain-{i}", account_id, "refunds_payable", 20_000_000, TransferCode.REFUND
                 ),
             ]
-            outcomes = await PgLedger(conn, now=now).create_transfers(batch, now)
+            outcomes = await create_transfers(Ledger(conn, now), batch, now)
             return outcomes[1].result
 
     results = await asyncio.gather(*(drain(i) for i in range(5)))

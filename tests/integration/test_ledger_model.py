@@ -1,8 +1,8 @@
 """D8: the PostgreSQL ledger answers exactly as the in-memory reference ledger, and its
 invariants hold after every step.
 
-A hypothesis state machine drives ``PgLedger`` (a fresh database cloned from the migrated
-template per example) and ``MemoryLedger`` with the same commands: deposits paid on time,
+A hypothesis state machine drives the PostgreSQL ledger (``tests/ledger_driver.py``) (a fresh database cloned from the migrated
+template per example) and ``ReferenceLedger`` with the same commands: deposits paid on time,
 late, short or to unknown sub-accounts, duplicate, forged, replayed and out-of-order bank
 notifications, reversals, guarantees, refunds and the bank's answers, reissues, forfeitures
 with and without a second approver, conversions, suspense returns, raw batches of transfers
@@ -39,9 +39,10 @@ from hypothesis.stateful import (
 
 from crypto.signing import generate_signing_key, public_key_bytes
 from tests.conftest import TEMPLATE, with_database
+from tests.ledger_driver import PgLedgerDriver
+from tests.ledger_reference import ReferenceLedger
 from trading.db import connect
 from trading.ledger.errors import LedgerRejected
-from trading.ledger.memory import MemoryLedger
 from trading.ledger.model import (
     AMOUNT_MAX_FEN,
     Account,
@@ -60,7 +61,6 @@ from trading.ledger.model import (
     TransferFlags,
     WorkCalendar,
 )
-from trading.ledger.pgledger import PgLedger
 from trading.ledger.rules.notifications import notification_message
 from trading.ledger.rules.transfers import apply_transfer
 
@@ -111,8 +111,8 @@ class PgMatchesMemory(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         self.dbname = f"ledger_model_{os.getpid()}_{next(_db_counter)}"
         self.conn: asyncpg.Connection = self.run(self._open())
-        self.mem = MemoryLedger(bank_public_key=PUB, sub_account_prefix=PREFIX)
-        self.pg = PgLedger(
+        self.mem = ReferenceLedger(bank_public_key=PUB, sub_account_prefix=PREFIX)
+        self.pg = PgLedgerDriver(
             self.conn, now=T0, bank_keys=[PUB], calendar=WorkCalendar(), sub_account_prefix=PREFIX
         )
         self.run(self.pg.install())

@@ -37,8 +37,9 @@ from trading.ledger.model import (
     TransferCode,
     TransferResult,
 )
-from trading.ledger.pgledger import PgLedger
 from trading.ledger.reconcile import parse_payout_results_csv
+from trading.ledger.service.context import Ledger
+from trading.ledger.service.transfers import create_transfers
 
 BANK = generate_signing_key()
 T0 = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)  # the fake clock's start: Monday 09:00 in China
@@ -476,7 +477,8 @@ async def test_a_second_refund_and_a_refund_of_more_than_is_held_are_refused(w: 
     await w.pay("tender:1", w.orgs[1])
     held = await w.q(service.get_deposit, "tender:1", w.orgs[1])
     async with w.pool.acquire() as conn:
-        [o] = await PgLedger(conn, now=w.now).create_transfers(
+        [o] = await create_transfers(
+            Ledger(conn, w.now),
             [
                 Transfer(
                     "too-much", held.account_id, "refunds_payable", 1_000_001, TransferCode.REFUND
@@ -485,7 +487,8 @@ async def test_a_second_refund_and_a_refund_of_more_than_is_held_are_refused(w: 
             w.now,
         )
         assert o.result is TransferResult.EXCEEDS_CREDITS
-        [o] = await PgLedger(conn, now=w.now).create_transfers(
+        [o] = await create_transfers(
+            Ledger(conn, w.now),
             [
                 Transfer(
                     "too-much", held.account_id, "refunds_payable", 1_000_001, TransferCode.REFUND
@@ -495,7 +498,8 @@ async def test_a_second_refund_and_a_refund_of_more_than_is_held_are_refused(w: 
         )
         assert o.result is TransferResult.EXCEEDS_CREDITS and o.replayed
         for bad in (0, -1, 10**15 + 1):
-            [o] = await PgLedger(conn, now=w.now).create_transfers(
+            [o] = await create_transfers(
+                Ledger(conn, w.now),
                 [
                     Transfer(
                         f"bad{bad}", held.account_id, "refunds_payable", bad, TransferCode.REFUND
@@ -751,6 +755,8 @@ async def test_a_statement_line_in_another_currency_goes_to_suspense_unbooked(w:
     assert after.balanced
     assert after.by_kind().get(bank_fen, 0) - before.by_kind().get(bank_fen, 0) == 300  # CNY only
     again = await w.call(reconciling.reconcile_statement, text)
-    assert again["to_suspense_fen"] == 0 and again["details"]["not_in_cny"][0]["to_suspense"] is None
+    assert (
+        again["to_suspense_fen"] == 0 and again["details"]["not_in_cny"][0]["to_suspense"] is None
+    )
     assert len(await w.q(store.list_suspense)) == 2
     assert await w.q(service.trial_balance) == after

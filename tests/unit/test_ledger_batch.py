@@ -1,5 +1,5 @@
 """D8: a batch decided against a loaded view (``batch.execute_batch``, what the PostgreSQL
-store runs) gives the answers of the reference ledger (``MemoryLedger.create_transfers``):
+store runs) gives the answers of the reference ledger (``ReferenceLedger.create_transfers``):
 the same outcomes, the same accepted transfers, the same recorded failures, the same sums.
 Linked chains all or nothing, replays, pending/post/void, overdrafts, garbage."""
 
@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crypto.signing import generate_signing_key, public_key_bytes
+from tests.ledger_reference import ReferenceLedger
 from trading.ledger.batch import LedgerView, execute_batch, ids_to_load
-from trading.ledger.memory import MemoryLedger
 from trading.ledger.model import (
     AMOUNT_MAX_FEN,
     Transfer,
@@ -35,7 +35,7 @@ ACCOUNTS = [
 F = TransferFlags
 
 
-def view_of(ledger: MemoryLedger, transfers: list[Transfer]) -> LedgerView:
+def view_of(ledger: ReferenceLedger, transfers: list[Transfer]) -> LedgerView:
     """What a store would load for ``transfers`` from the ledger's state."""
     account_ids, ids, pending_ids = ids_to_load(transfers)
     return LedgerView(
@@ -75,7 +75,7 @@ def test_a_batch_decided_against_a_view_answers_as_the_reference_ledger(
     data: st.DataObject,
 ) -> None:
     """D8 (TigerBeetle): outcomes, journal, failures and balances equal the reference's."""
-    ledger = MemoryLedger(bank_public_key=public_key_bytes(generate_signing_key()))
+    ledger = ReferenceLedger(bank_public_key=public_key_bytes(generate_signing_key()))
     known: list[Transfer] = []
     for _ in range(data.draw(st.integers(1, 4))):
         batch = data.draw(st.lists(transfers(known), min_size=1, max_size=8))

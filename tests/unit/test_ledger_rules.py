@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crypto.signing import generate_signing_key, public_key_bytes
+from tests.ledger_reference import ReferenceLedger
 from trading.ledger.errors import LedgerReason, LedgerRejected
-from trading.ledger.memory import MemoryLedger
 from trading.ledger.model import (
     AMOUNT_MAX_FEN,
     CHINA_TZ,
@@ -138,15 +138,15 @@ class Bank:
         )
 
 
-def ledger_with(*terms: DepositTerms, calendar: WorkCalendar | None = None) -> MemoryLedger:
-    ledger = MemoryLedger(bank_public_key=BANK_PUB, calendar=calendar)
+def ledger_with(*terms: DepositTerms, calendar: WorkCalendar | None = None) -> ReferenceLedger:
+    ledger = ReferenceLedger(bank_public_key=BANK_PUB, calendar=calendar)
     for t in terms:
         ledger.register_project(t)
     return ledger
 
 
 def confirmed(
-    ledger: MemoryLedger, bank: Bank, project_id: str, bidder_id: str, bidder_no: int, **kw: object
+    ledger: ReferenceLedger, bank: Bank, project_id: str, bidder_id: str, bidder_no: int, **kw: object
 ) -> Deposit:
     d = ledger.open_deposit(project_id, bidder_id, bidder_no)
     terms = ledger.terms(project_id)

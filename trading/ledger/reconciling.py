@@ -20,7 +20,9 @@ from . import store
 from .model import CHINA_TZ
 from .reconcile import ReconciliationReport, parse_statement_csv, reconcile
 from .rules.refunds import SUSPENSE_RETURN_DAYS
-from .service import REFUND_DUE, end_of_china_day, ledger
+from .service import REFUND_DUE, end_of_china_day
+from .service.context import Ledger
+from .service.payouts import record_unmatched_credit
 
 __all__ = ["reconcile_statement"]
 
@@ -56,11 +58,11 @@ async def reconcile_statement(
         from_on = from_on or min(s.value_on for s in lines)
         to_on = to_on or max(s.value_on for s in lines)
     async with conn.transaction():
-        pg = ledger(conn, now)
+        lg = Ledger(conn, now)
         held_aside: list[dict[str, Any]] = []
         report = reconcile(
             lines,
-            await pg.bank_movements(from_on=from_on, to_on=to_on),
+            await store.movements(conn, from_on=from_on, to_on=to_on),
             date_tolerance_days=date_tolerance_days,
         )
         to_suspense: list[dict[str, Any]] = []
@@ -69,7 +71,8 @@ async def reconcile_statement(
             if line.amount_fen <= 0:
                 continue
             ref = line.bank_ref or f"ST{digest[:12]}-{line.line_no}"
-            item = await pg.record_unmatched_credit(
+            item = await record_unmatched_credit(
+                lg,
                 ref,
                 line.amount_fen,
                 datetime.combine(line.value_on, time(12), tzinfo=CHINA_TZ),
@@ -86,7 +89,8 @@ async def reconcile_statement(
                 continue
             ref = line.bank_ref or f"ST{digest[:12]}-{line.line_no}"
             value_at = datetime.combine(line.value_on, time(12), tzinfo=CHINA_TZ)
-            item = await pg.record_unmatched_credit(
+            item = await record_unmatched_credit(
+                lg,
                 ref,
                 line.amount_fen,
                 value_at,

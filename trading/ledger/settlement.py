@@ -18,7 +18,8 @@ from trading.errors import NotFound, ValidationFailed
 from . import store
 from .model import Payout, PayoutResult
 from .reconcile import parse_payout_results_csv, render_refund_batch
-from .service import ledger
+from .service import payouts
+from .service.context import Ledger
 
 __all__ = [
     "RefundBatch",
@@ -103,12 +104,12 @@ async def confirm_payouts(
     rejected → voided (to be reissued). All or nothing: one bad answer refuses the file."""
     out = []
     async with conn.transaction():
-        pg = ledger(conn, now)
+        lg = Ledger(conn, now)
         await store.lock_payouts_and_owners(
             conn, [r.payout_id for r in results if isinstance(r.payout_id, str)]
         )
         for r in results:
-            out.append(await pg.confirm_payout(r, now))
+            out.append(await payouts.confirm_payout(lg, r, now))
         await audit.append(
             conn,
             actor=actor,
@@ -149,8 +150,13 @@ async def reissue_payout(
     payee_name: str | None = None,
 ) -> Payout:
     async with conn.transaction():
-        p = await ledger(conn, now).reissue_payout(
-            command_id, payout_id, now, payee_account=payee_account, payee_name=payee_name
+        p = await payouts.reissue_payout(
+            Ledger(conn, now),
+            command_id,
+            payout_id,
+            now,
+            payee_account=payee_account,
+            payee_name=payee_name,
         )
         await audit.append(
             conn,
@@ -175,7 +181,7 @@ async def return_suspense(
 ) -> Payout:
     """Money that matched nothing goes back to its payer (a payout in the next batch)."""
     async with conn.transaction():
-        p = await ledger(conn, now).return_suspense(command_id, bank_ref, now)
+        p = await payouts.return_suspense(Ledger(conn, now), command_id, bank_ref, now)
         await audit.append(
             conn,
             actor=actor,

@@ -1,0 +1,261 @@
+"""A deposit kept rather than returned: forfeiture, requested by one staff member and
+approved or rejected by a second (D6, IR 35, IR 74), and conversion into an auction's price
+(A7)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+from trading.audit import AuditLog
+from trading.context import Actor
+from trading.notices import add_notice
+
+from .. import store
+from ..model import Deposit, ForfeitCause, Transfer
+from ..reconcile import format_fen
+from ..rules.decisions import (
+    decide_approve_forfeit,
+    decide_conversion,
+    decide_reject_forfeit,
+    decide_request_forfeit,
+)
+from .context import Ledger, bidder_id, command, load_deposit, load_terms, remember
+from .transfers import write
+
+__all__ = [
+    "approve_forfeit",
+    "convert",
+    "convert_deposit",
+    "post_forfeit",
+    "reject_forfeit",
+    "request_forfeit",
+    "reserve_forfeit",
+    "void_forfeit",
+]
+
+
+# == the ledger's part ==========================================================================
+
+
+async def reserve_forfeit(
+    lg: Ledger,
+    command_id: str,
+    project_id: str,
+    bidder_id: str,
+    cause: ForfeitCause,
+    note: str,
+    requested_by: str,
+    cause_at: datetime,
+    at: datetime,
+) -> Deposit:
+    """D6: one staff member asks; the held cash is reserved by a pending FORFEIT transfer."""
+    fingerprint = ("forfeit", project_id, bidder_id, cause, note, requested_by, cause_at)
+    async with lg.conn.transaction():
+        done, answer = await command(lg, command_id, fingerprint)
+        if done:
+            return answer  # type: ignore[no-any-return]
+        deposit = await load_deposit(lg, project_id, bidder_id, for_update=True)
+        terms = await load_terms(lg, project_id)
+        effects = decide_request_forfeit(
+            command_id, deposit, terms, cause, note, requested_by, cause_at, at
+        )
+        await write(lg, effects, at, was=deposit)
+        return await remember(lg, command_id, fingerprint, effects.deposit)  # type: ignore[no-any-return]
+
+
+async def _reservation(lg: Ledger, deposit: Deposit) -> Transfer | None:
+    """The pending transfer a forfeiture request reserved the cash with, if any."""
+    request = deposit.forfeit
+    if request is None or request.transfer_id is None:
+        return None
+    return await store.get_transfer(lg.conn, request.transfer_id)
+
+
+async def post_forfeit(
+    lg: Ledger, command_id: str, project_id: str, bidder_id: str, approved_by: str, at: datetime
+) -> Deposit:
+    """D6: a second staff member approves; the forfeiture is posted."""
+    fingerprint = ("approve_forfeit", project_id, bidder_id, approved_by)
+    async with lg.conn.transaction():
+        done, answer = await command(lg, command_id, fingerprint)
+        if done:
+            return answer  # type: ignore[no-any-return]
+        deposit = await load_deposit(lg, project_id, bidder_id, for_update=True)
+        effects = decide_approve_forfeit(
+            command_id, deposit, approved_by, pending=await _reservation(lg, deposit)
+        )
+        await write(lg, effects, at, was=deposit)
+        return await remember(lg, command_id, fingerprint, effects.deposit)  # type: ignore[no-any-return]
+
+
+async def void_forfeit(
+    lg: Ledger, command_id: str, project_id: str, bidder_id: str, rejected_by: str, at: datetime
+) -> Deposit:
+    """Not approved: the reservation is voided, the deposit confirmed again."""
+    fingerprint = ("reject_forfeit", project_id, bidder_id, rejected_by)
+    async with lg.conn.transaction():
+        done, answer = await command(lg, command_id, fingerprint)
+        if done:
+            return answer  # type: ignore[no-any-return]
+        deposit = await load_deposit(lg, project_id, bidder_id, for_update=True)
+        effects = decide_reject_forfeit(
+            command_id, deposit, rejected_by, pending=await _reservation(lg, deposit)
+        )
+        await write(lg, effects, at, was=deposit)
+        return await remember(lg, command_id, fingerprint, effects.deposit)  # type: ignore[no-any-return]
+
+
+async def convert_deposit(
+    lg: Ledger, command_id: str, project_id: str, bidder_id: str, at: datetime
+) -> Deposit:
+    """A7: the auction winner's deposit becomes part of the price."""
+    fingerprint = ("convert", project_id, bidder_id)
+    async with lg.conn.transaction():
+        done, answer = await command(lg, command_id, fingerprint)
+        if done:
+            return answer  # type: ignore[no-any-return]
+        deposit = await load_deposit(lg, project_id, bidder_id, for_update=True)
+        effects = decide_conversion(command_id, deposit, await load_terms(lg, project_id))
+        await write(lg, effects, at, was=deposit)
+        return await remember(lg, command_id, fingerprint, effects.deposit)  # type: ignore[no-any-return]
+
+
+# == the use cases at the edge ==================================================================
+
+
+async def request_forfeit(
+    conn: asyncpg.Connection,
+    audit: AuditLog,
+    actor: Actor,
+    now: datetime,
+    *,
+    project_ref: str,
+    org_id: int,
+    cause: ForfeitCause,
+    note: str,
+    cause_at: datetime,
+    command_id: str,
+) -> Deposit:
+    """D6: a staff member asks for a forfeiture with its cause and a written reason; the cash is
+    reserved until a second staff member approves or rejects it."""
+    async with conn.transaction():
+        d = await reserve_forfeit(
+            Ledger(conn, now),
+            command_id,
+            project_ref,
+            bidder_id(org_id),
+            cause,
+            note,
+            actor.username,
+            cause_at,
+            now,
+        )
+        await audit.append(
+            conn,
+            actor=actor,
+            action="ledger.deposit.forfeit_request",
+            object_type="deposit",
+            object_id=d.account_id,
+            at=now,
+            payload={"cause": cause.value, "note": note},
+        )
+        await add_notice(
+            conn,
+            now,
+            org_id=org_id,
+            object_type="project",
+            object_id=project_ref,
+            subject=f"拟没收保证金 Forfeiture proposed ({project_ref})",
+            body=f"事由 cause: {cause.value}。{note}",
+        )
+    return d
+
+
+async def approve_forfeit(
+    conn: asyncpg.Connection,
+    audit: AuditLog,
+    actor: Actor,
+    now: datetime,
+    *,
+    project_ref: str,
+    org_id: int,
+    command_id: str,
+) -> Deposit:
+    """D6: the second staff member's approval posts the forfeiture; the requester cannot approve."""
+    async with conn.transaction():
+        d = await post_forfeit(
+            Ledger(conn, now), command_id, project_ref, bidder_id(org_id), actor.username, now
+        )
+        await audit.append(
+            conn,
+            actor=actor,
+            action="ledger.deposit.forfeit_approve",
+            object_type="deposit",
+            object_id=d.account_id,
+            at=now,
+            payload={"requested_by": d.forfeit.requested_by if d.forfeit else None},
+        )
+        await add_notice(
+            conn,
+            now,
+            org_id=org_id,
+            object_type="project",
+            object_id=project_ref,
+            subject=f"保证金已没收 Deposit forfeited ({project_ref})",
+            body=f"{format_fen(d.amount_fen)} 元 yuan; {d.forfeit.cause.value if d.forfeit else ''}",
+        )
+    return d
+
+
+async def reject_forfeit(
+    conn: asyncpg.Connection,
+    audit: AuditLog,
+    actor: Actor,
+    now: datetime,
+    *,
+    project_ref: str,
+    org_id: int,
+    command_id: str,
+) -> Deposit:
+    async with conn.transaction():
+        d = await void_forfeit(
+            Ledger(conn, now), command_id, project_ref, bidder_id(org_id), actor.username, now
+        )
+        await audit.append(
+            conn,
+            actor=actor,
+            action="ledger.deposit.forfeit_reject",
+            object_type="deposit",
+            object_id=d.account_id,
+            at=now,
+        )
+    return d
+
+
+async def convert(
+    conn: asyncpg.Connection,
+    audit: AuditLog,
+    actor: Actor,
+    now: datetime,
+    *,
+    project_ref: str,
+    org_id: int,
+    command_id: str,
+) -> Deposit:
+    """A7: the auction winner's deposit becomes part of the price."""
+    async with conn.transaction():
+        d = await convert_deposit(
+            Ledger(conn, now), command_id, project_ref, bidder_id(org_id), now
+        )
+        await audit.append(
+            conn,
+            actor=actor,
+            action="ledger.deposit.convert",
+            object_type="deposit",
+            object_id=d.account_id,
+            at=now,
+            payload={"amount_fen": d.amount_fen},
+        )
+    return d
