@@ -68,6 +68,8 @@ __all__ = [
     "QuotaConfig",
     "QuotaResult",
     "allocate",
+    "quota_config_from_dict",
+    "quota_config_to_dict",
     "rebuild_quota",
 ]
 
@@ -434,3 +436,36 @@ def rebuild_quota(config: QuotaConfig, events: Iterable[Event]) -> QuotaBook:
     for event in events:
         book.apply(event)
     return book
+
+
+_CONFIG_INTS = (
+    "quota",
+    "warning_price_fen",
+    "first_half_s",
+    "second_half_s",
+    "step_fen",
+    "window_fen",
+    "max_revisions",
+    "min_price_fen",
+    "max_price_fen",
+)
+
+
+def quota_config_to_dict(config: QuotaConfig) -> dict[str, Any]:
+    """The configuration as the session's row and its exported log store it."""
+    out: dict[str, Any] = {"session_id": config.session_id, "starts_at": iso_ms(config.starts_at)}
+    out.update({name: getattr(config, name) for name in _CONFIG_INTS})
+    return out
+
+
+def quota_config_from_dict(data: dict[str, Any]) -> QuotaConfig:
+    """Inverse of ``quota_config_to_dict``; ``ValidationFailed`` or ``ValueError`` on bad data."""
+    unknown = set(data) - {"session_id", "starts_at", *_CONFIG_INTS}
+    if unknown:
+        raise ValueError(f"unknown configuration keys {sorted(unknown)}")
+    starts_at = datetime.fromisoformat(str(data["starts_at"]).replace("Z", "+00:00"))
+    return QuotaConfig(
+        session_id=data["session_id"],
+        starts_at=starts_at,
+        **{name: data[name] for name in _CONFIG_INTS if name in data},
+    )

@@ -84,14 +84,33 @@ from auction.model import (
     event_from_dict,
     event_to_dict,
 )
+from auction.quota import (
+    QUOTA_EVENT_TYPES,
+    QuotaBidAccepted,
+    QuotaBook,
+    QuotaClosed,
+    quota_config_from_dict,
+)
 from auction.rules import decide, initial_state, rebuild, recover
 from crypto.signing import canonical_json, sha256_hex
 from crypto.signing import verify as verify_signature
 from trading.clock import iso_ms, utc_ms
+from trading.errors import DomainError
 
-__all__ = ["LOG_FORMAT", "AuctionReport", "log_digest", "log_document", "verify_auction"]
+__all__ = [
+    "LOG_FORMAT",
+    "QUOTA_LOG_FORMAT",
+    "AuctionReport",
+    "log_digest",
+    "log_document",
+    "quota_result",
+    "verify_auction",
+    "verify_quota",
+]
 
 LOG_FORMAT = "sunlit/auction-log/v1"
+QUOTA_LOG_FORMAT = "sunlit/quota-log/v1"
+"""A quota session's exported log (``auction.quota_service.export_log``): ``verify_quota``."""
 SIGNED_NOTE = "Ed25519 over the canonical JSON (sorted keys, no spaces, UTF-8) of 'log'"
 
 
@@ -140,6 +159,8 @@ class AuctionReport:
     problems: list[str] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
     state: LotState | None = None
+    quota_result: dict[str, Any] | None = None
+    """A quota session's result as the replay computes it (``quota_result``)."""
 
     @property
     def ok(self) -> bool:
@@ -147,6 +168,14 @@ class AuctionReport:
 
     def as_dict(self) -> dict[str, Any]:
         s = self.state
+        if self.quota_result is not None:
+            return {
+                "ok": self.ok,
+                "signature_ok": self.signature_ok,
+                "problems": list(self.problems),
+                "checked": list(self.checked),
+                "result": self.quota_result,
+            }
         return {
             "ok": self.ok,
             "signature_ok": self.signature_ok,
@@ -186,6 +215,8 @@ def verify_auction(
         report.problems.append("not an exported lot log: expected {log, signature, key_id, …}")
         return report
     doc = export["log"]
+    if doc.get("type") == QUOTA_LOG_FORMAT:
+        return verify_quota(export, public_key)
     if doc.get("type") != LOG_FORMAT:
         report.problems.append(f"not an exported lot log: type {doc.get('type')!r}")
         return report
@@ -372,3 +403,122 @@ def _check_confirmation(
         report.problems.extend(f"confirmation: {w}" for w in wrong)
     else:
         report.checked.append("confirmation: winner, price, basis, close time and log digest are the replay's")
+
+
+# -- quota sessions ------------------------------------------------------------------------------
+
+
+def quota_result(book: QuotaBook) -> dict[str, Any]:
+    """A quota session's result from its book (the server's, and the verifier's replay):
+    winners in rank order (price, then time) with price and time, the cutoff (最低成交价),
+    the average winning price (fen, half up), counts."""
+    result = book.result()
+    n = len(result.winners)
+    return {
+        "quota": book.config.quota,
+        "cutoff_fen": result.cutoff_fen,
+        "average_fen": (2 * result.total_fen + n) // (2 * n) if n else None,
+        "winner_count": n,
+        "bid_count": len(book.bids),
+        "closed_at": None if book.closed is None else iso_ms(book.closed.at),
+        "winners": [
+            {"rank": i, "paddle": b.paddle, "amount_fen": b.amount_fen, "at": iso_ms(b.at), "seq": b.seq}
+            for i, b in enumerate(result.winners, start=1)
+        ],
+    }
+
+
+def _quota_command(event: Event) -> Command:
+    if isinstance(event, QuotaBidAccepted):
+        return PlaceBid(bid_id=event.bid_id, paddle=event.paddle, amount_fen=event.amount_fen)
+    if isinstance(event, BidderAdmitted):
+        return Admit(paddle=event.paddle)
+    if isinstance(event, QuotaClosed):
+        return Tick()
+    raise ValueError(f"{event.type_name} is not a quota session's event")
+
+
+def verify_quota(export: object, public_key: bytes) -> AuctionReport:
+    """Check an exported quota-session log: the signature (with a key the caller trusts),
+    ``log_sha256``, every event re-derived by ``QuotaBook.decide`` from the command it records
+    at its time (a bid over the warning price in the first half, outside the window, a third
+    revision, after the close or from a paddle not admitted is refused and reported), the
+    session closed, and the result in the file equal to the replay's (winners, times,
+    cutoff, average). Never raises on bad input."""
+    report = AuctionReport()
+    if not isinstance(export, Mapping) or not isinstance(export.get("log"), Mapping):
+        report.problems.append("not an exported quota log: expected {log, signature, key_id, …}")
+        return report
+    doc = export["log"]
+    report.signature_ok = _signed_ok(doc, export.get("signature"), public_key)
+    if report.signature_ok:
+        report.checked.append(f"signature: Ed25519 by key {export.get('key_id')} over the log")
+    else:
+        report.problems.append("the log's signature does not verify with this public key")
+    raw_events = doc.get("events")
+    if not isinstance(raw_events, list) or not all(isinstance(e, Mapping) for e in raw_events):
+        report.problems.append("events must be a list of objects")
+        return report
+    digest = log_digest(raw_events)
+    if digest != doc.get("log_sha256"):
+        report.problems.append(f"log_sha256: the events hash to {digest}, the file says {doc.get('log_sha256')}")
+    else:
+        report.checked.append(f"log_sha256 {digest} over {len(raw_events)} event(s)")
+    try:
+        config = quota_config_from_dict(dict(doc["config"]))
+        events = [event_from_dict(dict(e), QUOTA_EVENT_TYPES) for e in raw_events]
+    except (KeyError, TypeError, ValueError, DomainError) as exc:
+        report.problems.append(f"the configuration or an event cannot be read: {exc}")
+        return report
+    book = QuotaBook(config)
+    for event in events:
+        try:
+            produced = book.decide(_quota_command(event), event.at)
+        except AuctionRejected as exc:
+            report.problems.append(
+                f"event {event.seq} ({event.type_name} at {iso_ms(event.at)}): the rules refuse it — "
+                f"[{exc.code}] {exc.message_en}"
+            )
+            return report
+        except (ValueError, TypeError) as exc:
+            report.problems.append(f"event {event.seq} ({event.type_name}): cannot be replayed: {exc}")
+            return report
+        mine = [event_to_dict(e) for e in produced]
+        logged = [event_to_dict(event)]
+        if mine != logged:
+            report.problems.append(
+                f"event {event.seq} ({event.type_name}): the rules produce "
+                f"{[p['type'] for p in mine] or 'nothing'}" + _first_difference(mine, logged)
+            )
+            return report
+        try:
+            book.apply(event)
+        except CorruptLog as exc:
+            report.problems.append(f"event {event.seq}: {exc}")
+            return report
+    if book.closed is None:
+        report.problems.append("the session has not ended: no quota_closed in the log")
+        return report
+    replayed = quota_result(book)
+    report.quota_result = replayed
+    report.checked.append(
+        f"replayed {len(events)} event(s) through auction.quota: {replayed['winner_count']} winner(s), "
+        f"cutoff {replayed['cutoff_fen']} fen, average {replayed['average_fen']} fen"
+    )
+    claimed = doc.get("result")
+    if not isinstance(claimed, Mapping):
+        report.problems.append("the file has no result")
+        return report
+    wrong = [
+        f"{key}: the file says {claimed.get(key)!r}, the replay {value!r}"
+        for key, value in replayed.items()
+        if claimed.get(key) != value
+    ]
+    for key, value in (("log_sha256", digest), ("log_seq", events[-1].seq if events else 0)):
+        if claimed.get(key) != value:
+            wrong.append(f"{key}: the result says {claimed.get(key)!r}, the log {value!r}")
+    if wrong:
+        report.problems.extend(f"result: {w}" for w in wrong)
+    else:
+        report.checked.append("result: winners (price, time), cutoff and average are the replay's")
+    return report

@@ -1,0 +1,285 @@
+"""Every SQL statement of quota sessions (asyncpg, ``$n`` parameters).
+
+``PgQuotaLogStore`` is the quota engine's store (``auction.quota_engine.QuotaLogStore``): a
+dedicated writer connection that also holds the advisory lock of each session this process
+owns, and the pool for reads. The other functions serve ``auction.quota_service``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from auction.errors import EngineUnavailable
+from auction.model import event_from_dict
+from auction.quota import QUOTA_EVENT_TYPES, quota_config_from_dict
+from auction.quota_engine import QUOTA_LOCK_CLASS, LoadedSession, QuotaRow
+from trading.db import connect
+
+_INSERT_ROWS = """
+INSERT INTO quota_events (session_id, seq, at, type, paddle, bid_id, data)
+SELECT s, q, a, t, pd, b, d::jsonb
+FROM unnest($1::bigint[], $2::int[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[])
+     AS u(s, q, a, t, pd, b, d)
+"""
+
+
+class PgQuotaLogStore:
+    """The quota engine's store on PostgreSQL."""
+
+    def __init__(self, dsn: str, pool: asyncpg.Pool) -> None:
+        self._dsn = dsn
+        self._pool = pool
+        self._conn: asyncpg.Connection | None = None
+        self._owned: set[int] = set()
+        self._lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        self._conn = await connect(self._dsn)
+
+    async def close(self) -> None:
+        if self._conn is not None and not self._conn.is_closed():
+            await self._conn.close()
+        self._conn = None
+        self._owned.clear()
+
+    async def _writer(self) -> asyncpg.Connection:
+        """The writer's connection; a new one takes back every session's lock (the old
+        connection's locks ended with it), or gives up if another process took one."""
+        if self._conn is not None and not self._conn.is_closed():
+            return self._conn
+        conn = await connect(self._dsn)
+        for session_id in sorted(self._owned):
+            if not await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", QUOTA_LOCK_CLASS, session_id):
+                await conn.close()
+                raise EngineUnavailable(f"quota session {session_id} was taken by another process")
+        self._conn = conn
+        return conn
+
+    async def append(self, rows: Sequence[QuotaRow]) -> None:
+        async with self._lock:
+            conn = await self._writer()
+            await conn.execute(_INSERT_ROWS, *zip(*rows, strict=True))
+
+    async def claim(self, session_id: int) -> bool:
+        if session_id in self._owned:
+            return True
+        if not 0 < session_id < 2**31:
+            return False
+        async with self._lock:
+            conn = await self._writer()
+            got = bool(await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", QUOTA_LOCK_CLASS, session_id))
+        if got:
+            self._owned.add(session_id)
+        return got
+
+    async def live_session_ids(self) -> list[int]:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch("SELECT id FROM quota_sessions WHERE result IS NULL ORDER BY id")
+        return [r["id"] for r in rows]
+
+    async def load(self, session_id: int) -> LoadedSession | None:
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT id, title, config, result IS NOT NULL AS recorded FROM quota_sessions WHERE id = $1",
+                session_id,
+            )
+            if row is None:
+                return None
+            events = await conn.fetch(
+                "SELECT data FROM quota_events WHERE session_id = $1 ORDER BY seq", session_id
+            )
+            admitted = await conn.fetch(
+                "SELECT paddle FROM quota_bidders WHERE session_id = $1 AND paddle IS NOT NULL "
+                "ORDER BY admitted_at, paddle",
+                session_id,
+            )
+        return LoadedSession(
+            session_id=session_id,
+            title=row["title"],
+            config=quota_config_from_dict(row["config"]),
+            events=[event_from_dict(r["data"], QUOTA_EVENT_TYPES) for r in events],
+            admitted=[r["paddle"] for r in admitted],
+            settled=row["recorded"],
+        )
+
+
+# -- the service's statements --------------------------------------------------------------------
+
+
+async def insert_session(
+    conn: asyncpg.Connection,
+    *,
+    title: str,
+    config: dict[str, Any],
+    deposit_fen: int,
+    created_by: int | None,
+    now: datetime,
+) -> int:
+    session_id: int = await conn.fetchval(
+        "INSERT INTO quota_sessions (title, config, deposit_fen, created_by, created_at) "
+        "VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        title,
+        config,
+        deposit_fen,
+        created_by,
+        now,
+    )
+    return session_id
+
+
+async def set_config(conn: asyncpg.Connection, session_id: int, config: dict[str, Any]) -> None:
+    await conn.execute("UPDATE quota_sessions SET config = $2 WHERE id = $1", session_id, config)
+
+
+async def get_session(conn: asyncpg.Connection, session_id: int, *, lock: bool = False) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT * FROM quota_sessions WHERE id = $1" + (" FOR UPDATE" if lock else ""), session_id
+    )
+
+
+async def list_sessions(conn: asyncpg.Connection, *, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT id, title, config, deposit_fen, created_at, closed_at, settled_at FROM quota_sessions "
+        "ORDER BY id DESC LIMIT $1",
+        limit,
+    )
+
+
+async def upsert_applicant(conn: asyncpg.Connection, session_id: int, org_id: int, now: datetime) -> asyncpg.Record:
+    await conn.execute(
+        "INSERT INTO quota_bidders (session_id, org_id, applied_at) VALUES ($1, $2, $3) "
+        "ON CONFLICT (session_id, org_id) DO NOTHING",
+        session_id,
+        org_id,
+        now,
+    )
+    row: asyncpg.Record = await conn.fetchrow(
+        "SELECT * FROM quota_bidders WHERE session_id = $1 AND org_id = $2 FOR UPDATE", session_id, org_id
+    )
+    return row
+
+
+async def get_applicant(conn: asyncpg.Connection, session_id: int, org_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT * FROM quota_bidders WHERE session_id = $1 AND org_id = $2", session_id, org_id
+    )
+
+
+async def waiting_applicants(
+    conn: asyncpg.Connection, session_id: int, *, after_org_id: int, limit: int
+) -> list[int]:
+    rows = await conn.fetch(
+        "SELECT org_id FROM quota_bidders WHERE session_id = $1 AND paddle IS NULL AND org_id > $2 "
+        "ORDER BY org_id LIMIT $3",
+        session_id,
+        after_org_id,
+        limit,
+    )
+    return [r["org_id"] for r in rows]
+
+
+async def set_paddles(
+    conn: asyncpg.Connection, session_id: int, paddles: Sequence[tuple[int, str]], now: datetime
+) -> list[tuple[int, str]]:
+    """Give each (org id, paddle) not yet admitted its paddle; those whose paddle was taken
+    already (a collision) are left out of the answer, to be drawn again."""
+    if not paddles:
+        return []
+    rows = await conn.fetch(
+        """
+        UPDATE quota_bidders b SET paddle = u.p, admitted_at = $4
+        FROM unnest($2::bigint[], $3::text[]) AS u(o, p)
+        WHERE b.session_id = $1 AND b.org_id = u.o AND b.paddle IS NULL
+          AND NOT EXISTS (SELECT 1 FROM quota_bidders x WHERE x.session_id = $1 AND x.paddle = u.p)
+        RETURNING b.org_id, b.paddle
+        """,
+        session_id,
+        [o for o, _ in paddles],
+        [p for _, p in paddles],
+        now,
+    )
+    return [(r["org_id"], r["paddle"]) for r in rows]
+
+
+async def paddle_of(conn: asyncpg.Connection, session_id: int, org_id: int) -> str | None:
+    paddle: str | None = await conn.fetchval(
+        "SELECT paddle FROM quota_bidders WHERE session_id = $1 AND org_id = $2", session_id, org_id
+    )
+    return paddle
+
+
+async def org_by_paddle(conn: asyncpg.Connection, session_id: int, paddles: Sequence[str]) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT paddle, org_id FROM quota_bidders WHERE session_id = $1 AND paddle = ANY($2::text[])",
+        session_id,
+        list(paddles),
+    )
+    return {r["paddle"]: r["org_id"] for r in rows}
+
+
+async def counts(conn: asyncpg.Connection, session_id: int) -> dict[str, int]:
+    row = await conn.fetchrow(
+        "SELECT count(*) AS applied, count(paddle) AS admitted, count(settlement) AS settled "
+        "FROM quota_bidders WHERE session_id = $1",
+        session_id,
+    )
+    return dict(row)
+
+
+async def record_result(
+    conn: asyncpg.Connection, session_id: int, result: dict[str, Any], closed_at: datetime
+) -> bool:
+    """Write the result once; False if it was there already."""
+    status = await conn.execute(
+        "UPDATE quota_sessions SET result = $2, closed_at = $3 WHERE id = $1 AND result IS NULL",
+        session_id,
+        result,
+        closed_at,
+    )
+    return status != "UPDATE 0"
+
+
+async def events(conn: asyncpg.Connection, session_id: int) -> list[dict[str, Any]]:
+    rows = await conn.fetch("SELECT data FROM quota_events WHERE session_id = $1 ORDER BY seq", session_id)
+    return [r["data"] for r in rows]
+
+
+async def settle_chunk(
+    conn: asyncpg.Connection, session_id: int, *, after_org_id: int, limit: int
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT org_id, paddle, settlement FROM quota_bidders WHERE session_id = $1 AND org_id > $2 "
+        "ORDER BY org_id LIMIT $3",
+        session_id,
+        after_org_id,
+        limit,
+    )
+
+
+async def mark_settled(
+    conn: asyncpg.Connection, session_id: int, outcomes: Sequence[tuple[int, str]]
+) -> None:
+    if outcomes:
+        await conn.execute(
+            "UPDATE quota_bidders b SET settlement = u.s FROM unnest($2::bigint[], $3::text[]) AS u(o, s) "
+            "WHERE b.session_id = $1 AND b.org_id = u.o",
+            session_id,
+            [o for o, _ in outcomes],
+            [s for _, s in outcomes],
+        )
+
+
+async def advance_cursor(
+    conn: asyncpg.Connection, session_id: int, cursor: int, settled_at: datetime | None
+) -> None:
+    await conn.execute(
+        "UPDATE quota_sessions SET settle_cursor = $2, settled_at = $3 WHERE id = $1",
+        session_id,
+        cursor,
+        settled_at,
+    )
