@@ -1,57 +1,130 @@
-"""The live auction page in a real browser: a bidder logs in, watches the demo land lot,
-bids in yuan (turned into integer fen at the edge), gets the durable answer; a watcher in
-another browser sees the same bid in the stream, by paddle only (A2, A6)."""
+"""The auction room in a real browser (issue 13 item 3): two bidders in two browser contexts
+outbid each other with the +1 / +N buttons and a confirmation, and both pages show the same
+price; my paddle and my bids are highlighted; a dropped socket reconnects and resumes from
+the last sequence number; a typed amount is checked at the edge; 报名 opens the deposit's
+sub-account (A6, A2: the order of arrival is the order of the log)."""
 
 from __future__ import annotations
 
-from tests.e2e.browser import browser_page
-from web import keys
+from typing import Any
+
+from tests.e2e.browser import (
+    assert_no_horizontal_overflow,
+    base_url,
+    browser,
+    demo_password,
+    login,
+    new_page,
+    screenshot,
+)
+
+PRICE = "document.getElementById('lot-price').textContent"
 
 
-def demo_password(app, username: str) -> str:
-    text = (app[keys.CONFIG].data_dir / "demo-credentials.txt").read_text()
-    return {line.split("\t")[0]: line.split("\t")[2] for line in text.splitlines()}[username]
+async def _land_lot(client: Any) -> dict[str, Any]:
+    lots = await (await client.get("/api/v1/auctions/lots")).json()
+    return next(lot for lot in lots if lot["kind"] == "land")
 
 
-async def test_a_bidder_bids_from_the_page_and_a_watcher_sees_it(make_client) -> None:
+async def _bid(page: Any, button: str) -> None:
+    await page.evaluate("() => { document.getElementById('bid-status').textContent = ''; }")
+    await page.click(button)
+    await page.wait_for_selector("#confirm-bid[open]")
+    await page.click("#confirm-yes")
+    await page.wait_for_function("() => document.getElementById('bid-status').textContent.startsWith('✓')")
+
+
+async def test_two_bidders_outbid_each_other_and_both_see_the_same_price(make_client) -> None:
     client = await make_client(load_demo=True)
     app = client.server.app
-    lots = await (await client.get("/api/v1/auctions/lots")).json()
-    land = next(lot for lot in lots if lot["kind"] == "land")
-    base = str(client.make_url("/auctions?lang=en"))
-    amount_yuan = land["starting_price_fen"] // 100
+    land = await _land_lot(client)
+    base = base_url(client)
+    room = f"/auctions?lot={land['id']}"
+    start, inc = land["starting_price_fen"], land["increment_fen"]
 
-    async with browser_page("en-US") as watcher, browser_page("en-US") as bidder:
-        await watcher.goto(base)
-        await watcher.click(f"button.watch[data-lot='{land['id']}']")
-        await watcher.wait_for_function("document.getElementById('lot-state').textContent === 'listing'")
+    def yuan(fen: int) -> str:
+        return f"{fen // 100:,}.{fen % 100:02d}"
 
-        await bidder.goto(base)
-        await bidder.fill("input[name=username]", "bidder1")
-        await bidder.fill("input[name=password]", demo_password(app, "bidder1"))
-        await bidder.click("#login-form button[type=submit]")
-        await bidder.wait_for_selector("#logout")
-        await bidder.click(f"button.watch[data-lot='{land['id']}']")
-        await bidder.wait_for_function("document.getElementById('lot-title').textContent.includes('#')")
-        paddle = (await bidder.text_content("#lot-title") or "").rsplit("#", 1)[1].strip()
+    async with browser() as b:
+        one, two = await new_page(b, "zh-CN"), await new_page(b, "en-US")
+        await login(one, base, "bidder1", demo_password(app, "bidder1"), next_path=room)
+        await login(two, base, "bidder2", demo_password(app, "bidder2"), next_path=room + "&lang=en")
+        for page in (one, two):
+            await page.wait_for_function("() => document.getElementById('my-paddle').textContent.trim().length === 6")
+            await page.wait_for_function("() => document.getElementById('conn').dataset.state === 'up'")
+        paddle_one = (await one.text_content("#my-paddle") or "").strip()
+        paddle_two = (await two.text_content("#my-paddle") or "").strip()
+        assert paddle_one != paddle_two
 
-        await bidder.fill("input[name=amount]", "12.345")  # three decimals: refused at the edge
-        await bidder.click("#bid-form button[type=submit]")
-        assert "at most two decimals" in (await bidder.text_content("#bid-error") or "")
+        highest = (land.get("live") or {}).get("highest_fen")
+        first = start if highest is None else highest + inc
+        await _bid(one, "#bid-plus1")  # +1: the next minimum
+        for page in (one, two):
+            await page.wait_for_function(f"() => {PRICE} === '{yuan(first)}'")
+        assert (await two.text_content("#lot-leader") or "").startswith(paddle_one)
+        assert await one.locator("#lot-leader.mine").count() == 1  # "you lead", highlighted
 
-        await bidder.fill("input[name=amount]", f"{amount_yuan:,}.00")
-        await bidder.click("#bid-form button[type=submit]")
-        await bidder.wait_for_function("document.getElementById('bid-error').textContent.startsWith('✓')")
+        await two.select_option("#bid-n", "3")  # +N: three increments over the highest
+        await _bid(two, "#bid-plusn")
+        second = first + 3 * inc
+        for page in (one, two):
+            await page.wait_for_function(f"() => {PRICE} === '{yuan(second)}'")
+        assert await one.locator("#lot-leader.mine").count() == 0
 
-        await watcher.wait_for_function(
-            "document.getElementById('lot-leader').textContent !== '—'"
-            " && document.getElementById('stream').children.length > 0"
-        )
-        assert (await watcher.text_content("#lot-leader")) == paddle
-        stream = await watcher.text_content("#stream") or ""
-        assert "bid_accepted" in stream and paddle in stream and "bidder1" not in stream
+        # a dropped connection is shown, reconnects and resumes from the last seq
+        await one.evaluate("window.dispatchEvent(new Event('sunlit:drop-socket'))")
+        await one.wait_for_function("() => document.getElementById('conn').dataset.state === 'down'", timeout=5000)
+        third = second + inc  # meanwhile a third bidder bids over HTTP
+        r = await client.post("/api/v1/sessions", json={"username": "bidder3", "password": demo_password(app, "bidder3")})
+        token = (await r.json())["token"]
+        r = await client.post(f"/api/v1/auctions/lots/{land['id']}/bids", headers={"Authorization": f"Bearer {token}"},
+                              json={"bid_id": "http-1", "amount_fen": third})
+        assert r.status == 201, await r.text()
+        await one.wait_for_function("() => document.getElementById('conn').dataset.state !== 'down'", timeout=15000)
+        for page in (one, two):
+            await page.wait_for_function(f"() => {PRICE} === '{yuan(third)}'")
 
-        await bidder.fill("input[name=amount]", f"{amount_yuan:,}.00")  # not above the leader
-        await bidder.click("#bid-form button[type=submit]")
-        await bidder.wait_for_function("!document.getElementById('bid-error').textContent.startsWith('✓')"
-                                       " && document.getElementById('bid-error').textContent !== '…'")
+        # my bids are highlighted in my stream, by paddle only
+        assert await two.locator("#stream li.mine").count() == 1
+        mine_one = await one.locator("#stream li.mine").all_text_contents()
+        assert any(paddle_one in text for text in mine_one) and not any(paddle_two in text for text in mine_one)
+        assert "bidder1" not in (await two.text_content("#stream") or "")
+
+        # a typed amount: yuan with at most two decimals, checked before anything is sent
+        await one.fill("#bid-amount", "12.345")
+        await one.click("#bid-submit")
+        assert "最多两位小数" in (await one.text_content("#bid-error") or "")
+
+        # the grid follows the lot live too
+        cell_price = await two.text_content(f"#lot-{land['id']} .lot-price")
+        assert cell_price == yuan(third)
+        await assert_no_horizontal_overflow(one)
+        await one.set_viewport_size({"width": 1200, "height": 900})
+        await screenshot(one, "auction-room")
+
+
+async def test_a_bidder_applies_and_sees_the_deposit_instructions(make_client) -> None:
+    """报名: a bidder without a paddle opens the deposit's sub-account from the room (A6:
+    admission waits for the confirmed deposit)."""
+    client = await make_client(load_demo=True)
+    app = client.server.app
+    from tests.helpers import PASSWORD, make_user
+    from trading.context import Role
+    from web import keys
+
+    async with app[keys.POOL].acquire() as conn:
+        party = await make_user(conn, app[keys.AUDIT], app[keys.CLOCK], Role.BIDDER, username="pagebidder")
+    land = await _land_lot(client)
+    base = base_url(client)
+    async with browser() as b:
+        page = await new_page(b, "zh-CN")
+        await login(page, base, party.username, PASSWORD, next_path=f"/auctions?lot={land['id']}")
+        await page.wait_for_selector("#apply-btn:not([hidden])")
+        assert await page.locator("#bid-form[hidden]").count() == 1  # no paddle, no bidding
+        await page.click("#apply-btn")
+        await page.wait_for_selector("#sub-account")
+        assert (await page.text_content("#sub-account") or "").isdigit()
+        assert await page.get_attribute("#deposit-state", "data-state") == "awaiting"
+        assert (await page.text_content("#deposit-state") or "") == "待缴纳"
+        await assert_no_horizontal_overflow(page)
+    assert app  # the app served the whole journey

@@ -35,7 +35,7 @@ async def test_a_wrong_password_shows_the_problem_in_the_page_language(client) -
         await page.fill("#login-username", party.username)
         await page.fill("#login-password", "wrong-password")
         await page.click("#login-form button[type=submit]")
-        await page.wait_for_function("document.getElementById('login-error').textContent.length > 0")
+        await page.wait_for_function("() => document.getElementById('login-error').textContent.length > 0")
         assert "密码错误" in (await page.text_content("#login-error") or "")
 
 

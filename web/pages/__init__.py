@@ -18,7 +18,7 @@ import importlib
 import importlib.util
 from typing import Any
 
-PAGE_MODULES: tuple[str, ...] = ("web.pages.site", "web.pages.public", "web.pages.custodian",
+PAGE_MODULES: tuple[str, ...] = ("web.pages.site", "web.pages.public", "web.pages.auction", "web.pages.custodian",
                                   "web.pages.staff", "web.pages.expert", "web.pages.supervisor", "web.pages.statistics",
                                   "web.pages.bidder")
 """Modules declaring pages with ``@page``; P2/P3's portals append theirs here."""

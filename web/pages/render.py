@@ -331,7 +331,7 @@ def setup_envs(app: web.Application) -> None:
         env = aiohttp_jinja2.setup(
             app, app_key=ENV_KEYS[lang], loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
             autoescape=jinja2.select_autoescape(["html"]), extensions=["jinja2.ext.i18n"],
-            default_helpers=False, undefined=jinja2.StrictUndefined, auto_reload=False,
+            default_helpers=False, auto_reload=False,
         )
         env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
         env.filters["yuan"] = fen_to_yuan
