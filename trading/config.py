@@ -39,6 +39,9 @@ class Config:
     audit_checkpoint_every: int = 100
     load_demo: bool = False
     log_json: bool = True
+    access_log: str = "changes"
+    """``changes``: an access log line for every write, refusal, error and slow request (a
+    successful quick read is counted in the metrics only); ``all``: for every request."""
     pool_min_size: int = 2
     pool_max_size: int = 10
     event_loop: str = "uvloop"
@@ -59,6 +62,7 @@ class Config:
             session_cache_s=float(env.get("SUNLIT_SESSION_CACHE_S", "2")),
             audit_checkpoint_every=int(env.get("SUNLIT_AUDIT_CHECKPOINT_EVERY", "100")),
             log_json=env.get("SUNLIT_LOG_FORMAT", "json") == "json",
+            access_log="all" if env.get("SUNLIT_ACCESS_LOG") == "all" else "changes",
             event_loop=env.get("SUNLIT_EVENT_LOOP", "uvloop"),
         )
         return replace(cfg, **overrides)  # type: ignore[arg-type]
