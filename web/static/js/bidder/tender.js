@@ -95,7 +95,12 @@ async function onKeyFile(input) {
   say(status, t("reading_key"));
   try {
     if (file.size > 4096) throw new SealError("bad_key_file");
-    signingKey = await loadSigningKey(new Uint8Array(await file.arrayBuffer()));
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    try {
+      signingKey = await loadSigningKey(bytes);
+    } finally {
+      bytes.fill(0); // the key's bytes do not linger in the page; the CryptoKey is not extractable
+    }
   } catch (err) {
     return say(status, sealMessage(err), "error");
   }
