@@ -201,6 +201,27 @@ async def test_a_bid_sealed_in_the_page_opens_to_the_price_typed(
         checks = await receipt_checks(page)
         assert checks[0][0] == "submit" and checks[0][1].startswith("✓"), checks
         await screenshot(page, "bidder-tender")
+        # the other way round: what the page saved checks with `sunlit bid verify-receipt`
+        saved = {}
+        for link in ("save-receipt", "save-envelope"):
+            async with page.expect_download() as dl:
+                await page.click(f"#{link}")
+            saved[link] = tmp_path / (await dl.value).suggested_filename
+            await (await dl.value).save_as(saved[link])
+        server_key = (await (await client.get("/api/v1/bidding/server-key")).json())[
+            "public_key_hex"
+        ]
+        verify = [
+            "bid",
+            "verify-receipt",
+            "--receipt",
+            str(saved["save-receipt"]),
+            "--server-public-key",
+            server_key,
+            "--envelope",
+        ]
+        assert cli.main([*verify, str(saved["save-envelope"])]) == 0
+        assert cli.main([*verify, str(proposal)]) != 0  # not the envelope the receipt names
 
         await cli_bid(client, "bidder2", tid, 813_000_000, tmp_path)
         await cli_bid(client, "bidder3", tid, 814_000_000, tmp_path)

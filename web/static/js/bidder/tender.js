@@ -211,6 +211,7 @@ async function onSeal(form) {
     lastSealed = { sha: sealed.envelopeSha256, sequence: receipt.document?.sequence };
     const { ok, text } = await receiptLine(receipt, SERVER_KEY, sealed.envelopeSha256);
     say(status, ok ? t("submitted") : text, ok ? "ok" : "bad");
+    offerFiles(receipt, sealed.blob);
     await refreshStatus();
   } catch (err) {
     bar.value = 0;
@@ -242,6 +243,21 @@ async function onWithdraw(form) {
   } finally {
     form.querySelector("button").disabled = false;
   }
+}
+
+/** Links to save the receipt and the envelope (blob: URLs, nothing leaves the browser). */
+function offerFiles(receipt, envelope) {
+  const box = $("seal-files");
+  for (const a of box.querySelectorAll("a")) URL.revokeObjectURL(a.href);
+  const seq = receipt.document?.sequence ?? "";
+  const json = new Blob([JSON.stringify(receipt, null, 2) + "\n"], { type: "application/json" });
+  box.replaceChildren(
+    el("a", { id: "save-receipt", href: URL.createObjectURL(json), download: `receipt-${TID}-${seq}.json` }, t("save_receipt")),
+    " · ",
+    el("a", { id: "save-envelope", href: URL.createObjectURL(envelope), download: `bid-${TID}-${seq}.env` }, t("save_envelope")),
+    el("br"),
+    el("span", { class: "muted" }, t("keep_files")),
+  );
 }
 
 // ------------------------------------------------------------------ simple writes
