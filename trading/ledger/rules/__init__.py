@@ -63,6 +63,8 @@ Modules
 
 ``values`` (ids, amounts), ``transfers``, ``lifecycle`` (the table and the checks its commands
 pass), ``subaccounts``, ``dates`` (China dates, working days, interest), ``refunds``,
-``terms`` (caps and floors), ``notifications``, ``payers`` (payer secrecy, collusion). Import
-a rule from its module.
+``terms`` (caps and floors), ``notifications``, ``payers`` (payer secrecy, collusion), and
+``decisions``: each operation's decision over the rows its use case loaded under lock — the
+``Effects`` to write (transfers, the deposit's next version, a payout, a suspense item, a
+bank movement). Import a rule from its module.
 """
