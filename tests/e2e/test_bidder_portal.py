@@ -338,12 +338,12 @@ async def test_submission_with_the_keyboard_only(make_client: Any, tmp_path: Pat
     assert status["current"] is not None
 
 
-async def test_registration_shows_the_deposit_instructions_and_a_question_is_asked(
+async def test_registration_shows_the_deposit_instructions_then_a_question_and_an_objection(
     make_client: Any, tmp_path: Path
 ) -> None:
     """A bidder registers for a newly published tender in the page and sees where to pay the
     deposit (its virtual sub-account, the amount, the due time) and its state; it downloads
-    a document and asks a question (W1)."""
+    a document, asks a question (W1) and objects to the documents (W2)."""
     client = await make_client(load_demo=True)
     app = client.server.app
     tid = await publish_new_tender(client)
@@ -367,6 +367,10 @@ async def test_registration_shows_the_deposit_instructions_and_a_question_is_ask
         await page.click("#question-form button")
         await page.wait_for_selector("#questions")
         assert "工期可否延长" in (await page.text_content("#questions") or "")
+        await page.fill("#objection-text", "资格条件过严 The qualification terms are too strict")
+        await page.click("#objection-form button")
+        await page.wait_for_selector("#objections")
+        assert "Awaiting the answer" in (await page.text_content("#objections") or "")
 
 
 async def publish_new_tender(client: Any) -> int:
