@@ -3,6 +3,7 @@ stale answer cached by a lookup that raced a logout or a role change (issue 17 i
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from trading.context import Role
@@ -74,3 +75,54 @@ def test_a_lifetime_of_zero_caches_nothing() -> None:
     cache = SessionCache(ttl_s=0)
     cache.put(b"k", user(), EXPIRES, T0, cache.generation())
     assert len(cache) == 0
+
+
+class Reads:
+    """A database read the test releases by hand: each call waits for ``release``."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.calls = 0
+
+    def of(self, answer: User | Exception):
+        async def read() -> tuple[User, datetime]:
+            self.calls += 1
+            await self.release.wait()
+            if isinstance(answer, Exception):
+                raise answer
+            return answer, EXPIRES
+        return read
+
+
+async def test_misses_of_one_session_under_way_make_one_read() -> None:
+    """When an entry runs out under load, the requests waiting make one query, not one each."""
+    cache, reads = SessionCache(ttl_s=2), Reads()
+    waiters = [asyncio.create_task(cache.lookup(b"k", T0, reads.of(user()))) for _ in range(10)]
+    await asyncio.sleep(0)  # every waiter has asked
+    reads.release.set()
+    assert await asyncio.gather(*waiters) == [user()] * 10
+    assert reads.calls == 1 and cache.get(b"k", T0) == user()
+
+
+async def test_a_miss_after_a_role_change_does_not_share_a_read_begun_before_it() -> None:
+    cache = SessionCache(ttl_s=2)
+    before, after = Reads(), Reads()
+    old = asyncio.create_task(cache.lookup(b"k", T0, before.of(user(role=Role.STAFF))))
+    await asyncio.sleep(0)
+    cache.forget_user(1)  # the role change commits
+    new = asyncio.create_task(cache.lookup(b"k", T0, after.of(user(role=Role.EXPERT))))
+    await asyncio.sleep(0)
+    after.release.set()
+    assert (await new).role == Role.EXPERT
+    before.release.set()
+    assert (await old).role == Role.STAFF  # the request that raced the change
+    assert cache.get(b"k", T0) == user(role=Role.EXPERT)  # the raced answer is not kept
+
+
+async def test_a_failed_read_fails_every_waiter_and_is_not_kept() -> None:
+    cache, reads = SessionCache(ttl_s=2), Reads()
+    waiters = [asyncio.create_task(cache.lookup(b"k", T0, reads.of(LookupError("no session")))) for _ in range(3)]
+    await asyncio.sleep(0)
+    reads.release.set()
+    results = await asyncio.gather(*waiters, return_exceptions=True)
+    assert all(isinstance(r, LookupError) for r in results) and len(cache) == 0

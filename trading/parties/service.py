@@ -231,19 +231,19 @@ async def resolve_session(conn: asyncpg.Connection, token: str, now: datetime) -
 
 async def resolve_cached(cache: SessionCache | None, pool: asyncpg.Pool, token: str, now: datetime) -> User:
     """``resolve_session`` through the process's session cache (``trading.parties.sessions``):
-    no database round trip while the session is fresh in it."""
+    no database round trip while the session is fresh in it, one at a time when it is not."""
     key = hash_token(token)
-    generation = 0
-    if cache is not None:
-        user = cache.get(key, now)
-        if user is not None:
-            return user
-        generation = cache.generation()
-    async with pool.acquire() as conn:
-        user, expires_at = await lookup_session(conn, key, now)
-    if cache is not None:
-        cache.put(key, user, expires_at, now, generation)
-    return user
+
+    async def read() -> tuple[User, datetime]:
+        async with pool.acquire() as conn:
+            return await lookup_session(conn, key, now)
+
+    if cache is None:
+        return (await read())[0]
+    user = cache.get(key, now)
+    if user is not None:
+        return user
+    return await cache.lookup(key, now, read)
 
 
 async def logout(
