@@ -206,7 +206,8 @@ async def test_an_expert_confirms_a_summons_and_hands_in_a_sheet_signed_in_the_p
     bids side by side, score each within the criterion's maximum (the form refuses 61 of 60),
     sign the sheet in the page with their own Ed25519 key file and hand it in (the server
     verifies it against the member's registered key); once the report is made they sign it
-    in the page with a dissent in writing."""
+    in the page with a dissent in writing; staff then publish the candidates and award in the
+    staff console (T18, W8)."""
     client, centre = panel.client, panel.centre
     tender = await centre.tender(evaluation_method="comprehensive", criteria=CRITERIA)
     tid = tender["id"]
@@ -262,9 +263,10 @@ async def test_an_expert_confirms_a_summons_and_hands_in_a_sheet_signed_in_the_p
         # the other members hand in theirs (the API), staff make the report, and the member
         # signs it in the page with a dissent in writing (T17)
         bid_ids = [int(x) for x in bids]
+        other_keys: dict[str, Any] = {}
         for eid in state["missing_sheets"]:
             other, other_h = panel.experts[eid]
-            other_key = generate_signing_key()
+            other_key = other_keys[eid] = generate_signing_key()
             await ok(await client.post("/api/v1/me/keys", json={"public_key": public_key_bytes(other_key).hex()},
                                        headers=other_h), 201)  # fmt: skip
             doc = records.sheet_document(
@@ -281,9 +283,33 @@ async def test_an_expert_confirms_a_summons_and_hands_in_a_sheet_signed_in_the_p
         await page.set_input_files("#report-form [name=key_file]", str(key_file))
         await page.click("#report-form button[type=submit]")
         await page.wait_for_selector("#report-signed")
-    state = await ok(await client.get(f"/api/v1/tenders/{tid}/evaluation", headers=centre.staff_h))
-    signed = {s["expert_id"]: s["dissent"] for s in state["report"]["signatures"]}
-    assert signed == {first["expert_id"]: "第二名技术方案更优 / the second is better"}
+        state = await ok(await client.get(f"/api/v1/tenders/{tid}/evaluation", headers=centre.staff_h))
+        signed = {s["expert_id"]: s["dissent"] for s in state["report"]["signatures"]}
+        assert signed == {first["expert_id"]: "第二名技术方案更优 / the second is better"}
+
+        # the other members sign (the API); staff publish the candidates and award in the
+        # staff console (T18: after the publicity; W8: the first candidate)
+        for eid in [m["expert_id"] for m in state["members"] if not m["replaced"] and m["expert_id"] not in signed]:
+            other, other_h = panel.experts[eid]
+            doc = records.signature_document(tender_id=tid, report_sha256=state["report"]["sha256"], expert_id=eid,
+                                             dissent=None)  # fmt: skip
+            await ok(await client.post(f"/api/v1/tenders/{tid}/evaluation/report/signatures", headers=other_h, json={
+                "document": doc, "signature": b64url_encode(other_keys[eid].sign(canonical_json(doc)))}), 201)  # fmt: skip
+        staff_page = await new_page(b, locale="en-GB")
+        await login(staff_page, base, centre.staff.username, PASSWORD, f"/staff/tenders/{tid}?lang=en")
+        await staff_page.wait_for_selector("#sec-award button:has-text('Publish the candidates')")
+        await staff_page.click("#sec-award button:has-text('Publish the candidates')")
+        await staff_page.wait_for_function("() => document.getElementById('award-state').textContent === 'Candidates in publicity'")
+        app = panel.app
+        app[keys.CLOCK].advance(days=3)
+        await app[keys.SCHEDULER].run_due()
+        await login(staff_page, base, centre.staff.username, PASSWORD, f"/staff/tenders/{tid}?lang=en")
+        await staff_page.wait_for_selector("#award-form")
+        await staff_page.click("#award-form button[type=submit]")
+        await staff_page.wait_for_function("() => document.getElementById('award-state').textContent === 'Awarded'")
+    await panel.relogin()
+    award = await ok(await client.get(f"/api/v1/tenders/{tid}/award", headers=centre.staff_h))
+    assert award["state"] == "awarded" and award["awarded_rank"] == 1
 
 
 async def test_a_forfeiture_is_approved_in_the_page_by_a_second_staff_member_only(

@@ -5,7 +5,7 @@
 "use strict";
 
 import {
-  $, api, button, el, failed, field, fill, onSubmit, pageData, poll, section, status, t, table, when, yuan,
+  $, api, button, el, failed, field, fill, onSubmit, pageData, poll, problemText, section, t, table, when, yuan,
 } from "./ui.js";
 
 const TID = Number(pageData("tenderId"));
@@ -232,7 +232,7 @@ async function showOpening() {
       await Promise.all([showSummary(), showPanel()]);
       await Promise.all([showEvaluation(), showAward()]);
     }
-  }, 2000);
+  }, ["closed", "opening"].includes(tender.state) ? 2000 : 15000);
 }
 
 async function showRecord(box) {
@@ -410,7 +410,14 @@ async function showAward() {
   }
   let a;
   try { a = await api("GET", `/tenders/${TID}/award`); } catch (err) {
-    return fill(box, section(t("award"), el("p", { class: "muted" }, err.message)));
+    // no procedure yet: it starts with the award watch or with the first act — offer the
+    // publication; the API decides whether the report has concluded
+    const acts = el("div", { class: "filters actions" });
+    acts.append(button(t("publish_candidates"), async () => {
+      await api("POST", `/tenders/${TID}/award/publicity`);
+      await showAward();
+    }, { out: acts, cls: "primary" }));
+    return fill(box, section(t("award"), el("p", { class: "muted", id: "award-state" }, problemText(err)), acts));
   }
   const acts = el("div", { class: "filters actions" });
   const parts = [
