@@ -80,6 +80,16 @@ async def test_a_custodian_hands_in_a_share_in_the_page_and_the_opening_proceeds
     assert status["state"] == "opened" and status["shares_received"] == 2
     record = await (await client.get(f"/api/v1/tenders/{tender['id']}/opening-record/public")).json()
     assert sorted(e["amount_fen"] for e in record["document"]["entries"]) == [800_000_000, 800_000_001, 800_000_002]
+    async with browser() as b:  # the tender's public record now shows the opening, to anyone
+        page = await new_page(b, "zh-CN")
+        await page.goto(f"{base}/tenders/{tender['id']}")
+        assert await page.locator("#opening-record table.opening tbody tr").count() == 3
+        prices = await page.locator("#opening-record td.num").all_text_contents()
+        assert "8,000,000.00" in prices and "8,000,000.02" in prices
+        assert "招标文件.pdf" in (await page.text_content("#docs-h + *") or await page.content())
+        await assert_no_horizontal_overflow(page)
+        await page.set_viewport_size({"width": 1200, "height": 900})
+        await screenshot(page, "public-tender")
     private_keys = [key_file.read_text().strip().encode() for _, _, key_file in centre.custodians]
     assert seen_bodies and not any(k in body for k in private_keys for body in seen_bodies)  # never sent
 

@@ -18,6 +18,11 @@ from web.pages.public import LOT_KIND_LABELS, OUTCOME_LABELS, PHASE_LABELS
 from web.pages.render import N_, PageCtx, page
 
 ROOM_LOTS_MAX = 500
+EVENT_LABELS: dict[str, str] = {
+    "lot_started": N_("The lot opened"), "countdown_started": N_("The timed phase began"),
+    "lot_paused": N_("Paused by staff"), "lot_resumed": N_("Resumed"), "cap_reached": N_("Price cap reached"),
+    "lot_closed": N_("Closed"), "outage_policy_applied": N_("Resumed after an outage"),
+}
 DEPOSIT_STATE_LABELS: dict[str, str] = {
     "awaiting": N_("Awaiting payment"), "confirmed": N_("Confirmed"), "refund_pending": N_("Refund pending"),
     "refunded": N_("Refunded"), "forfeit_pending": N_("Forfeit pending approval"), "forfeited": N_("Forfeited"),
@@ -48,6 +53,7 @@ async def auction_room(p: PageCtx) -> dict[str, Any]:
         "min_next": p._("Next minimum bid"), "countdown_none": "—", "paddle": p._("Paddle"),
         "seconds": p._("s"), "no_sale": p._("No sale (流拍)"), "sold_to": p._("Sold to paddle"),
         "enter": p._("Enter"), "stream_bid": p._("bid"), "closed": p._("Closed"),
-    } | {"dep." + k: p._(v) for k, v in DEPOSIT_STATE_LABELS.items()}
+    } | {"dep." + k: p._(v) for k, v in DEPOSIT_STATE_LABELS.items()} | {
+        "ev." + k: p._(v) for k, v in EVENT_LABELS.items()}
     return {"lots": lots, "selected": selected, "is_bidder": is_bidder, "js_text": js_text,
             "phase_labels": PHASE_LABELS, "lot_kind_labels": LOT_KIND_LABELS}

@@ -113,7 +113,7 @@ function addStream(lotId, seq, e) {
   let text = `#${seq} ${localTime(e.at, true)} · `;
   if (e.type === "bid_accepted") text += `${t("paddle")} ${e.paddle} ${t("stream_bid")} ¥${fenToYuan(e.amount_fen)}`;
   else if (e.type === "lot_closed") text += outcomeText({ ...e, outcome: e.outcome });
-  else text += phaseText(e.type) === e.type ? e.type : phaseText(e.type);
+  else text += t("ev." + e.type) === "ev." + e.type ? e.type : t("ev." + e.type);
   const li = el("li", { class: mine && e.paddle === mine ? "mine" : null, "data-type": e.type }, text);
   const ol = $("stream"); ol.insertBefore(li, ol.firstChild);
   while (ol.children.length > 200) ol.lastChild.remove();
