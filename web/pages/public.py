@@ -78,13 +78,13 @@ async def notices_list(p: PageCtx) -> dict[str, Any]:
     }
 
 
-@page("/notices/{notice_id}", "notice.html")
+@page(r"/notices/{notice_id:\d{1,18}}", "notice.html")
 async def notice_detail(p: PageCtx) -> dict[str, Any]:
     notice = await p.api(f"/public/notices/{p.request.match_info['notice_id']}")
     return {"n": notice, **_labels()}
 
 
-@page("/tenders/{tender_id}", "tender.html")
+@page(r"/tenders/{tender_id:\d{1,18}}", "tender.html")
 async def tender_public(p: PageCtx) -> dict[str, Any]:
     """A tender's public record, made of its public notices (oldest first)."""
     tender_id = p.request.match_info["tender_id"]
@@ -133,7 +133,7 @@ async def auction_calendar(p: PageCtx) -> dict[str, Any]:
     return {"days": sorted(days.items()), "results": closed, **_labels()}
 
 
-@page("/auctions/results/{lot_id}", "auction_result.html")
+@page(r"/auctions/results/{lot_id:\d{1,18}}", "auction_result.html")
 async def auction_result(p: PageCtx) -> dict[str, Any]:
     result = await p.api(f"/auctions/lots/{p.request.match_info['lot_id']}/result")
     return {"r": result, **_labels()}
