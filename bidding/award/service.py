@@ -301,6 +301,7 @@ async def publish_candidates(
             conn, proc, state=decision.state, publicity_notice_id=notice_id, **decision.changes
         )
         await _timers(conn, tender.id, decision, now)
+        await step_done(conn, audit, now, kind="award.publicity_overdue", ref=tender.id)
         await notify_registered(
             conn, tender, now,
             subject=f"中标候选人公示 Candidates published: {tender.code}",
@@ -392,6 +393,7 @@ async def answer_objection(
             raise AwardRejected(AwardReason.OBJECTION_ANSWERED)
         objection = await store.answer_objection(conn, objection_id, answer, actor.user_id, now)
         await calendar.cancel(conn, kind=rules.OBJECTION_DUE, ref=objection_id)
+        await step_done(conn, audit, now, kind="award.objection_overdue", ref=objection_id)
         await add_notice(
             conn, now, org_id=objection.org_id, object_type="tender", object_id=str(tender_id),
             subject=f"异议答复 Answer to your objection #{objection_id}", body=answer,
@@ -492,6 +494,8 @@ async def _complaint_step(
             kind=rules.COMPLAINT_ACCEPT_DUE if action in ("accept", "refuse") else rules.COMPLAINT_DECIDE_DUE,
             ref=complaint_id,
         )
+        await step_done(conn, audit, now, ref=complaint_id, kind="award.complaint_accept_overdue"
+                        if action in ("accept", "refuse") else "award.complaint_decide_overdue")  # fmt: skip
         if updated.decide_due_at is not None and state is ComplaintState.ACCEPTED:
             await calendar.schedule(
                 conn, kind=rules.COMPLAINT_DECIDE_DUE, ref=complaint_id, due_at=updated.decide_due_at,

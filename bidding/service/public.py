@@ -39,7 +39,7 @@ from trading.calendar import events as calendar
 from trading.clock import iso_ms
 from trading.context import Actor, Role
 from trading.notices import add_notice
-from trading.supervision import overdue
+from trading.supervision import overdue, step_done
 
 __all__ = [
     "answer_objection",
@@ -752,6 +752,7 @@ async def answer_objection(
             conn, objection_id, answer=answer, user_id=actor.user_id, now=now
         )
         await calendar.cancel(conn, kind=OBJECTION_DUE_EVENT, ref=objection_id)
+        await step_done(conn, audit, now, kind="bidding.objection_unanswered", ref=objection_id)
         await add_notice(
             conn,
             now,

@@ -110,8 +110,9 @@ class SupervisionSettings:
     escalate_after_s: int = 24 * 3600
     """An alert still open (not acknowledged, resolved or closed) this long after it was
     raised escalates, once."""
-    sweep_interval_s: int = 60
-    """How often the watch runs its scans, resolves done steps and escalates old alerts."""
+    sweep_interval_s: int = 3600
+    """How often the watch runs its scans, resolves the alerts of steps done elsewhere (the
+    award's steps resolve at once, in their own use case) and escalates old alerts."""
     opening_grace_s: int = 2 * 3600
     """An opening not held this long after its announced time is overdue (T8, T9)."""
     change_min_days: int = 15
