@@ -128,3 +128,45 @@ async def test_a_bidder_applies_and_sees_the_deposit_instructions(make_client) -
         assert (await page.text_content("#deposit-state") or "") == "待缴纳"
         await assert_no_horizontal_overflow(page)
     assert app  # the app served the whole journey
+
+
+async def test_a_watcher_sees_the_plate_sessions_grid_update_live(make_client, clock) -> None:
+    """No login: the plate session's lots, on the page as a grid, follow the stream — the
+    session opens on its timed event and a bid on one plate shows in that plate's cell."""
+    from datetime import timedelta
+
+    from web import keys
+    from web.auction_ws import ENGINE
+
+    client = await make_client(load_demo=True)
+    app = client.server.app
+    lots = await (await client.get("/api/v1/auctions/lots")).json()
+    plates = [lot for lot in lots if lot["kind"] == "plate"]
+    assert plates
+    async with browser() as b:
+        watcher = await new_page(b, "zh-CN")
+        await watcher.goto(base_url(client) + "/auctions")
+        await watcher.wait_for_function("() => document.getElementById('conn').dataset.state === 'up'")
+        cell = f"#lot-{plates[1]['id']}"
+        assert (await watcher.text_content(f"{cell} .lot-phase") or "").strip() == "未开始"
+
+        clock.advance(timedelta(minutes=3))  # the session's start (auction.start, a timed event)
+        await app[keys.SCHEDULER].run_due()
+        await app[ENGINE].wait_idle()
+        await watcher.wait_for_function(f"() => document.querySelector('{cell} .lot-phase').textContent === '限时竞价'")
+
+        r = await client.post("/api/v1/sessions", json={"username": "bidder4", "password": demo_password(app, "bidder4")})
+        token = (await r.json())["token"]
+        amount = plates[1]["starting_price_fen"]
+        r = await client.post(f"/api/v1/auctions/lots/{plates[1]['id']}/bids",
+                              headers={"Authorization": f"Bearer {token}"}, json={"bid_id": "p-1", "amount_fen": amount})
+        assert r.status == 201, await r.text()
+        paddle = (await r.json()).get("paddle")
+        await watcher.wait_for_function(
+            f"() => document.querySelector('{cell} .lot-price').textContent === '{amount // 100:,}.{amount % 100:02d}'")
+        if paddle:
+            assert (await watcher.text_content(f"{cell} .lot-leader")) == paddle
+        other = f"#lot-{plates[0]['id']} .lot-leader"
+        assert (await watcher.text_content(other)) == "—"  # only that plate moved
+        assert "竞买号" not in (await watcher.text_content("#conn") or "")
+        await assert_no_horizontal_overflow(watcher)
