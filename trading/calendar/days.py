@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 import asyncpg
 
@@ -24,6 +25,9 @@ from crypto.signing import sha256_hex
 from trading.audit import AuditLog
 from trading.context import Actor
 from trading.errors import ValidationFailed
+
+if TYPE_CHECKING:  # the ledger imports the calendar's events: no import of it at load time
+    from trading.ledger.model import WorkCalendar
 
 __all__ = ["CalendarDay", "DAYS_MAX", "load_days", "parse_days", "work_calendar"]
 
@@ -109,8 +113,8 @@ async def load_days(
     return len(days)
 
 
-async def work_calendar(conn: asyncpg.Connection) -> object:
-    """The calendar every working-day rule reads (``trading.ledger.model.WorkCalendar``)."""
+async def work_calendar(conn: asyncpg.Connection) -> WorkCalendar:
+    """The calendar every working-day rule reads."""
     from trading.ledger import store as ledger_store
 
     return await ledger_store.work_calendar(conn)
