@@ -210,12 +210,6 @@ class ReferenceLedger:
     def journal(self) -> list[Recorded]:
         return list(self._journal)
 
-    def first_result(self, transfer_id: str) -> TransferResult | None:
-        if transfer_id in self._by_id:
-            return _R.OK
-        failed = self._failed.get(transfer_id)
-        return failed[1] if failed else None
-
     def resolution(self, pending_id: str) -> Transfer | None:
         return self._resolution.get(pending_id)
 

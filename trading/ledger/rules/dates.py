@@ -75,4 +75,3 @@ def interest_fen(principal_fen: int, rate_bp: int, days: int) -> int:
     denominator = _BP_PER_UNIT * _DAYS_PER_YEAR
     quotient, remainder = divmod(numerator, denominator)
     return quotient + (1 if 2 * remainder >= denominator else 0)
-

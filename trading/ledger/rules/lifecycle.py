@@ -150,4 +150,3 @@ def check_guarantee(terms: DepositTerms, guarantee: Guarantee, at: datetime) -> 
         raise LedgerReason.GUARANTEE_INSUFFICIENT.reject(
             f"{guarantee.amount_fen} of {terms.required_fen} fen, valid until {iso_ms(valid_until)}"
         )
-

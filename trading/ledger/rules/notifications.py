@@ -200,4 +200,3 @@ def classify_reversal(
             return NotificationVerdict.REVERSE_DEPOSIT, ""
         return NotificationVerdict.UNAPPLIED, f"deposit is {deposit.state.value}"
     return NotificationVerdict.UNAPPLIED, "the credit is no longer held"
-

@@ -51,4 +51,3 @@ def detect_collusion(
             alerts.append(CollusionAlert(project_id, account, tuple(bidders), refs))
     alerts.sort(key=lambda a: (a.project_id or "", a.payer_account))
     return alerts
-

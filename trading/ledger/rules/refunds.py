@@ -141,4 +141,3 @@ def suspense_return_plan(
         source_ref=item.bank_ref,
     )
     return transfers, payout
-

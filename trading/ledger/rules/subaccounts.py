@@ -74,4 +74,3 @@ def parse_sub_account(
         return None
     body = number[len(prefix) : -2]
     return int(body[:project_width]), int(body[project_width:])
-

@@ -139,4 +139,3 @@ def check_deposit_terms(terms: DepositTerms, policy: DepositPolicy) -> None:
             first.message_en.partition(": ")[2],
             details={"errors": [{"code": p.code, "message": p.message_en} for p in problems]},
         )
-

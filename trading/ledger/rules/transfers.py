@@ -210,7 +210,9 @@ def apply_transfer(
         cq += amount
     # The constructor, not ``dataclasses.replace``: this runs once per transfer in a batch.
     return (
-        Account(d.id, d.kind, d.project_id, d.bidder_id, dp, dq, d.credits_pending, d.credits_posted),
+        Account(
+            d.id, d.kind, d.project_id, d.bidder_id, dp, dq, d.credits_pending, d.credits_posted
+        ),
         Account(c.id, c.kind, c.project_id, c.bidder_id, c.debits_pending, c.debits_posted, cp, cq),
     )
 
@@ -269,4 +271,3 @@ def trial_balance(accounts: Iterable[Account]) -> TrialBalance:
         debits_pending=sum(r.debits_pending for r in rows),
         credits_pending=sum(r.credits_pending for r in rows),
     )
-

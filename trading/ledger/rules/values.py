@@ -63,4 +63,3 @@ _RESULT_REASON: dict[TransferResult, LedgerReason] = {
     R.EXCEEDS_DEBITS: LedgerReason.INSUFFICIENT_HELD,
     **{r: LedgerReason.ID_REUSED for r in R if r.name.startswith("EXISTS_WITH_DIFFERENT_")},
 }
-
