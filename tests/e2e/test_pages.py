@@ -132,10 +132,15 @@ async def test_logout_ends_the_session(client) -> None:
     base = base_url(client)
     async with browser_page("en-US") as page:
         await login(page, base, party.username, PASSWORD)
+        token = {c["name"]: c["value"] for c in await page.context.cookies()}["sunlit_session"]
+        assert (await page.evaluate("fetch('/api/v1/me').then(r => r.status)")) == 200  # cached now
         async with page.expect_navigation():
             await page.click("#logout")
         await page.wait_for_selector("#login-link")
         assert (await page.evaluate("fetch('/api/v1/me').then(r => r.status)")) == 401
+    # the token itself is dead, not only the browser's cookie gone
+    r = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert r.status == 401
 
 
 async def test_a_page_for_a_role_is_refused_to_another(client) -> None:

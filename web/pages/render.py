@@ -34,7 +34,7 @@ from trading.errors import DomainError, Forbidden, Unauthenticated
 from trading.parties import service as parties
 from trading.parties.model import User
 from web import keys
-from web.api import actor_for
+from web.api import SESSIONS, actor_for
 from web.i18n import LANGS, load_translations
 from web.pages import session as sess
 
@@ -210,9 +210,9 @@ async def page_user(request: web.Request) -> User | None:
     token = request.cookies.get(sess.SESSION_COOKIE)
     if not token:
         return None
-    try:
-        async with request.app[keys.POOL].acquire() as conn:
-            user = await parties.resolve_session(conn, token, request.app[keys.CLOCK].now())
+    try:  # the API's own path: the process's session cache, then PostgreSQL
+        user = await parties.resolve_cached(request.app.get(SESSIONS), request.app[keys.POOL], token,
+                                            request.app[keys.CLOCK].now())
     except Unauthenticated:
         return None
     request[keys.ACTOR] = actor_for(request, user)

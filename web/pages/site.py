@@ -11,7 +11,7 @@ from trading.context import Role
 from trading.errors import DomainError
 from trading.parties import service as parties
 from web import keys
-from web.api import actor_for
+from web.api import SESSIONS, actor_for
 from web.pages import session as sess
 from web.pages.render import ROLE_HOME, PageCtx, audit_denied, local_path, page, redirect
 
@@ -67,7 +67,7 @@ async def logout_submit(p: PageCtx) -> web.StreamResponse:
         sess.check_csrf(request, token, form.get(sess.CSRF_FIELD, ""))
         async with request.app[keys.POOL].acquire() as conn:
             await parties.logout(conn, request.app[keys.AUDIT], actor_for(request, p.user),
-                                 request.app[keys.CLOCK].now(), token)
+                                 request.app[keys.CLOCK].now(), token, sessions=request.app.get(SESSIONS))
         from web.auction_ws import GATEWAY
 
         gateway = request.app.get(GATEWAY)
