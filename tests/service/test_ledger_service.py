@@ -14,6 +14,7 @@ import pytest
 
 from crypto.signing import generate_signing_key, public_key_bytes
 from tests.helpers import make_org
+from tests.ledger_reference import ReferenceLedger
 from trading import admission
 from trading.audit import AuditLog
 from trading.calendar import EventRegistry, Scheduler
@@ -35,6 +36,7 @@ from trading.ledger.model import (
     SuspenseReason,
     Transfer,
     TransferCode,
+    TransferFlags,
     TransferResult,
 )
 from trading.ledger.reconcile import parse_payout_results_csv
@@ -437,6 +439,43 @@ async def test_tender_refunds_after_the_contract_carry_interest(w: World) -> Non
     ).date() + timedelta(days=5)
     payouts = await w.q(store.list_payouts)
     assert payouts[0]["amount_fen"] == 1_003_000
+
+
+async def test_a_batch_longer_than_a_part_answers_as_the_reference_ledger(pool) -> None:
+    """D8: a batch of 1,300 transfers is decided and written in parts of 500; a linked chain
+    across a part's end stays whole — the one that overdraws suspense fails whole — and every
+    answer, the journal and the sums are the reference ledger's."""
+    batch: list[Transfer] = []
+    for i in range(430):  # chains of three: bank -> suspense -> forfeited, back to the bank
+        amount = 10 if i != 166 else 11  # chain 166 (transfers 498-500) overdraws suspense
+        batch += [
+            Transfer(
+                f"c{i}/a", "bank", "suspense", 10, TransferCode.ADJUSTMENT, TransferFlags.LINKED
+            ),
+            Transfer(
+                f"c{i}/b",
+                "suspense",
+                "forfeited",
+                amount,
+                TransferCode.ADJUSTMENT,
+                TransferFlags.LINKED,
+            ),
+            Transfer(f"c{i}/c", "forfeited", "bank", amount, TransferCode.ADJUSTMENT),
+        ]
+    batch += [Transfer(f"p{i}", "bank", "suspense", 1, TransferCode.ADJUSTMENT) for i in range(10)]
+    reference = ReferenceLedger(bank_public_key=public_key_bytes(BANK))
+    expected = reference.create_transfers(batch, T0)
+    assert [o.result for o in expected[498:501]] == [
+        TransferResult.LINKED_EVENT_FAILED,
+        TransferResult.EXCEEDS_CREDITS,
+        TransferResult.LINKED_EVENT_FAILED,
+    ]
+    async with pool.acquire() as conn:
+        assert await create_transfers(Ledger(conn, T0), batch, T0) == expected
+        assert await store.journal(conn) == [r.transfer for r in reference.journal()]
+        sums = {a.id: a for a in await store.list_accounts(conn)}
+        assert all(sums[a.id] == a for a in reference.accounts())
+        assert (await store.trial_balance(conn)).balanced
 
 
 async def test_a_second_refund_and_a_refund_of_more_than_is_held_are_refused(w: World) -> None:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from crypto.signing import generate_signing_key, public_key_bytes
 from tests.ledger_reference import ReferenceLedger
-from trading.ledger.batch import LedgerView, execute_batch, ids_to_load
+from trading.ledger.batch import LedgerView, execute_batch, ids_to_load, split_at_chains
 from trading.ledger.model import (
     AMOUNT_MAX_FEN,
     Transfer,
@@ -95,3 +95,40 @@ def test_a_batch_decided_against_a_view_answers_as_the_reference_ledger(
         assert result.accounts == changed
         known += [t for t, o in zip(batch, expected, strict=True) if o.ok and F.PENDING in t.flags]
         known += [t for t, o in zip(batch, expected, strict=True) if o.result is TransferResult.OK]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data(), st.integers(1, 6))
+def test_a_batch_decided_in_parts_answers_as_the_whole_batch(
+    data: st.DataObject, size: int
+) -> None:
+    """D8: the store decides a long batch in parts (``split_at_chains``), each on the view the
+    part before left, writing one while deciding the next; a linked chain is never cut, and
+    the answers, the accepted transfers, the failures and the final sums are those of the
+    whole batch decided at once."""
+    ledger = ReferenceLedger(bank_public_key=public_key_bytes(generate_signing_key()))
+    known: list[Transfer] = []
+    for _ in range(data.draw(st.integers(1, 3))):
+        batch = data.draw(st.lists(transfers(known), min_size=0, max_size=16))
+        view = view_of(ledger, batch)
+        whole = execute_batch(batch, view)
+        parts = split_at_chains(batch, size)
+        assert [t for p in parts for t in p] == list(batch)
+        for p in parts[:-1]:  # every part but the last ends where a chain ends
+            assert not (isinstance(p[-1].flags, TransferFlags) and F.LINKED in p[-1].flags)
+        outcomes, accepted, failures, changed = [], [], [], {}
+        for p in parts:
+            result = execute_batch(p, view)
+            view = result.after
+            outcomes += result.outcomes
+            accepted += result.accepted
+            failures += result.failures
+            changed.update(result.accounts)
+        assert outcomes == whole.outcomes
+        assert accepted == whole.accepted and failures == whole.failures
+        assert {
+            a: acc for a, acc in changed.items() if acc != view_of(ledger, batch).accounts.get(a)
+        } == whole.accounts
+        expected = ledger.create_transfers(batch, T0)
+        assert outcomes == expected
+        known += [t for t, o in zip(batch, expected, strict=True) if o.ok and F.PENDING in t.flags]
