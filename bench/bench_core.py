@@ -9,7 +9,9 @@
 2. Authenticated API reads per second (GET /api/v1/me through the whole Sunlit stack: request
    id, metrics, session lookup (cached), role check) against a bare aiohttp handler that
    returns the same JSON, driven by the same client with the same concurrency, in alternating
-   rounds.
+   rounds. Two baselines: the handler in this process (issue 2's: it shares the client's
+   core, so on a quiet machine Sunlit, in its own process, can match it) and in a process of
+   its own on uvloop like ``sunlit serve`` (``ratio_bare_process``, the stricter one).
 
     python bench/bench_core.py [--n 3000] [--concurrency 32] [--rounds 6]
 """
@@ -18,10 +20,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import signal
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+import urllib.request
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import aiohttp
@@ -29,7 +36,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import LoadResult, drive, free_port, login, report, sunlit_server
+from bench.harness import ROOT, LoadResult, drive, free_port, login, report, sunlit_server
 from crypto.signing import generate_signing_key
 from trading import migrate
 from trading.audit import AuditLog
@@ -111,13 +118,53 @@ async def alternate(steps: dict[str, Callable[[int], Awaitable[None]]], n: int, 
     return spent
 
 
-async def bench_api(n: int, concurrency: int, rounds: int) -> None:
-    # Baseline: a bare aiohttp handler returning the same JSON body, same client, same machine.
-    body = {"id": 2, "username": "staff1", "full_name": "王敏 Wang Min", "role": "staff", "org_id": 1,
-            "active": True, "created_at": "2026-11-23T05:00:00.000Z"}
+ME_BODY = {"id": 2, "username": "staff1", "full_name": "王敏 Wang Min", "role": "staff", "org_id": 1,
+           "active": True, "created_at": "2026-11-23T05:00:00.000Z"}
 
-    async def bare(_: web.Request) -> web.Response:
-        return web.json_response(body)
+
+async def bare(_: web.Request) -> web.Response:
+    return web.json_response(ME_BODY)
+
+
+def run_bare_server(port: int) -> None:
+    """The bare handler in a process of its own on uvloop, as ``sunlit serve`` runs."""
+    app = web.Application()
+    app.router.add_get("/api/v1/me", bare)
+    import uvloop
+
+    uvloop.install()
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+@contextmanager
+def bare_process(timeout_s: float = 30) -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, __file__, "--bare-server", str(port)], cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/api/v1/me", timeout=1):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the bare server did not start") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+async def bench_api(n: int, concurrency: int, rounds: int) -> None:
+    # Baselines: a bare aiohttp handler returning the same JSON body, same client, same
+    # machine — in this process (issue 2's baseline: it shares the client's core) and in a
+    # process of its own on uvloop like the server (the stricter one).
 
     app = web.Application()
     app.router.add_get("/api/v1/me", bare)
@@ -126,34 +173,36 @@ async def bench_api(n: int, concurrency: int, rounds: int) -> None:
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
-        with sunlit_server() as server:
+        with sunlit_server() as server, bare_process() as bare_url:
             creds = server.credentials()
             connector = aiohttp.TCPConnector(limit=concurrency)
             async with aiohttp.ClientSession(connector=connector) as s:
                 headers = await login(s, server.url, "staff1", creds["staff1"])
 
-                async def get_bare() -> None:
-                    async with s.get(f"http://127.0.0.1:{port}/api/v1/me") as r:
-                        await r.read()
+                def getter(url: str, headers: dict[str, str] | None = None) -> Callable[[], Awaitable[None]]:
+                    async def get() -> None:
+                        async with s.get(url, headers=headers) as r:
+                            assert r.status == 200
+                            await r.read()
+                    return get
 
-                async def get_me() -> None:
-                    async with s.get(server.url + "/api/v1/me", headers=headers) as r:
-                        assert r.status == 200
-                        await r.read()
-
-                for get in (get_bare, get_me):
+                gets = {"bare": getter(f"http://127.0.0.1:{port}/api/v1/me"),
+                        "bare_process": getter(bare_url + "/api/v1/me"),
+                        "sunlit": getter(server.url + "/api/v1/me", headers)}
+                for get in gets.values():
                     await drive(get, total=200, concurrency=concurrency)
-                # Rounds taken in turn: a machine busy with other work slows both alike.
-                runs: dict[str, list[LoadResult]] = {"bare": [], "sunlit": []}
+                # Rounds taken in turn: a machine busy with other work slows each alike.
+                runs: dict[str, list[LoadResult]] = {name: [] for name in gets}
                 for _ in range(rounds):
-                    runs["bare"].append(await drive(get_bare, total=n // rounds, concurrency=concurrency))
-                    runs["sunlit"].append(await drive(get_me, total=n // rounds, concurrency=concurrency))
+                    for name, get in gets.items():
+                        runs[name].append(await drive(get, total=n // rounds, concurrency=concurrency))
     finally:
         await runner.cleanup()
-    base, real = (merge(runs["bare"]), merge(runs["sunlit"]))
+    base, proc, real = (merge(runs["bare"]), merge(runs["bare_process"]), merge(runs["sunlit"]))
     report("authenticated read GET /api/v1/me vs bare aiohttp", {
         "sunlit_per_s": real.summary()["per_s"], "bare_per_s": base.summary()["per_s"],
         "ratio": round(real.per_s / base.per_s, 3),
+        "bare_process_per_s": proc.summary()["per_s"], "ratio_bare_process": round(real.per_s / proc.per_s, 3),
         "sunlit_p50_ms": real.summary()["p50_ms"], "sunlit_p99_ms": real.summary()["p99_ms"],
         "bare_p50_ms": base.summary()["p50_ms"], "bare_p99_ms": base.summary()["p99_ms"],
         "n": n, "concurrency": concurrency, "rounds": rounds,
@@ -176,4 +225,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    if sys.argv[1:2] == ["--bare-server"]:
+        run_bare_server(int(sys.argv[2]))
+    else:
+        asyncio.run(main())
