@@ -43,3 +43,22 @@ def test_the_json_data_block_cannot_end_early() -> None:
         for _attrs, body in SCRIPT.findall(path.read_text()):
             if body.strip():
                 assert body.strip().startswith("{{") and "tojson" in body, f"data block in {path.name}"
+
+
+def test_session_cookies_are_httponly_samesite_and_secure_over_https() -> None:
+    """The session cookie: HttpOnly, SameSite=Lax, Secure when served over https (issue 13,
+    Security); the CSRF value is bound to the session token."""
+    from aiohttp import web
+    from aiohttp.test_utils import make_mocked_request
+
+    from web.pages import session as sess
+
+    for headers, secure in (({}, False), ({"X-Forwarded-Proto": "https"}, True)):
+        request = make_mocked_request("POST", "/login", headers=headers)
+        response = web.Response()
+        csrf = sess.set_session_cookies(response, request, "token-1", 3600)
+        cookie = response.cookies[sess.SESSION_COOKIE]
+        assert cookie["httponly"] and cookie["samesite"] == "Lax" and bool(cookie["secure"]) is secure
+        assert response.cookies[sess.CSRF_COOKIE]["samesite"] == "Strict"
+        assert not response.cookies[sess.CSRF_COOKIE]["httponly"]
+        assert csrf == sess.csrf_for("token-1") != sess.csrf_for("token-2")

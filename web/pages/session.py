@@ -103,7 +103,8 @@ def same_origin(request: web.Request) -> bool:
 
 
 def _secure(request: web.Request) -> bool:
-    return request.secure
+    """Over https — directly, or behind a proxy that says so (the flag only ever tightens)."""
+    return request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
 
 
 def set_session_cookies(response: web.StreamResponse, request: web.Request, token: str, max_age_s: int) -> str:
