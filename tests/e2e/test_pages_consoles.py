@@ -40,6 +40,7 @@ from tests.helpers import PASSWORD, credit_code, user_headers
 from trading.context import Role
 from trading.ledger import bank
 from trading.ledger.model import BankNotification, NotificationKind
+from trading.supervision.service import raise_alert
 from web import keys
 
 PRICES = (700_000_000, 712_345_600, 698_000_000)
@@ -358,9 +359,45 @@ async def test_a_forfeiture_is_approved_in_the_page_by_a_second_staff_member_onl
     assert deposit["state"] == "forfeited" and deposit["forfeit"]["approved_by"]
 
 
+async def test_staff_create_start_pause_and_terminate_a_lot_in_the_pages(client: Any) -> None:
+    """A7 (deposit ≥ 20 % of the starting price) and the lot's lifecycle: staff create a land
+    lot in the page, publish it, start it, pause it with a reason and terminate it (终止) with
+    a reason; the page shows each phase the API reports."""
+    staff, _ = await user_headers(client, Role.STAFF)
+    now = client.server.app[keys.CLOCK].now()
+    local = lambda d: (now + d).strftime("%Y-%m-%dT%H:%M")  # noqa: E731 (the browser runs in UTC)
+    async with browser() as b:
+        context = await b.new_context(locale="en-GB", timezone_id="UTC", viewport={"width": 1200, "height": 900})
+        page = await context.new_page()
+        await login(page, base_url(client), staff.username, PASSWORD, "/staff/auctions?lang=en")
+        form = "#new-lot"
+        for name, value in (("title", "湖州市 2026-01 号地块"), ("starting_price_fen", "10,000,000"),
+                            ("increment_fen", "100,000"), ("deposit_fen", "1,000,000"),
+                            ("listing_starts_at", local(timedelta(minutes=-1))),
+                            ("listing_ends_at", local(timedelta(days=15)))):  # fmt: skip
+            await page.fill(f"{form} [name={name}]", value)
+        await page.click(f"{form} button[type=submit]")
+        await page.wait_for_selector(f"{form} .form-status.bad")  # below 20 % (A7): the API's words
+        assert "20%" in (await page.text_content(f"{form} .form-status") or "")
+        await page.fill(f"{form} [name=deposit_fen]", "2,000,000")
+        await page.click(f"{form} button[type=submit]")
+        row = "#lots tbody tr:has-text('2026-01 号地块')"
+        await page.click(f"{row} button:has-text('Publish')")
+        await page.click(f"{row} button:has-text('Start now')")
+        await page.wait_for_selector(f"{row} .lot-state:has-text('Listing')")
+        await page.fill(f"{row} form:has(button:has-text('Pause')) [name=reason]", "系统维护 maintenance")
+        await page.click(f"{row} button:has-text('Pause')")
+        await page.wait_for_selector(f"{row} .lot-state:has-text('Paused')")
+        await page.fill(f"{row} form:has(button:has-text('Terminate')) [name=reason]", "规划调整 planning changed")
+        await page.click(f"{row} button:has-text('Terminate')")
+        await page.wait_for_selector(f"{row} :has-text('Cancelled')")
+        await assert_no_horizontal_overflow(page)
+
+
 async def test_a_supervisor_sees_the_newest_audit_entries_first_and_verifies_the_chain(client: Any) -> None:
     """T12: the console's audit log starts at the newest entry (not at #1…); older entries
-    page in below; the verify button checks the whole chain."""
+    page in below; the filters apply; the verify button checks the whole chain. S4: an alert
+    is acknowledged with a note in the alerts page."""
     staff_party, staff = await user_headers(client, Role.STAFF)
     supervisor, sup = await user_headers(client, Role.SUPERVISOR)
     for i in range(60):
@@ -387,6 +424,20 @@ async def test_a_supervisor_sees_the_newest_audit_entries_first_and_verifies_the
         assert "Audit chain intact" in await page.text_content("#verify-result")
         await screenshot(page, "supervisor")
         await assert_no_horizontal_overflow(page)
+
+        # S4: an alert is acknowledged with a note, in the page
+        app = client.server.app
+        async with app[keys.POOL].acquire() as conn:
+            alert_id = await raise_alert(conn, app[keys.CLOCK].now(), kind="test.overdue", severity="warning",
+                                         object_type="tender", object_id="7", message_en="A step is overdue",
+                                         message_zh="环节逾期")  # fmt: skip
+        await page.goto(base_url(client) + "/supervisor/alerts?lang=en")
+        row = f"#alerts tbody tr:has(td:text-is('{alert_id}'))"
+        await page.fill(f"{row} [name=note]", "已电话督办 called the agency")
+        await page.click(f"{row} button:has-text('Acknowledge')")
+        await page.wait_for_selector(f"{row} td:has-text('Acknowledged')")
+    alert = await ok(await client.get(f"/api/v1/supervision/alerts/{alert_id}", headers=sup))
+    assert alert["state"] == "acknowledged" and alert["acknowledged_by"] == supervisor.user_id
 
 
 async def test_a_bidder_is_refused_the_consoles_and_the_refusal_is_audited(client: Any) -> None:
