@@ -37,6 +37,7 @@ for (const cell of document.querySelectorAll(".lot-cell")) {
   lots.set(id, {
     id, cell, title: cell.dataset.title, kind: cell.dataset.kind, session: cell.dataset.session,
     increment: Number(cell.dataset.increment), start: Number(cell.dataset.start), view: null, seq: 0,
+    renderedSeq: Number(cell.dataset.seq || 0), shown: 0,
   });
   cell.querySelector("button.watch").addEventListener("click", () => select(id, true));
 }
@@ -109,6 +110,11 @@ function renderLive() {
 
 function addStream(lotId, seq, e) {
   if (lotId !== current) return;
+  const lot = lots.get(lotId);
+  if (typeof seq === "number") {  // the HTTP page and the live stream may overlap: each seq once
+    if (seq <= lot.shown) return;
+    lot.shown = seq;
+  }
   const mine = myPaddles.get(lotId);
   let text = `#${seq} ${localTime(e.at, true)} · `;
   if (e.type === "bid_accepted") text += `${t("paddle")} ${e.paddle} ${t("stream_bid")} ¥${fenToYuan(e.amount_fen)}`;
@@ -124,10 +130,13 @@ async function select(id, focus = false) {
   current = id;
   $("lot-live").hidden = false;
   $("stream").replaceChildren();
+  const lot = lots.get(id);
+  lot.shown = 0;
   history.replaceState(null, "", `?lot=${id}`);
   renderLive();
-  try {  // the lot's recent public events, for the stream
-    const page = await api(`/api/v1/auctions/lots/${id}/events?limit=50&after_seq=${Math.max(0, (lots.get(id).seq || 0) - 50)}`);
+  try {  // the lot's latest public events, for the stream (then the live ones)
+    const upTo = Math.max(lot.seq || 0, lot.renderedSeq || 0);
+    const page = await api(`/api/v1/auctions/lots/${id}/events?limit=50&after_seq=${Math.max(0, upTo - 50)}`);
     for (const e of page.events) addStream(id, e.seq ?? "", e);
   } catch { /* the live stream follows anyway */ }
   if (IS_BIDDER) await showApplication(lots.get(id));
