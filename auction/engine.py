@@ -40,12 +40,27 @@ it and sends ``Tick`` when it fires. Tests with a fake clock call ``tick()`` aft
 the clock and ``wait_idle()`` to let the writer finish. The rules never trust the timer:
 any command first takes the deadlines that fell due, at their true times.
 
-Restart. ``start()`` takes the engine lock (one engine per database), reads the heartbeat
-(when the last engine was last known alive), rebuilds every lot not yet settled from its
-log, and lets ``rules.recover`` take what fell due during the outage (a countdown that ran
-out closes at its true end) and apply the outage policy to a countdown still running,
-recorded in the log. Lots created later (by another process, e.g. ``sunlit demo load``)
-are loaded on first use.
+Restart. ``start()`` reads the heartbeat (when the platform was last known alive),
+claims and rebuilds every live lot nobody owns from its log, and — when no other process
+was up meanwhile — lets ``rules.recover`` take what fell due during the outage (a countdown
+that ran out closes at its true end) and apply the outage policy to a countdown still
+running, recorded in the log. Lots created later (by another process, e.g. ``sunlit demo
+load``) are loaded on first use.
+
+Ownership (several processes over one database; ``auction.ownership`` has the whole story).
+A lot is *owned* by the process holding its advisory lock (``LogStore.claim``); only the
+owner judges commands, writes the log, arms timers and runs hooks. Another process holds
+the lot as a *follower*: the same ``_Lot``, its state folded (``rules.apply``) from the log
+as the owner's commits are announced (``on_log``: PostgreSQL NOTIFY carries (lot, seq), the
+events are read from the log, so a lost notification leaves no gap), its watchers fed the
+same frames in the same order. A bid or a command at a follower is forwarded to the owner
+(``Peers``) and answered with the owner's answer; when there is no owner (it died: its
+connection, and so its locks, ended), the follower takes the lot over — claim, rebuild from
+the log, take what fell due at its true time (``Tick``: a takeover moves no deadline, the
+countdown's end is the log's) — and judges the command itself. A forwarded command is
+retried for ``forward_total_s`` at most, then answered ``engine_unavailable`` (send again,
+same bid id): bid ids make a repeat harmless, never doubled. A sweep (``claim_interval_s``)
+takes over every live lot left without an owner, watched or not.
 
 Admission lives outside the lot's log: the ``auction_paddles`` table, held in memory per
 scope (a land lot, or a whole plate session) and passed to ``decide(admitted=...)``.
@@ -86,13 +101,15 @@ from auction.model import (
     Tick,
     event_to_dict,
 )
-from auction.rules import decide, next_deadline, public_view, rebuild, recover
+from auction.rules import apply, decide, next_deadline, public_view, rebuild, recover
 from trading.clock import Clock, utc_ms
 from trading.errors import NotFound
 
 __all__ = [
     "Engine",
     "EngineHooks",
+    "NotOwner",
+    "Peers",
     "EngineSettings",
     "LoadedLot",
     "LogRow",
@@ -199,6 +216,24 @@ class Watcher(Protocol):
     def room(self) -> int: ...
 
 
+class NotOwner(Exception):
+    """A forwarded command reached a process that does not own the lot (any more)."""
+
+
+class Peers(Protocol):
+    """The other processes (``auction.ownership.Cluster``): forward a command to a lot's
+    owner, by node id. Each raises the owner's domain error, ``NotOwner``, or ``TimeoutError``."""
+
+    node_id: str
+
+    async def bid(
+        self, node_id: str, lot_id: int, paddle: str, bid_id: str, amount_fen: int, timeout_s: float
+    ) -> BidAccepted: ...
+
+    async def execute(self, node_id: str, lot_id: int, command: Command, timeout_s: float) -> int:
+        """The lot's seq once the command's events are durable."""
+
+
 @dataclass
 class EngineHooks:
     """After-commit work the engine starts in its own tasks."""
@@ -223,8 +258,15 @@ class EngineSettings:
     heartbeat_s: float = 2.0
     retry_after_s: float = 0.5
     """Wait after a failed flush or reload before trying again."""
-    lock_wait_s: float = 30.0
-    """How long ``start`` waits for another engine to let go of the database."""
+    claim_interval_s: float = 1.0
+    """How often each process looks for live lots without an owner (a takeover takes about
+    this long after the owner's connection ends, plus the rebuild)."""
+    forward_attempt_s: float = 3.0
+    """How long a forwarded command waits for the owner's answer before asking again who
+    owns the lot."""
+    forward_total_s: float = 12.0
+    """How long a forwarded command is retried (the owner changing over) before it is
+    answered ``engine_unavailable``."""
 
 
 @dataclass
@@ -232,6 +274,8 @@ class _Scope:
     key: str
     by_org: dict[int, str]
     paddles: set[str]
+    unknown: set[str] = field(default_factory=set)
+    """Paddles looked up in the database and not found there (not read again)."""
 
 
 @dataclass
@@ -256,6 +300,10 @@ class _Lot:
     timer_at: datetime | None = None
     reloading: bool = False
     hooks_started: set[tuple[str, int]] = field(default_factory=set)
+    owned: bool = True
+    """This process owns the lot (else it follows the owner's log)."""
+    catch_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """One catch-up from the log at a time (a follower)."""
 
 
 @dataclass
@@ -299,6 +347,10 @@ def _refusal_copy(exc: AuctionRejected) -> AuctionRejected:
     return copy
 
 
+_HERE = object()
+"""``_at_owner``: this process owns the lot now."""
+
+
 def _done(
     loop: asyncio.AbstractEventLoop, result: Any = None, error: BaseException | None = None
 ) -> asyncio.Future[Any]:
@@ -321,10 +373,21 @@ class Engine:
         settings: EngineSettings | None = None,
         hooks: EngineHooks | None = None,
         wire: Callable[[bytes], bytes] | None = None,
+        peers: Peers | None = None,
     ) -> None:
         """``wire`` turns a JSON frame into what watchers are handed (the gateway passes
-        ``protocol.ws_text``: each broadcast is framed once for every client)."""
+        ``protocol.ws_text``: each broadcast is framed once for every client). ``peers``:
+        the other processes (None: this process owns every lot it loads, as long as the
+        store lets it)."""
         self._store = store
+        self._peers = peers
+        self._sweeper: asyncio.Task[None] | None = None
+        self.takeovers = 0
+        self.forwarded = 0
+        self.forward_retries = 0
+        self.takeover_ms: deque[float] = deque(maxlen=256)
+        """How long each takeover took here: from claiming the lock to the lot rebuilt from
+        its log and taking commands."""
         self._wire = wire or (lambda frame: frame)
         self._clock = clock
         self.settings = settings or EngineSettings()
@@ -351,15 +414,36 @@ class Engine:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Take the engine lock, rebuild every unsettled lot, recover from the outage."""
+        """Claim and rebuild every live lot nobody owns; recover from the outage if the
+        platform was down (no other process up), else take the lots over as they stand."""
         await self._store.open()
         self._down_since = await self._store.last_heartbeat()
+        peers_up = self._peers is not None and bool(await self._call_store("peers_alive", False))
         self._running = True
         self._writer = asyncio.create_task(self._write_loop(), name="auction-writer")
-        for lot_id in await self._store.unsettled_lot_ids():
-            await self._lot(lot_id, down_since=self._down_since)
+        live = await self._call_store("live_lot_ids", None)
+        lot_ids = await self._store.unsettled_lot_ids() if live is None else live
+        for lot_id in await self._claim(lot_ids):
+            await self._lot(lot_id, down_since=None if peers_up else self._down_since, restart=not peers_up)
         await self._store.heartbeat(self._clock.now())
         self._beater = asyncio.create_task(self._beat_loop(), name="auction-heartbeat")
+        if self._peers is not None and hasattr(self._store, "claim"):
+            self._sweeper = asyncio.create_task(self._sweep_loop(), name="auction-sweep")
+
+    async def _call_store(self, name: str, default: Any, *args: Any) -> Any:
+        """An optional store method (a test's fake store has no ownership)."""
+        method = getattr(self._store, name, None)
+        return default if method is None else await method(*args)
+
+    async def _claim(self, lot_ids: Iterable[int]) -> list[int]:
+        """The lots among ``lot_ids`` this process owns once it has tried to take them."""
+        ids = list(lot_ids)
+        claim = getattr(self._store, "claim", None)
+        return ids if claim is None else list(await claim(ids))
+
+    def _owns(self, lot_id: int) -> bool:
+        owns = getattr(self._store, "owns", None)
+        return True if owns is None else bool(owns(lot_id))
 
     async def stop(self) -> None:
         """Stop the timers, let the writer flush what is queued, note the time (the outage
@@ -368,6 +452,9 @@ class Engine:
             if lot.timer is not None:
                 lot.timer.cancel()
                 lot.timer = None
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
         if self._beater is not None:
             self._beater.cancel()
             await asyncio.gather(self._beater, return_exceptions=True)
@@ -448,6 +535,7 @@ class Engine:
         if held is not None:
             held.by_org[org_id] = paddle
             held.paddles.add(paddle)
+            held.unknown.discard(paddle)
 
     # -- commands ------------------------------------------------------------------------------
 
@@ -521,8 +609,13 @@ class Engine:
             if amount != amount_fen:
                 return _done(loop, error=self._reused(amount))
             return fut
+        if not lot.owned:
+            return asyncio.ensure_future(self._bid_at_owner(lot, paddle, bid_id, amount_fen, now))
         if lot.reloading:
             return _done(loop, error=EngineUnavailable("the lot is being reloaded"))
+        if paddle not in lot.scope.paddles and paddle not in lot.scope.unknown:
+            # admitted by another process since this one read the scope: read it again once
+            return asyncio.ensure_future(self._bid_after_scope(lot, paddle, bid_id, amount_fen, now))
         if lot.refusals_let_go and not looked_up:
             return asyncio.ensure_future(
                 self._bid_after_lookup(lot, paddle, bid_id, amount_fen, now)
@@ -556,6 +649,195 @@ class Engine:
         self._enqueue(lot, decision, fut, accepted, bid_key=key)
         return fut
 
+    async def _bid_after_scope(
+        self, lot: _Lot, paddle: str, bid_id: str, amount_fen: int, now: datetime | None
+    ) -> BidAccepted:
+        by_org = await self._store.load_scope(lot.scope.key)
+        for org_id, held in by_org.items():
+            self.note_admission(lot.scope.key, org_id, held)
+        if paddle not in lot.scope.paddles:
+            lot.scope.unknown.add(paddle)
+        result: BidAccepted = await self._bid(
+            asyncio.get_running_loop(), lot, paddle, bid_id, amount_fen, now
+        )
+        return result
+
+    async def _bid_at_owner(
+        self, lot: _Lot, paddle: str, bid_id: str, amount_fen: int, now: datetime | None
+    ) -> BidAccepted:
+        """A follower's bid: the owner judges it (or this process, once it has taken over)."""
+        assert self._peers is not None or lot.owned
+        peers = self._peers
+
+        async def send(node_id: str) -> BidAccepted:
+            assert peers is not None
+            return await peers.bid(
+                node_id, lot.id, paddle, bid_id, amount_fen, self.settings.forward_attempt_s
+            )
+
+        answer = await self._at_owner(lot, send)
+        if answer is _HERE:
+            result: BidAccepted = await self._bid(
+                asyncio.get_running_loop(), lot, paddle, bid_id, amount_fen, now
+            )
+            return result
+        assert isinstance(answer, BidAccepted)
+        return answer
+
+    async def _at_owner(self, lot: _Lot, send: Callable[[str], Awaitable[Any]]) -> Any:
+        """Send a command to the lot's owner and return its answer; ``_HERE`` once this
+        process owns the lot (it was free: taken over). Retried while the owner changes,
+        ``forward_total_s`` at most, then ``engine_unavailable`` (send again, same bid id)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.forward_total_s
+        first = True
+        while True:
+            if lot.owned:
+                return _HERE
+            if not first:
+                self.forward_retries += 1
+            first = False
+            owner: str | None = None
+            try:
+                owner = await self._call_store("owner_of", None, lot.id)
+                here = owner is None or (self._peers is not None and owner == self._peers.node_id)
+                taken = here and await self._take_over(lot)
+            except Exception as exc:  # the database, for a moment: log, ask again
+                log.warning("owner lookup failed", extra={"lot_id": lot.id, "error": str(exc)})
+                here = taken = False
+                owner = None
+            if taken:
+                return _HERE
+            if not here and owner is not None:
+                try:
+                    self.forwarded += 1
+                    return await send(owner)
+                except (NotOwner, TimeoutError, EngineUnavailable) as exc:
+                    log.info(
+                        "forwarded command not answered; asking again who owns the lot",
+                        extra={"lot_id": lot.id, "owner": owner, "error": type(exc).__name__},
+                    )
+            if loop.time() >= deadline:
+                raise EngineUnavailable("the lot's owner is changing over")
+            await asyncio.sleep(self.settings.retry_after_s)
+
+    # -- ownership -----------------------------------------------------------------------------
+
+    def owns(self, lot_id: int) -> bool:
+        """This process owns the lot and holds it in memory."""
+        lot = self._lots.get(lot_id)
+        return lot is not None and lot.owned
+
+    async def serve_bid(
+        self, lot_id: int, paddle: str, bid_id: str, amount_fen: int
+    ) -> BidAccepted:
+        """A bid forwarded by another process: judged here if this process owns the lot
+        (taking it if nobody does), else ``NotOwner``."""
+        lot = await self._lot(lot_id)
+        if not lot.owned:
+            raise NotOwner(lot_id)
+        result: BidAccepted = await self._bid(
+            asyncio.get_running_loop(), lot, paddle, bid_id, amount_fen, None
+        )
+        return result
+
+    async def serve_execute(self, lot_id: int, command: Command) -> int:
+        """A command forwarded by another process; the lot's seq once it is durable."""
+        lot = await self._lot(lot_id)
+        if not lot.owned:
+            raise NotOwner(lot_id)
+        decision = await self.execute(lot_id, command)
+        return max(decision.state.seq, lot.committed.seq)
+
+    async def _take_over(self, lot: _Lot) -> bool:
+        """Own a lot held as a follower, if nobody else does: claim its lock, rebuild it from
+        the log (watchers get what they had not seen yet), take what fell due meanwhile."""
+        async with lot.catch_lock:
+            if lot.owned:
+                return True
+            if not await self._claim([lot.id]):
+                return False
+            started = time.perf_counter()
+            try:
+                loaded = await self._store.load_lot(lot.id, refusals_max=self.settings.refusals_max)
+                assert loaded is not None
+                state = rebuild(loaded.config, loaded.events)
+            except BaseException:
+                await self._call_store("release", None, lot.id)
+                raise
+            for event in loaded.events[lot.committed.seq :]:
+                self._publish(lot, event)
+            self._load_refusals(lot, loaded)
+            lot.state = lot.committed = state
+            lot.owned = True
+            lot.reloading = False
+            self.takeovers += 1
+            self._resume_owned(lot, down_since=None, restart=False)
+            self.takeover_ms.append((time.perf_counter() - started) * 1000)
+            log.warning(
+                "took over a lot whose owner is gone",
+                extra={"lot_id": lot.id, "seq": state.seq, "phase": state.phase.value},
+            )
+            return True
+
+    def on_log(self, reached: dict[int, int]) -> None:
+        """Another process committed events: ``{lot id: its newest seq}`` (NOTIFY). Each
+        followed lot reads what it lacks from the log, in order."""
+        for lot_id, seq in reached.items():
+            lot = self._lots.get(lot_id)
+            if lot is not None and not lot.owned and lot.committed.seq < seq:
+                self._spawn(self._catch_up(lot, seq), f"catch-up-{lot_id}")
+
+    def catch_up_all(self) -> None:
+        """Notifications may have been missed (the listening connection was lost): read
+        every followed lot's log again from where it stands."""
+        for lot in list(self._lots.values()):
+            if not lot.owned:
+                self._spawn(self._catch_up(lot, 2**31 - 1), f"catch-up-{lot.id}")
+
+    async def _catch_up(self, lot: _Lot, upto: int) -> None:
+        async with lot.catch_lock:
+            while not lot.owned and lot.committed.seq < upto:
+                events = await self._store.events_after(lot.id, lot.committed.seq)  # type: ignore[attr-defined]
+                if not events:
+                    return
+                for event in events:
+                    lot.committed = lot.state = apply(lot.committed, event)
+                    self._publish(lot, event)
+
+    async def sweep(self) -> list[int]:
+        """Take over every live lot left without an owner (its process died); let go of
+        lots whose lock this process lost. Returns the lots taken over."""
+        for lot_id in list(getattr(self._store, "lost", ())):
+            lot = self._lots.get(lot_id)
+            if lot is not None and lot.owned and not self._owns(lot_id):
+                lot.owned = False
+                lot.state = lot.committed
+                self._arm(lot)
+            self._store.lost.discard(lot_id)  # type: ignore[attr-defined]
+        ids = await self._call_store("live_lot_ids", [])
+        fresh = [i for i in ids if not self._owns(i)]
+        taken = await self._claim(fresh) if fresh else []
+        for lot_id in taken:
+            lot = self._lots.get(lot_id)
+            if lot is None:
+                started = time.perf_counter()
+                await self._lot(lot_id)
+                self.takeovers += 1
+                self.takeover_ms.append((time.perf_counter() - started) * 1000)
+                log.warning("took over a lot whose owner is gone", extra={"lot_id": lot_id})
+            else:
+                await self._take_over(lot)
+        return taken
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.claim_interval_s)
+            try:
+                await self.sweep()
+            except Exception as exc:  # the database, for a moment: log, sweep again
+                log.warning("ownership sweep failed", extra={"error": str(exc)})
+
     @staticmethod
     def _reused(amount_fen: int) -> AuctionRejected:
         return AuctionRejected(
@@ -572,6 +854,17 @@ class Engine:
         if isinstance(command, PlaceBid):
             raise TypeError("bids go through place_bid (bid ids are remembered there)")
         lot = await self._lot(lot_id)
+        if not lot.owned:
+            peers = self._peers
+
+            async def send(node_id: str) -> int:
+                assert peers is not None
+                return await peers.execute(node_id, lot.id, command, self.settings.forward_attempt_s)
+
+            answer = await self._at_owner(lot, send)
+            if answer is not _HERE:
+                await self._catch_up(lot, int(answer))
+                return Decision(state=lot.committed, events=(), next_deadline=None)
         if lot.reloading:
             raise EngineUnavailable("the lot is being reloaded")
         decision = decide(lot.state, command, now or self.now(), admitted=lot.scope.paddles)
@@ -588,13 +881,13 @@ class Engine:
         a fake clock call it after moving the clock."""
         when = now or self.now()
         for lot in list(self._lots.values()):
-            due = next_deadline(lot.state)
+            due = next_deadline(lot.state) if lot.owned else None
             if due is not None and due <= when:
                 self._tick_lot(lot, when)
         await self.wait_idle()
 
     def _tick_lot(self, lot: _Lot, now: datetime) -> None:
-        if lot.reloading:
+        if lot.reloading or not lot.owned:
             return
         decision = decide(lot.state, Tick(), now, admitted=lot.scope.paddles)
         if decision.events:
@@ -685,7 +978,9 @@ class Engine:
 
     # -- loading -------------------------------------------------------------------------------
 
-    async def _lot(self, lot_id: int, *, down_since: datetime | None = None) -> _Lot:
+    async def _lot(
+        self, lot_id: int, *, down_since: datetime | None = None, restart: bool = False
+    ) -> _Lot:
         lot = self._lots.get(lot_id)
         if lot is not None:
             return lot
@@ -694,7 +989,7 @@ class Engine:
             pending = asyncio.get_running_loop().create_future()
             self._loading[lot_id] = pending
             try:
-                loaded = await self._load(lot_id, down_since)
+                loaded = await self._load(lot_id, down_since, restart)
             except asyncio.CancelledError:
                 pending.cancel()
                 raise
@@ -710,7 +1005,9 @@ class Engine:
             raise NotFound(f"no lot {lot_id}", f"标的 {lot_id} 不存在", code="lot_not_found")
         return found
 
-    async def _load(self, lot_id: int, down_since: datetime | None) -> _Lot | None:
+    async def _load(self, lot_id: int, down_since: datetime | None, restart: bool) -> _Lot | None:
+        # the lock before the log: once it is ours, the previous owner writes nothing more
+        owned = bool(await self._claim([lot_id]))
         loaded = await self._store.load_lot(lot_id, refusals_max=self.settings.refusals_max)
         if loaded is None:
             return None
@@ -727,6 +1024,7 @@ class Engine:
             state=state,
             committed=state,
             recent=deque(maxlen=self.settings.recent_events_max),
+            owned=owned,
         )
         for event in loaded.events[-self.settings.recent_events_max :]:
             if event.public:
@@ -740,13 +1038,24 @@ class Engine:
                 lot.accepted[(event.paddle, event.bid_id)] = event
         self._load_refusals(lot, loaded)
         self._lots[lot_id] = lot
+        if owned:
+            self._resume_owned(lot, down_since=down_since, restart=restart)
+        return lot
+
+    def _resume_owned(self, lot: _Lot, *, down_since: datetime | None, restart: bool) -> None:
+        """A lot this process now owns, rebuilt from the log: after a restart of the whole
+        platform, ``rules.recover`` (the outage policy); after a takeover, only what fell due
+        meanwhile, at its true time (the countdown's end is the log's, not the takeover's)."""
+        state = lot.state
         if state.phase is not Phase.CLOSED and state.phase is not Phase.SCHEDULED:
-            decision = recover(state, self.now(), down_since=down_since)
+            if restart:
+                decision = recover(state, self.now(), down_since=down_since)
+            else:
+                decision = decide(state, Tick(), self.now(), admitted=lot.scope.paddles)
             if decision.events:
                 self._enqueue(lot, decision, None, decision)
         self._arm(lot)
         self._after_commit(lot)
-        return lot
 
     def _load_refusals(self, lot: _Lot, loaded: LoadedLot) -> None:
         keep = self.settings.refusals_max
@@ -778,6 +1087,7 @@ class Engine:
             self._load_refusals(lot, loaded)  # a failed flush may have made some durable
             lot.state = lot.committed = state
             lot.reloading = False
+            lot.owned = self._owns(lot.id)  # a new writer connection may have lost the lock
             self._arm(lot)
             self._after_commit(lot)
             return
@@ -928,7 +1238,7 @@ class Engine:
         """Keep the lot's timer at or before its deadline. A bid moves the deadline later:
         the armed timer then fires early, finds nothing due, and arms again — cheaper than
         re-arming on every bid of a surge."""
-        due = next_deadline(lot.state)
+        due = next_deadline(lot.state) if lot.owned else None
         if (
             lot.timer is not None
             and due is not None
@@ -957,7 +1267,7 @@ class Engine:
 
     def _after_commit(self, lot: _Lot) -> None:
         state = lot.committed
-        if lot.state.seq != state.seq:
+        if not lot.owned or lot.state.seq != state.seq:
             return  # more is on its way; look again when it is durable
         if state.phase is Phase.AWAITING_RESERVE and self.hooks.reveal_reserve is not None:
             mark = ("reveal", state.seq)
@@ -1016,6 +1326,11 @@ class Engine:
 
         return {
             "lots": len(self._lots),
+            "lots_owned": sum(1 for lot in self._lots.values() if lot.owned),
+            "lots_followed": sum(1 for lot in self._lots.values() if not lot.owned),
+            "takeovers": self.takeovers,
+            "forwarded": self.forwarded,
+            "forward_retries": self.forward_retries,
             "live_lots": sum(
                 1 for lot in self._lots.values() if lot.committed.phase is not Phase.CLOSED
             ),

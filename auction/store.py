@@ -1,9 +1,13 @@
 """Every SQL statement of the auction package (asyncpg, ``$n`` parameters).
 
 ``PgLogStore`` is the engine's store (``auction.engine.LogStore``): a dedicated connection
-for the group-commit writer, holding the engine lock (a session advisory lock: one engine
-per database; the lot-by-lot lock of a multi-process deployment would take its place),
-and the pool for reads. The other functions serve ``auction.service``.
+for the group-commit writer, which also holds the session-level advisory lock of every lot
+this process owns (``LOT_LOCK_CLASS``, lot id — several processes share one database, each
+lot owned by one of them; ``auction.ownership``), and the pool for reads. Each flush
+notifies ``sunlit_auction_log`` with the (lot, seq) it reached, in the same statement: the
+other processes read the new events from the log and fan them out to their own watchers.
+The node registry (``auction_nodes``) and the owner lookup (pg_locks) are here too. The
+other functions serve ``auction.service``.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+import os
+import socket
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,12 +25,67 @@ import asyncpg
 
 from auction.engine import LoadedLot, LogRow, RefusalRow
 from auction.errors import EngineUnavailable
-from auction.model import config_from_dict, event_from_dict
+from auction.model import Event, config_from_dict, event_from_dict
 from trading.db import connect
 
 log = logging.getLogger("sunlit.auction.store")
 
-ENGINE_LOCK_KEY = 0x4155_4354  # "AUCT"
+LOT_LOCK_CLASS = 0x4C4F_5453  # "LOTS": pg_advisory_lock(LOT_LOCK_CLASS, lot id)
+LOG_CHANNEL = "sunlit_auction_log"
+"""NOTIFY channel of the lots' commits: payload ``lot:seq,lot:seq,…`` (each lot's newest seq)."""
+NOTIFY_PAYLOAD_MAX = 7900
+"""PostgreSQL refuses a NOTIFY payload of 8000 bytes or more."""
+
+WRITER_SETTINGS = {
+    # The server notices a vanished client machine (power loss, a cable) by TCP keepalives:
+    # after about idle + interval x count seconds its session ends and its locks are free.
+    # A killed process on a live machine closes its socket at once. (Ignored on Unix sockets.)
+    "tcp_keepalives_idle": "5",
+    "tcp_keepalives_interval": "2",
+    "tcp_keepalives_count": "3",
+    "application_name": "sunlit-auction-writer",
+}
+
+
+async def writer_connection(dsn: str) -> asyncpg.Connection:
+    """A connection of its own for a writer that holds ownership locks (``WRITER_SETTINGS``)."""
+    conn = await connect(dsn)
+    try:
+        await conn.execute(
+            "SELECT " + ", ".join(f"set_config('{k}', '{v}', false)" for k, v in WRITER_SETTINGS.items())
+        )
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
+
+
+def notify_payloads(reached: dict[int, int]) -> list[str]:
+    """``lot:seq`` pairs, comma-separated, each payload under ``NOTIFY_PAYLOAD_MAX`` bytes."""
+    out: list[str] = []
+    part: list[str] = []
+    size = 0
+    for lot_id, seq in reached.items():
+        item = f"{lot_id}:{seq}"
+        if part and size + len(item) + 1 > NOTIFY_PAYLOAD_MAX:
+            out.append(",".join(part))
+            part, size = [], 0
+        part.append(item)
+        size += len(item) + 1
+    if part:
+        out.append(",".join(part))
+    return out
+
+
+def parse_log_payload(payload: str) -> dict[int, int]:
+    """Inverse of ``notify_payloads`` for one payload; anything malformed is skipped."""
+    reached: dict[int, int] = {}
+    for item in payload.split(","):
+        lot, _, seq = item.partition(":")
+        if lot.isdigit() and seq.isdigit():
+            reached[int(lot)] = max(reached.get(int(lot), 0), int(seq))
+    return reached
+
 
 _INSERT_ROWS = """
 INSERT INTO auction_events (lot_id, seq, at, type, public, paddle, bid_id, data)
@@ -33,60 +94,236 @@ FROM unnest($1::bigint[], $2::int[], $3::timestamptz[], $4::text[], $5::bool[], 
      AS u(l, s, a, t, p, pd, b, d)
 """
 
-# A flush that carries refusals writes them in the same statement (one round trip, one
-# atomic commit): a data-modifying CTE. A flush without refusals uses _INSERT_ROWS as before.
+# A flush is one statement: the rows, the refusals if any (data-modifying CTEs run once,
+# whether or not the outer query reads them), and the NOTIFY of the (lot, seq) reached,
+# delivered to the other processes when — and only if — the flush commits.
+_INSERT_ROWS_NOTIFY = (
+    "WITH logged AS (" + _INSERT_ROWS + ") SELECT pg_notify('" + LOG_CHANNEL + "', p) "
+    "FROM unnest($9::text[]) AS p"
+)
+
 _INSERT_ROWS_AND_REFUSALS = """
 WITH refused AS (
     INSERT INTO auction_refusals (lot_id, paddle, bid_id, amount_fen, at, code, answer)
     SELECT l, pd, b, amt, a, c, d::jsonb
-    FROM unnest($9::bigint[], $10::text[], $11::text[], $12::bigint[], $13::timestamptz[], $14::text[], $15::text[])
+    FROM unnest($10::bigint[], $11::text[], $12::text[], $13::bigint[], $14::timestamptz[], $15::text[], $16::text[])
          AS r(l, pd, b, amt, a, c, d)
     ON CONFLICT (lot_id, paddle, bid_id) DO NOTHING
-)
-""" + _INSERT_ROWS
+), logged AS (""" + _INSERT_ROWS + ") SELECT pg_notify('" + LOG_CHANNEL + "', p) FROM unnest($9::text[]) AS p"
+
+
+async def _try_locks(conn: asyncpg.Connection, lot_ids: Sequence[int]) -> list[int]:
+    rows = await conn.fetch(
+        "SELECT i FROM unnest($2::int[]) AS i WHERE pg_try_advisory_lock($1, i)",
+        LOT_LOCK_CLASS,
+        list(lot_ids),
+    )
+    return [r["i"] for r in rows]
+
+
+# -- the node registry -----------------------------------------------------------------------------
+
+
+async def register_node(conn: asyncpg.Connection, node_id: str, now: datetime) -> None:
+    """Add this process to the registry (and forget nodes silent for a day)."""
+    await conn.execute("DELETE FROM auction_nodes WHERE beat_at < $1::timestamptz - interval '1 day'", now)
+    await conn.execute(
+        "INSERT INTO auction_nodes (node_id, host, os_pid, started_at, beat_at) "
+        "VALUES ($1, $2, $3, $4, $4)",
+        node_id,
+        socket.gethostname()[:200],
+        os.getpid(),
+        now,
+    )
+
+
+async def register_backend(conn: asyncpg.Connection, node_id: str) -> None:
+    """Name this connection's backend as one of the node's writers (it will hold locks).
+    A backend pid is reused by PostgreSQL once free: older rows naming it let go of it."""
+    await conn.execute(
+        "UPDATE auction_nodes SET backend_pids = array_remove(backend_pids, pg_backend_pid()) "
+        "WHERE pg_backend_pid() = ANY (backend_pids) AND node_id <> $1",
+        node_id,
+    )
+    await conn.execute(
+        "UPDATE auction_nodes SET backend_pids = array_append(array_remove(backend_pids, "
+        "pg_backend_pid()), pg_backend_pid()) WHERE node_id = $1",
+        node_id,
+    )
+
+
+async def lock_holder(conn: asyncpg.Connection, lock_class: int, key: int) -> str | None:
+    """The node whose backend holds the advisory lock (``lock_class``, ``key``), if any."""
+    node: str | None = await conn.fetchval(
+        "SELECT n.node_id FROM pg_locks l JOIN auction_nodes n ON l.pid = ANY (n.backend_pids) "
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::bigint::oid "
+        "AND l.objid = $2::bigint::oid AND l.objsubid = 2 ORDER BY n.started_at DESC LIMIT 1",
+        lock_class,
+        key,
+    )
+    return node
+
+
+async def beat_node(conn: asyncpg.Connection, node_id: str, at: datetime) -> None:
+    await conn.execute("UPDATE auction_nodes SET beat_at = $2 WHERE node_id = $1", node_id, at)
+
+
+async def live_peers(conn: asyncpg.Connection, node_id: str) -> list[str]:
+    """Other nodes with a writer connection open now (pg_stat_activity: the server's own view
+    of who is connected)."""
+    rows = await conn.fetch(
+        "SELECT n.node_id FROM auction_nodes n WHERE n.node_id <> $1 AND EXISTS "
+        "(SELECT 1 FROM pg_stat_activity a WHERE a.pid = ANY (n.backend_pids) "
+        " AND a.application_name = $2) ORDER BY n.node_id",
+        node_id,
+        WRITER_SETTINGS["application_name"],
+    )
+    return [r["node_id"] for r in rows]
+
+
+async def drop_node(conn: asyncpg.Connection, node_id: str) -> None:
+    await conn.execute("DELETE FROM auction_nodes WHERE node_id = $1", node_id)
+
+
+async def nodes(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Every registered node, with whether it is connected now and how many lots it owns."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT n.node_id, n.host, n.os_pid, n.started_at, n.beat_at, "
+        "EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = ANY (n.backend_pids)) AS connected, "
+        "(SELECT count(*) FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted "
+        " AND l.classid = $1::bigint::oid AND l.objsubid = 2 AND l.pid = ANY (n.backend_pids)) AS lots "
+        "FROM auction_nodes n ORDER BY n.started_at",
+        LOT_LOCK_CLASS,
+    )
+    return rows
+
 
 _REFUSAL_COLUMNS = "lot_id, paddle, bid_id, amount_fen, at, code, answer::text"
 
 
 class PgLogStore:
-    """The engine's store on PostgreSQL."""
+    """The engine's store on PostgreSQL. ``node_id`` names this process in ``auction_nodes``
+    (``auction.ownership.Cluster``); without one the store still takes each lot's lock (a
+    second engine on the same database owns none of the lots the first one holds)."""
 
-    def __init__(self, dsn: str, pool: asyncpg.Pool, *, lock_wait_s: float = 30.0) -> None:
+    def __init__(self, dsn: str, pool: asyncpg.Pool, *, node_id: str | None = None) -> None:
         self._dsn = dsn
         self._pool = pool
         self._conn: asyncpg.Connection | None = None
-        self._lock_wait_s = lock_wait_s
+        self._lock = asyncio.Lock()
+        """One statement at a time on the writer's connection (a flush, a claim)."""
+        self.node_id = node_id
+        self._owned: set[int] = set()
+        self.lost: set[int] = set()
+        """Lots whose lock a reconnecting writer found taken by another process (the engine
+        demotes them to followers)."""
 
     async def open(self) -> None:
-        self._conn = await self._writer_connection()
+        async with self._lock:
+            await self._writer()
 
-    async def _writer_connection(self) -> asyncpg.Connection:
-        """A connection of its own holding the engine lock; waits a bounded time for a
-        previous owner (a crashed process's session ends when its socket closes)."""
-        conn = await connect(self._dsn)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._lock_wait_s
-        while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", ENGINE_LOCK_KEY):
-            if loop.time() > deadline:
-                await conn.close()
-                raise EngineUnavailable("another auction engine holds this database")
-            await asyncio.sleep(0.2)
+    async def _writer(self) -> asyncpg.Connection:
+        """The writer's connection; a new one takes back the lock of every lot owned (the
+        old connection's locks ended with it) and names its backend in the node registry."""
+        if self._conn is not None and not self._conn.is_closed():
+            return self._conn
+        conn = await writer_connection(self._dsn)
+        try:
+            if self.node_id is not None:
+                await register_backend(conn, self.node_id)
+            if self._owned:
+                got = set(await _try_locks(conn, sorted(self._owned)))
+                self.lost |= self._owned - got
+                self._owned = got
+        except BaseException:
+            await conn.close()
+            raise
+        self._conn = conn
         return conn
 
     async def close(self) -> None:
         if self._conn is not None and not self._conn.is_closed():
             await self._conn.close()
         self._conn = None
+        self._owned.clear()
+
+    def owns(self, lot_id: int) -> bool:
+        return lot_id in self._owned
+
+    def owned(self) -> set[int]:
+        return set(self._owned)
+
+    async def claim(self, lot_ids: Iterable[int]) -> list[int]:
+        """Take the lock of each lot not yet owned that no other process holds; the lots
+        now owned among ``lot_ids`` (those already owned included)."""
+        wanted = [i for i in dict.fromkeys(lot_ids) if 0 < i < 2**31]
+        fresh = [i for i in wanted if i not in self._owned]
+        if fresh:
+            async with self._lock:
+                got = await _try_locks(await self._writer(), fresh)
+            self._owned.update(got)
+            self.lost.difference_update(got)
+        return [i for i in wanted if i in self._owned]
+
+    async def release(self, lot_id: int) -> None:
+        """Let go of a lot (settled: nothing more to own)."""
+        if lot_id not in self._owned:
+            return
+        self._owned.discard(lot_id)
+        async with self._lock:
+            if self._conn is not None and not self._conn.is_closed():
+                await self._conn.execute(
+                    "SELECT pg_advisory_unlock($1, $2::int)", LOT_LOCK_CLASS, lot_id
+                )
+
+    async def owner_of(self, lot_id: int) -> str | None:
+        """The node holding the lot's lock now (None: nobody — the lot is free to take)."""
+        async with self._pool.acquire() as conn:
+            return await lock_holder(conn, LOT_LOCK_CLASS, lot_id)
 
     async def append(self, rows: Sequence[LogRow], refusals: Sequence[RefusalRow] = ()) -> None:
-        if self._conn is None or self._conn.is_closed():
-            self._conn = await self._writer_connection()
+        reached: dict[int, int] = {}
+        for row in rows:
+            reached[row[0]] = max(reached.get(row[0], 0), row[1])
+        payloads = notify_payloads(reached)
         columns = list(zip(*rows, strict=True)) if rows else [[] for _ in range(8)]
-        if not refusals:
-            await self._conn.execute(_INSERT_ROWS, *columns)
-            return
-        refusal_columns = list(zip(*refusals, strict=True))
-        await self._conn.execute(_INSERT_ROWS_AND_REFUSALS, *columns, *refusal_columns)
+        async with self._lock:
+            conn = await self._writer()  # a new connection takes the locks back first
+            stray = reached.keys() - self._owned
+            if stray:  # fencing: a lot whose lock this process does not hold is not written
+                raise EngineUnavailable(f"lots {sorted(stray)[:5]} are owned by another process")
+            if not refusals:
+                await conn.execute(_INSERT_ROWS_NOTIFY, *columns, payloads)
+                return
+            refusal_columns = list(zip(*refusals, strict=True))
+            await conn.execute(_INSERT_ROWS_AND_REFUSALS, *columns, payloads, *refusal_columns)
+
+    async def peers_alive(self) -> bool:
+        """Another process's writer is connected now (the platform did not go down)."""
+        if self.node_id is None:
+            return False
+        async with self._pool.acquire() as conn:
+            return bool(await live_peers(conn, self.node_id))
+
+    async def live_lot_ids(self) -> list[int]:
+        """Unsettled lots with a log (something to own: a timer, bidders); a lot without
+        events is loaded, and claimed, on first use."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT id FROM auction_lots l WHERE settled_at IS NULL "
+                "AND EXISTS (SELECT 1 FROM auction_events e WHERE e.lot_id = l.id) ORDER BY id"
+            )
+        return [r["id"] for r in rows]
+
+    async def events_after(self, lot_id: int, after_seq: int) -> list[Event]:
+        """Every event of the lot's log after ``after_seq``, in order (a follower catching up)."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT data FROM auction_events WHERE lot_id = $1 AND seq > $2 ORDER BY seq",
+                lot_id,
+                after_seq,
+            )
+        return [event_from_dict(r["data"]) for r in rows]
 
     async def unsettled_lot_ids(self) -> list[int]:
         async with self._pool.acquire() as conn:
@@ -159,6 +396,8 @@ class PgLogStore:
 
     async def heartbeat(self, at: datetime) -> None:
         async with self._pool.acquire() as conn:
+            if self.node_id is not None:
+                await beat_node(conn, self.node_id, at)
             await conn.execute(
                 "INSERT INTO auction_engine (id, beat_at) VALUES (1, $1) "
                 "ON CONFLICT (id) DO UPDATE SET beat_at = greatest(auction_engine.beat_at, $1)",

@@ -45,6 +45,7 @@ from auction.model import (
     Suspend,
     event_from_dict,
 )
+from auction.ownership import Cluster
 from auction.protocol import public_event_dict
 from auction.reserve import ReserveKey
 from auction.rules import public_view
@@ -62,6 +63,8 @@ from web.register import refuse_if_banned
 log = logging.getLogger("sunlit.auction")
 
 RESERVE_KEY = web.AppKey("auction_reserve_key", ReserveKey)
+CLUSTER = web.AppKey("auction_cluster", Cluster)
+"""This process among the others over the database (quota sessions forward through it too)."""
 
 STAFF = {Role.STAFF, Role.ADMIN}
 Fen = Annotated[int, Field(ge=1, le=MAX_AMOUNT_FEN)]
@@ -823,7 +826,13 @@ async def results(call: Call) -> list[dict[str, Any]]:
     roles=STAFF,
 )
 async def engine_stats(call: Call) -> dict[str, Any]:
-    return {**_engine(call).stats(), **call.app[GATEWAY].stats()}
+    async with call.pool.acquire() as conn:
+        nodes = [dict(r) for r in await store.nodes(conn)]
+    return {
+        **_engine(call).stats(),
+        **call.app[GATEWAY].stats(),
+        "cluster": {**call.app[CLUSTER].stats(), "nodes": nodes},
+    }
 
 
 @route(
@@ -934,17 +943,54 @@ async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
         async with pool.acquire() as conn:
             await service.settle(conn, audit, clock.now(), lot_id=lot_id, state=state, key=key)
 
-    log_store = PgLogStore(app[keys.DSN], pool)
+    # several processes may share the database: each lot is owned by one (auction.ownership)
+    cluster = Cluster(app[keys.DSN], pool, clock)
+    log_store = PgLogStore(app[keys.DSN], pool, node_id=cluster.node_id)
     settings = _engine_settings(app[keys.CONFIG].extra)
     hooks = EngineHooks(reveal_reserve=reveal, lot_closed=closed)
-    engine = Engine(log_store, clock, settings=settings, hooks=hooks, wire=protocol.ws_text)
+    engine = Engine(
+        log_store, clock, settings=settings, hooks=hooks, wire=protocol.ws_text, peers=cluster
+    )
+    cluster.attach(engine)
     app[ENGINE] = engine
-    await engine.start()
+    app[CLUSTER] = cluster
+    _expose_metrics(app, engine, cluster)
+    await cluster.start()
+    try:
+        await engine.start()
+    except BaseException:
+        await cluster.stop()
+        raise
     try:
         yield
     finally:
         await app[GATEWAY].close_all()
         await engine.stop()
+        await cluster.stop()
+
+
+def _expose_metrics(app: web.Application, engine: Engine, cluster: Cluster) -> None:
+    """What to watch across processes (docs/operations.md): lots owned and followed here,
+    takeovers, commands forwarded to another process's lot and their retries."""
+    metrics = app.get(keys.METRICS)
+    if metrics is None:
+        return
+    metrics.add("sunlit_auction_lots_owned", "Live lots this process owns (judges, logs, times)",
+                lambda: engine.stats()["lots_owned"])
+    metrics.add("sunlit_auction_lots_followed", "Lots this process follows from another's log",
+                lambda: engine.stats()["lots_followed"])
+    metrics.add("sunlit_auction_watchers", "Watchers of lots on this process",
+                lambda: engine.stats()["watchers"])
+    metrics.add("sunlit_auction_takeovers", "Lots this process took over from a process that died",
+                lambda: engine.takeovers, kind="counter")
+    metrics.add("sunlit_auction_forwarded", "Commands sent to the process owning the lot",
+                lambda: engine.forwarded, kind="counter")
+    metrics.add("sunlit_auction_forward_retries", "Forwarded commands asked again (owner changing over)",
+                lambda: engine.forward_retries, kind="counter")
+    metrics.add("sunlit_auction_calls_served", "Commands other processes forwarded to this one",
+                lambda: cluster.calls_served, kind="counter")
+    metrics.add("sunlit_auction_listen_reconnects", "Times the LISTEN connection was made again",
+                lambda: cluster.relistens, kind="counter")
 
 
 async def _close_clients(app: web.Application) -> None:

@@ -18,7 +18,6 @@ import pytest
 import websockets
 from aiohttp.test_utils import TestClient
 
-from auction.errors import EngineUnavailable
 from auction.store import PgLogStore
 from tests.helpers import login, user_headers
 from trading.clock import iso_ms
@@ -187,13 +186,47 @@ async def test_a_start_that_fell_due_while_down_runs_at_once_on_return(make_clie
     assert started["countdown_ends_at"] == iso_ms(clock.now() + timedelta(seconds=60))
 
 
-async def test_one_engine_owns_a_database_at_a_time(client) -> None:
-    """DESIGN (Past one machine): each live lot is owned by exactly one process; a second
-    engine on the same database is refused while the first runs."""
-    app = client.server.app
-    other = PgLogStore(app[keys.DSN], app[keys.POOL], lock_wait_s=0.3)
-    with pytest.raises(EngineUnavailable):
-        await other.open()
+async def wait_for(condition: Any, timeout_s: float = 10.0) -> None:
+    """Until ``condition()`` holds (another process's commit arrives by NOTIFY)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not condition():
+        assert loop.time() < deadline, "condition not reached"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_second_server_on_the_database_follows_the_lot_the_first_owns(
+    make_client, clock
+) -> None:
+    """DESIGN (Past one machine), issue 15 item 3: each live lot is owned by exactly one
+    process; a second server on the same database starts, owns none of the first one's
+    lots, forwards a bid and a staff command to the owner, and its watchers see the same
+    sequence."""
+    first = await make_client()
+    _, staff, bidders, session = await plate_session(first, clock)
+    lot_id = session["lots"][0]["id"]
+    await post(first, f"/auctions/lots/{lot_id}/start", staff)
+    second = await make_client()
+    one, two = first.server.app[ENGINE], second.server.app[ENGINE]
+    await two.ensure(lot_id)
+    assert one.owns(lot_id) and not two.owns(lot_id)
+    # a store of its own owns nothing the first one holds
+    other = PgLogStore(first.server.app[keys.DSN], first.server.app[keys.POOL])
+    await other.open()
+    try:
+        assert await other.claim([lot_id]) == []
+    finally:
+        await other.close()
+    _, bidder = bidders[0]
+    bid = {"bid_id": "via-second", "amount_fen": START}
+    ack = await post(second, f"/auctions/lots/{lot_id}/bids", bidder, bid, 201)
+    assert ack["seq"] == one.state(lot_id).seq  # judged and logged by the owner
+    again = await post(first, f"/auctions/lots/{lot_id}/bids", bidder, bid, 201)
+    assert again["seq"] == ack["seq"]  # the same bid id, the same answer, wherever it arrives
+    paused = await post(second, f"/auctions/lots/{lot_id}/pause", staff, {"reason": "检修"})
+    assert paused["live"]["phase"] == "paused"
+    await wait_for(lambda: two.state(lot_id) == one.state(lot_id))
+    assert one.state(lot_id).phase.value == "paused"
 
 
 async def test_two_equal_bids_at_the_same_moment_the_first_to_arrive_wins(client, clock) -> None:

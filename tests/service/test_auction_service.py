@@ -98,7 +98,9 @@ async def test_the_store_writes_a_flush_in_one_statement_and_reads_it_back(
     log_store = PgLogStore("unused", pool)
     async with pool.acquire() as conn:
         log_store._conn = conn  # the writer's connection, borrowed for the test
+        assert await log_store.claim([lot["id"]]) == [lot["id"]]  # only an owner writes a lot
         await log_store.append(rows_of(lot["id"], events))
+        await log_store.release(lot["id"])
         log_store._conn = None
         with pytest.raises(asyncpg.UniqueViolationError):  # a seq is written once
             await conn.execute(
