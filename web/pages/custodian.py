@@ -12,8 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from trading.context import Role
-from web.pages.render import PageCtx, page
+from web.pages.render import N_, PageCtx, page
 
+TENDER_STATE_LABELS: dict[str, str] = {
+    "opening": N_("opening in progress"), "opened": N_("opened"), "failed": N_("failed"),
+}
 WATCHED_STATES = ("opening", "published", "closed", "opened")
 TENDERS_MAX = 100
 
@@ -36,5 +39,5 @@ async def custodian_home(p: PageCtx) -> dict[str, Any]:
         "opening": p._("Opening the share in this page…"), "handing_in": p._("Handing in…"),
         "handed_in": p._("Share %(position)s handed in: %(received)s of %(needed)s needed; state %(state)s."),
         "opened": p._("The bids are opened."),
-    }
+    } | {"state." + k: p._(v) for k, v in TENDER_STATE_LABELS.items()}
     return {"tenders": mine, "js_text": js_text}

@@ -42,7 +42,7 @@ async function handIn(button) {
     }
     out.textContent = t("handing_in");
     const r = await api(`/api/v1/tenders/${tenderId}/shares`, { json: { share } });
-    out.textContent = fmt(t("handed_in"), { position: sealed.position, received: r.shares_received, needed: r.threshold_k, state: r.state })
+    out.textContent = fmt(t("handed_in"), { position: sealed.position, received: r.shares_received, needed: r.threshold_k, state: t("state." + r.state) === "state." + r.state ? r.state : t("state." + r.state) })
       + (r.state === "opened" ? " " + t("opened") : "");
     mark(out, "ok");
     row.dataset.state = r.state;
