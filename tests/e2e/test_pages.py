@@ -165,3 +165,18 @@ async def test_the_home_page_reports_health_and_fits_a_phone(client) -> None:
         await page.goto(base_url(client) + "/")
         await page.wait_for_selector("#health.ok")
         await screenshot(page, "public-home")
+
+
+async def test_the_public_pages_run_without_a_csp_violation_or_a_script_error(client) -> None:
+    """The policy is enforced by the browser: nothing on these pages trips it (an inline
+    style or script, eval), and their modules load and run without an error."""
+    base = base_url(client)
+    async with browser() as b:
+        page = await new_page(b, "zh-CN")
+        problems: list[str] = []
+        page.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        for path in ("/", "/notices", "/auctions", "/auctions/calendar", "/login"):
+            await page.goto(base + path)
+            await page.wait_for_load_state("networkidle")
+        assert problems == []
