@@ -90,7 +90,7 @@ async def test_without_a_cache_every_request_reads_the_database(make_client, clo
     assert await status(client, "/api/v1/me", headers) == 401
 
 
-async def test_a_role_change_is_for_an_administrator_and_a_role_that_can_log_in(client) -> None:
+async def test_a_role_change_is_for_an_administrator_and_a_role_that_can_log_in_not_for_oneself(client) -> None:
     staff, headers = await user_headers(client, Role.STAFF)
     _, admin = await user_headers(client, Role.ADMIN)
     r = await client.put(f"/api/v1/users/{staff.user_id}/role", json={"role": "admin"}, headers=headers)
@@ -101,4 +101,7 @@ async def test_a_role_change_is_for_an_administrator_and_a_role_that_can_log_in(
     assert r.status == 422 and (await r.json())["code"] == "invalid_role"
     r = await client.put("/api/v1/users/999999/role", json={"role": "staff"}, headers=admin)
     assert r.status == 404 and (await r.json())["code"] == "user_not_found"
+    admin_id = (await (await client.get("/api/v1/me", headers=admin)).json())["id"]
+    r = await client.put(f"/api/v1/users/{admin_id}/role", json={"role": "staff"}, headers=admin)
+    assert r.status == 403 and (await r.json())["code"] == "own_role"
     assert await status(client, "/api/v1/users", headers) == 200  # nothing changed

@@ -15,7 +15,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from trading.audit import AuditLog
 from trading.context import Actor, Role
-from trading.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
+from trading.errors import Conflict, Forbidden, NotFound, Unauthenticated, ValidationFailed
 from trading.parties.model import (
     LOGIN_ROLES,
     ROLES_NEEDING_ORG,
@@ -271,7 +271,11 @@ async def change_role(
 ) -> User:
     """Give a user another role (an administrator's act). Their open sessions stay open with
     the new role: after the commit this process's cache holds none of them, so the very next
-    request is checked against the new role (other processes: within the cache's lifetime)."""
+    request is checked against the new role (other processes: within the cache's lifetime).
+    Nobody changes their own role: an administrator cannot lock the platform out by mistake."""
+    if actor.user_id == user_id:
+        raise Forbidden("you may not change your own role; another administrator can", "不能更改自己的角色，请由另一位管理员操作",
+                        code="own_role")
     async with conn.transaction():
         r = await conn.fetchrow("SELECT * FROM users WHERE id = $1 FOR UPDATE", user_id)
         if r is None:
