@@ -99,12 +99,13 @@ async def test_staff_create_a_tender_with_inline_validation_upload_and_publish_i
 ) -> None:
     """T14 (deposit ≤ 2 % of the estimate), T1 (publication ≥ 20 days before the deadline):
     the API's refusal shows beside the field that caused it; fixed, the draft is made, a
-    document uploads with its progress bar, and the tender is published from the page."""
+    document uploads with its progress bar, and the tender is published from the page; W1: a
+    bidder's question is answered by a clarification published in the page."""
     from tests.e2e.test_bidding_api import Centre
 
     client = await make_client()
     centre = Centre(client, tmp_path)
-    await centre.start(bidders=0)
+    await centre.start(bidders=1)
     now = client.server.app[keys.CLOCK].now()
     local = lambda d: (now + d).strftime("%Y-%m-%dT%H:%M")  # noqa: E731 (the browser runs in UTC)
     document = tmp_path / "招标文件.pdf"
@@ -130,15 +131,34 @@ async def test_staff_create_a_tender_with_inline_validation_upload_and_publish_i
         async with page.expect_navigation():
             await page.click(f"{form} button[type=submit]")
         await page.wait_for_selector("#upload-form")
+        # the progress bar's values as the upload goes (recorded by an observer in the page)
+        await page.evaluate("""() => { window.progressSeen = []; const bar = document.querySelector('#upload-form progress');
+            new MutationObserver(() => window.progressSeen.push(bar.value)).observe(bar, {attributes: true}); }""")
         await page.set_input_files("#upload-form [name=file]", str(document))
         await page.click("#upload-form button[type=submit]")
         await page.wait_for_selector("#sec-documents a:has-text('招标文件.pdf')")
+        assert 100 in await page.evaluate("() => window.progressSeen")
         await page.click("#sec-summary button:has-text('Publish')")
         await page.wait_for_selector("#sec-summary dd:has-text('Published')")
         await assert_no_horizontal_overflow(page)
-    tenders = await ok(await client.get("/api/v1/tenders", headers=centre.staff_h))
-    made = next(t for t in tenders if t["code"] == "PAGE-2026-001")
+
+        # W1: a registered bidder asks (the API); staff answer it with a clarification in the page
+        tenders = await ok(await client.get("/api/v1/tenders", headers=centre.staff_h))
+        made = next(t for t in tenders if t["code"] == "PAGE-2026-001")
+        bidder_h = centre.bidders[0][1]
+        await ok(await client.post(f"/api/v1/tenders/{made['id']}/registrations", headers=bidder_h), 201)
+        question = await ok(await client.post(f"/api/v1/tenders/{made['id']}/questions", headers=bidder_h,
+                                              json={"text": "工期可否调整？ May the period change?"}), 201)  # fmt: skip
+        await page.reload()
+        await page.check(f"#clarify-form .answer-box[value='{question['id']}']")
+        await page.fill("#clarify-form [name=text]", "工期不变。 The period stays.")
+        await page.click("#clarify-form button[type=submit]")
+        await page.wait_for_selector("#sec-questions td:has-text('The period stays.')")
     assert made["state"] == "published" and made["deposit_fen"] == 2_000_000 and made["threshold_k"] == 2
+    clarifications = await ok(await client.get(f"/api/v1/tenders/{made['id']}/clarifications", headers=bidder_h))
+    assert [c["text"] for c in clarifications] == ["工期不变。 The period stays."]
+    asked = await ok(await client.get(f"/api/v1/tenders/{made['id']}/questions", headers=bidder_h))
+    assert asked[0]["answered"] is True
 
 
 async def test_staff_run_the_panel_draw_and_the_opening_in_the_pages(panel: Panel) -> None:
