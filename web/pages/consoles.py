@@ -11,12 +11,8 @@ beside their fields, upload progress, polling).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import lru_cache
-
-from babel.support import Translations
 
 from web.api import parse_path_id
-from web.i18n import load_translations
 from web.pages.render import N_, PageCtx
 
 TEXT: dict[str, str] = {
@@ -175,16 +171,10 @@ TEXT: dict[str, str] = {
 }
 
 
-@lru_cache(maxsize=4)
-def _catalog(lang: str) -> Translations:
-    return load_translations(lang)
-
-
 def js_text(p: PageCtx, keys: Mapping[str, str] = TEXT) -> dict[str, str]:
-    """The consoles' script text in the page's language (plain gettext: the text keeps its
-    ``{name}`` placeholders for the script to fill)."""
-    catalog = _catalog(p.lang)
-    return {k: catalog.gettext(v) for k, v in keys.items()}
+    """The consoles' script text in the page's language (the text keeps its ``{name}``
+    placeholders for the script to fill)."""
+    return {k: p._(v) for k, v in keys.items()}
 
 
 def path_id(p: PageCtx, name: str) -> int:
