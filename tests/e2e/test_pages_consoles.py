@@ -162,10 +162,10 @@ async def test_staff_create_a_tender_with_inline_validation_upload_and_publish_i
 
 
 async def test_staff_run_the_panel_draw_and_the_opening_in_the_pages(panel: Panel) -> None:
-    """E3/E4, T9: staff set the panel the tender asks for, request it, run the draw and see
-    each summons' state in the page; at the opening the page shows each custodian's share
-    arriving and the quorum filling, then the opened table with the prices the bidders
-    sealed."""
+    """E3/E4, T9, T19: staff set the panel the tender asks for, request it, run the draw, see
+    each summons' state and replace a member in the page; at the opening the page shows each
+    custodian's share arriving and the quorum filling, then the opened table with the prices
+    the bidders sealed."""
     client, centre = panel.client, panel.centre
     tender = await centre.tender()
     tid = tender["id"]
@@ -197,6 +197,13 @@ async def test_staff_run_the_panel_draw_and_the_opening_in_the_pages(panel: Pane
         await page.click("#sec-panel button:has-text('Refresh')")
         await page.wait_for_function(
             "() => document.querySelectorAll('#sec-panel .summons-confirmed').length === 5")
+        # T19: a member is taken off the panel with a reason; the next in order is summoned
+        seat = "#sec-panel tbody tr:has(.summons-confirmed)"
+        await page.fill(f"{seat} [name=reason]", "与投标人存在利害关系 conflict of interest")
+        await page.click(f"{seat} button:has-text('Take off the panel')")
+        await page.wait_for_selector("#sec-panel .summons-replaced")
+        await page.wait_for_selector("#sec-panel .summons-summoned")
+        await panel.confirm_everyone(tid)
 
         await submit_bids(panel, tender)
         await to_the_opening(panel)
