@@ -1,7 +1,7 @@
 // Auctions for staff: the lots with their live state, and the acts the API takes on them —
 // publish (schedule), start, pause with a reason, resume, terminate (终止) with a reason —
 // plus the form that creates a land lot. The state shown is the API's, refreshed every 3 s.
-import { $, api, button, el, failed, field, fill, onSubmit, poll, t, table, when, yuan } from "./ui.js";
+import { $, allPages, api, button, el, failed, field, fill, onSubmit, poll, t, table, when, yuan } from "./ui.js";
 
 const box = $("#lots");
 
@@ -27,7 +27,7 @@ function actions(lot) {
 
 async function show() {
   try {
-    const lots = await api("GET", "/auctions/lots?limit=200");
+    const lots = await allPages("/auctions/lots", { maxRows: 2000 });
     lots.sort((a, b) => b.id - a.id);
     fill(box, table([
       { label: "#", value: (l) => l.id, num: true },

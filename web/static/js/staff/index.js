@@ -1,6 +1,6 @@
 // The staff console's home: the tenders (drafts too), filtered by state, and the form that
 // creates a draft tender with inline validation (the API's problem+json errors by field).
-import { $, api, el, failed, fill, href, onSubmit, table, t, when, yuan } from "./ui.js";
+import { $, allPages, api, el, failed, fill, href, onSubmit, table, t, when, yuan } from "./ui.js";
 
 const list = $("#tender-list");
 const filter = $("#state-filter");
@@ -8,7 +8,7 @@ const filter = $("#state-filter");
 async function showTenders() {
   const state = filter.value;
   try {
-    const rows = await api("GET", "/tenders?limit=200" + (state ? `&state=${encodeURIComponent(state)}` : ""));
+    const rows = await allPages("/tenders" + (state ? `?state=${encodeURIComponent(state)}` : ""));
     rows.sort((a, b) => b.id - a.id);
     fill(list, table([
       { label: "#", value: (r) => r.id, num: true },

@@ -56,6 +56,22 @@ export async function api(method, path, { json, body, type, onProgress } = {}) {
   return rawApi(url, { method, json, body, headers });
 }
 
+/**
+ * Every row of a list the API pages by ``after_id`` (oldest first, ``limit`` a page), up to
+ * ``maxRows``: the consoles show the newest first, so they read the whole list (bounded).
+ */
+export async function allPages(path, { limit = 500, maxRows = 10000 } = {}) {
+  const rows = [];
+  let after = 0;
+  for (;;) {
+    const sep = path.includes("?") ? "&" : "?";
+    const page = await api("GET", `${path}${sep}limit=${limit}&after_id=${after}`);
+    rows.push(...page);
+    if (page.length < limit || rows.length >= maxRows) return rows;
+    after = page[page.length - 1].id;
+  }
+}
+
 function xhr(method, url, payload, type, onProgress) {
   return new Promise((resolve, reject) => {
     const q = new XMLHttpRequest();

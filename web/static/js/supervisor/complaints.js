@@ -1,7 +1,7 @@
 // Complaints (投诉) about a tender's result, as the award procedure holds them: the
 // supervisor accepts (optionally suspending the award), refuses with a reason, or decides
 // an accepted one in writing — the acts the API gives a supervisor (web/award.py).
-import { $, api, el, failed, field, fill, onSubmit, t, table, when } from "../staff/ui.js";
+import { $, allPages, api, el, failed, field, fill, onSubmit, t, table, when } from "../staff/ui.js";
 
 const picker = $("#complaint-tender");
 const box = $("#complaints");
@@ -51,7 +51,7 @@ async function show() {
 
 async function tenders() {
   try {
-    const rows = await api("GET", "/tenders?state=opened&limit=500");
+    const rows = await allPages("/tenders?state=opened");
     picker.replaceChildren(el("option", { value: "" }, "—"),
       ...rows.sort((a, b) => b.id - a.id).map((r) => el("option", { value: r.id }, `#${r.id} ${r.code} ${r.project_name}`)));
   } catch (err) { failed(box, err); }
