@@ -264,6 +264,8 @@ class EngineSettings:
     forward_attempt_s: float = 3.0
     """How long a forwarded command waits for the owner's answer before asking again who
     owns the lot."""
+    owner_check_s: float = 0.5
+    """While a forwarded command waits, how often to check that its owner still holds the lot."""
     forward_total_s: float = 12.0
     """How long a forwarded command is retried (the owner changing over) before it is
     answered ``engine_unavailable``."""
@@ -711,7 +713,7 @@ class Engine:
             if not here and owner is not None:
                 try:
                     self.forwarded += 1
-                    return await send(owner)
+                    return await self._await_owner(lot, owner, send)
                 except (NotOwner, TimeoutError, EngineUnavailable) as exc:
                     log.info(
                         "forwarded command not answered; asking again who owns the lot",
@@ -837,6 +839,28 @@ class Engine:
                 await self.sweep()
             except Exception as exc:  # the database, for a moment: log, sweep again
                 log.warning("ownership sweep failed", extra={"error": str(exc)})
+
+    async def _await_owner(
+        self, lot: _Lot, owner: str, send: Callable[[str], Awaitable[Any]]
+    ) -> Any:
+        """The owner's answer; ``NotOwner`` as soon as the owner has let go of the lot (it
+        died while the command was on its way: no need to wait out ``forward_attempt_s``)."""
+        task = asyncio.ensure_future(send(owner))
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=self.settings.owner_check_s)
+                if done:
+                    return task.result()
+                try:
+                    still = await self._call_store("owner_of", owner, lot.id)
+                except Exception as exc:  # the database, for a moment: keep waiting
+                    log.warning("owner lookup failed", extra={"lot_id": lot.id, "error": str(exc)})
+                    continue
+                if still != owner:
+                    raise NotOwner(lot.id)
+        finally:
+            if not task.done():
+                task.cancel()
 
     @staticmethod
     def _reused(amount_fen: int) -> AuctionRejected:
