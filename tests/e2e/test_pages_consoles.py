@@ -230,12 +230,12 @@ async def test_staff_run_the_panel_draw_and_the_opening_in_the_pages(panel: Pane
 async def test_an_expert_confirms_a_summons_and_hands_in_a_sheet_signed_in_the_page(
     panel: Panel, tmp_path: Path
 ) -> None:
-    """T19, W4, T17: a drawn expert confirms the summons in the page; seated, they read the
-    bids side by side, score each within the criterion's maximum (the form refuses 61 of 60),
-    sign the sheet in the page with their own Ed25519 key file and hand it in (the server
-    verifies it against the member's registered key); once the report is made they sign it
-    in the page with a dissent in writing; staff then publish the candidates and award in the
-    staff console (T18, W8)."""
+    """T19, W4, T17: a drawn expert confirms the summons in the page (another declines with a
+    reason); seated, they read the bids side by side, score each within the criterion's
+    maximum (the form refuses 61 of 60), sign the sheet in the page with their own Ed25519 key
+    file and hand it in (the server verifies it against the member's registered key); once
+    the report is made they sign it in the page with a dissent in writing; staff then publish
+    the candidates and award in the staff console (T18, W8)."""
     client, centre = panel.client, panel.centre
     tender = await centre.tender(evaluation_method="comprehensive", criteria=CRITERIA)
     tid = tender["id"]
@@ -262,6 +262,14 @@ async def test_an_expert_confirms_a_summons_and_hands_in_a_sheet_signed_in_the_p
         await page.wait_for_selector("#summons .summons-confirmed")
         mine = await ok(await client.get("/api/v1/me/summons", headers=expert_h))
         assert mine[0]["status"] == "confirmed"
+        # another drawn expert declines in the page, with a reason (the next in order is called)
+        second = next(m for m in await panel.members(tid) if m["status"] == "summoned")
+        other_page = await new_page(b, locale="en-GB")
+        await login(other_page, base, panel.experts[second["expert_id"]][0].username, PASSWORD, "/expert?lang=en")
+        await other_page.fill("#summons [name=reason]", "出差在外 travelling that week")
+        await other_page.click("#summons button:has-text('Decline')")
+        await other_page.wait_for_selector("#summons .summons-declined")
+        await other_page.close()
         await panel.confirm_everyone(tid)
 
         await submit_bids(panel, tender)
