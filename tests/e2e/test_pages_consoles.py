@@ -235,7 +235,8 @@ async def test_an_expert_confirms_a_summons_and_hands_in_a_sheet_signed_in_the_p
     maximum (the form refuses 61 of 60), sign the sheet in the page with their own Ed25519 key
     file and hand it in (the server verifies it against the member's registered key); once
     the report is made they sign it in the page with a dissent in writing; staff then publish
-    the candidates and award in the staff console (T18, W8)."""
+    the candidates and award in the staff console (T18, W8); a supervisor accepts a bidder's
+    complaint in the supervisor console (W12)."""
     client, centre = panel.client, panel.centre
     tender = await centre.tender(evaluation_method="comprehensive", criteria=CRITERIA)
     tid = tender["id"]
@@ -343,9 +344,23 @@ async def test_an_expert_confirms_a_summons_and_hands_in_a_sheet_signed_in_the_p
         await staff_page.wait_for_selector("#award-form")
         await staff_page.click("#award-form button[type=submit]")
         await staff_page.wait_for_function("() => document.getElementById('award-state').textContent === 'Awarded'")
-    await panel.relogin()
+
+        # W12: a bidder complains (the API); the supervisor accepts it in the console
+        await panel.relogin()
+        loser_h = centre.bidders[1][1]
+        complaint = await ok(await client.post(f"/api/v1/tenders/{tid}/award/complaints", headers=loser_h,
+                                               json={"text": "评分不公 the scoring was unfair"}), 201)  # fmt: skip
+        sup_page = await new_page(b, locale="en-GB")
+        await login(sup_page, base, panel.supervisor.username, PASSWORD, "/supervisor/complaints?lang=en")
+        await sup_page.select_option("#complaint-tender", str(tid))
+        row = f"#complaints tbody tr:has(td:text-is('{complaint['id']}'))"
+        await sup_page.fill(f"{row} form:has(button:has-text('Accept')) [name=note]", "受理 accepted for review")
+        await sup_page.click(f"{row} button:has-text('Accept')")
+        await sup_page.wait_for_selector(f"{row} td:has-text('Accepted')")
+        await assert_no_horizontal_overflow(sup_page)
     award = await ok(await client.get(f"/api/v1/tenders/{tid}/award", headers=centre.staff_h))
     assert award["state"] == "awarded" and award["awarded_rank"] == 1
+    assert [c["state"] for c in award["complaints"]] == ["accepted"]
 
 
 async def test_a_forfeiture_is_approved_in_the_page_by_a_second_staff_member_only(
