@@ -60,11 +60,21 @@ from auction import store
 from auction.engine import Engine, NotOwner
 from auction.errors import AuctionReason, AuctionRejected, EngineUnavailable
 from auction.model import COMMAND_TYPES, BidAccepted, Command, event_from_dict, event_to_dict
-from trading.clock import Clock
+from auction.quota import quota_config_from_dict
+from auction.quota_engine import QUOTA_LOCK_CLASS, QuotaEngine, half_of
+from trading.clock import Clock, iso_ms
 from trading.db import connect
 from trading.errors import DomainError
 
-__all__ = ["Cluster", "ClusterSettings", "command_from_dict", "command_to_dict"]
+__all__ = [
+    "Cluster",
+    "ClusterSettings",
+    "Forwarded",
+    "QuotaRouter",
+    "QuotaRouterSettings",
+    "command_from_dict",
+    "command_to_dict",
+]
 
 log = logging.getLogger("sunlit.auction.ownership")
 
@@ -291,12 +301,16 @@ class Cluster:
     # -- sending ------------------------------------------------------------------------------
 
     def _send(self, node_id: str, message: dict[str, Any]) -> None:
+        self.notify(node_channel(node_id), message)
+
+    def notify(self, channel: str, message: dict[str, Any]) -> None:
+        """NOTIFY ``channel`` with ``message`` (JSON), batched with what else waits."""
         payload = orjson.dumps(message).decode()
         if len(payload.encode()) > self.settings.payload_max:
-            raise EngineUnavailable("the command is too large to forward")
+            raise EngineUnavailable("the message is too large to forward")
         if len(self._outbox) >= self.settings.outbox_max:
-            raise EngineUnavailable("too many commands waiting to be forwarded")
-        self._outbox.append((node_channel(node_id), payload))
+            raise EngineUnavailable("too many messages waiting to be sent")
+        self._outbox.append((channel, payload))
         if not self._sending:
             self._sending = True
             self._spawn(self._send_loop(), "cluster-send")
@@ -402,3 +416,319 @@ class Cluster:
             "calls_waiting": len(self._calls),
             "relistens": self.relistens,
         }
+
+
+# -- quota sessions ---------------------------------------------------------------------------------
+
+QUOTA_VIEW_CHANNEL = "sunlit_quota_view"
+"""NOTIFY channel of the quota sessions' published views (``{"s": id, "view": {...}}``)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Forwarded:
+    """A quota bid's answer from the process owning the session (``BidAnswer.as_dict``)."""
+
+    data: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.data)
+
+
+@dataclasses.dataclass(frozen=True)
+class QuotaRouterSettings:
+    attempt_s: float = 3.0
+    """How long a forwarded command waits for the owner before asking again who owns it."""
+    owner_check_s: float = 0.5
+    """While waiting, how often to check that the owner still holds the session."""
+    total_s: float = 12.0
+    """How long a forwarded command is retried before ``engine_unavailable``."""
+    claim_interval_s: float = 1.0
+    """How often to look for live sessions without an owner (the takeover)."""
+    publish_s: float = 1.0
+    """How often the owner publishes each session's view to the other processes."""
+
+
+class QuotaRouter:
+    """Quota sessions across processes, owned like lots: the owner is the process whose
+    quota engine holds the session's advisory lock (``QUOTA_LOCK_CLASS``, session id; the
+    engine claims it on first use). Elsewhere a bid or an admission is forwarded to the
+    owner (``Cluster``), the owner's published view (once a second) reaches every process's
+    watchers through ``QUOTA_VIEW_CHANNEL``, and a sweep takes over a live session whose
+    owner died: the engine rebuilds it from its log, whose close time is the session's own.
+    The quota engine's store must name its writer's backend (``PgQuotaLogStore.register``)."""
+
+    def __init__(
+        self,
+        engine: QuotaEngine,
+        cluster: Cluster,
+        pool: asyncpg.Pool,
+        *,
+        settings: QuotaRouterSettings | None = None,
+        wire: Callable[[bytes], bytes] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.cluster = cluster
+        self.settings = settings or QuotaRouterSettings()
+        self._pool = pool
+        self._wire = wire or (lambda frame: frame)
+        self._owners: dict[int, str] = {}
+        """Session → the node last found owning it (forgotten when it stops answering)."""
+        self._views: dict[int, dict[str, Any]] = {}
+        self._view_seen: dict[int, asyncio.Event] = {}
+        self._watchers: dict[int, set[Any]] = {}
+        """Watchers here of sessions owned elsewhere."""
+        self._tasks: list[asyncio.Task[None]] = []
+        self.forwarded = 0
+        self.retries = 0
+        self.takeovers = 0
+
+    def start(self) -> None:
+        self.cluster.serve("quota.bid", self._serve_bid)
+        self.cluster.serve("quota.admit", self._serve_admit)
+        self.cluster.listen(QUOTA_VIEW_CHANNEL, self._on_view)
+        self._tasks = [
+            asyncio.create_task(self._sweep_loop(), name="quota-sweep"),
+            asyncio.create_task(self._publish_loop(), name="quota-view-publisher"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def owns(self, session_id: int) -> bool:
+        return self.engine.book(session_id) is not None
+
+    # -- commands -------------------------------------------------------------------------------
+
+    async def place_bid(
+        self, session_id: int, paddle: str, bid_id: str, amount_fen: int
+    ) -> Any:
+        """The ``BidAnswer`` (here) or a ``Forwarded`` one (the owner's); both ``as_dict()``."""
+        args = {"paddle": paddle, "bid_id": bid_id, "amount_fen": amount_fen}
+        return await self._route(
+            session_id,
+            lambda: self.engine.place_bid(session_id, paddle, bid_id, amount_fen),
+            "quota.bid",
+            args,
+            Forwarded,
+        )
+
+    async def admit(self, session_id: int, paddles: list[str]) -> int:
+        return int(
+            await self._route(
+                session_id,
+                lambda: self.engine.admit(session_id, paddles),
+                "quota.admit",
+                {"paddles": list(paddles)},
+                int,
+            )
+        )
+
+    async def _route(
+        self,
+        session_id: int,
+        local: Callable[[], Awaitable[Any]],
+        op: str,
+        args: dict[str, Any],
+        wrap: Callable[[Any], Any],
+    ) -> Any:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.total_s
+        while True:
+            if self.owns(session_id):
+                return await local()
+            owner = self._owners.get(session_id) or await self._lookup(session_id)
+            if owner is None or owner == self.cluster.node_id:
+                if await self._claim(session_id):
+                    continue
+                owner = await self._lookup(session_id)
+            if owner is not None and owner != self.cluster.node_id:
+                self._owners[session_id] = owner
+                try:
+                    self.forwarded += 1
+                    return wrap(await self._at_owner(session_id, owner, op, args))
+                except (NotOwner, TimeoutError, EngineUnavailable) as exc:
+                    self._owners.pop(session_id, None)
+                    self.retries += 1
+                    log.info(
+                        "forwarded quota command not answered; asking again who owns it",
+                        extra={"session_id": session_id, "error": type(exc).__name__},
+                    )
+            if loop.time() >= deadline:
+                raise EngineUnavailable("the quota session's owner is changing over")
+            await asyncio.sleep(0.2)
+
+    async def _at_owner(self, session_id: int, owner: str, op: str, args: dict[str, Any]) -> Any:
+        call = asyncio.ensure_future(
+            self.cluster.call(owner, op, {"s": session_id, **args}, self.settings.attempt_s)
+        )
+        try:
+            while True:
+                done, _ = await asyncio.wait({call}, timeout=self.settings.owner_check_s)
+                if done:
+                    return call.result()
+                if await self._lookup(session_id) != owner:
+                    raise NotOwner(session_id)
+        finally:
+            if not call.done():
+                call.cancel()
+
+    async def _lookup(self, session_id: int) -> str | None:
+        async with self._pool.acquire() as conn:
+            return await store.lock_holder(conn, QUOTA_LOCK_CLASS, session_id)
+
+    async def _claim(self, session_id: int) -> bool:
+        """Own the session if nobody does (the engine claims and rebuilds it)."""
+        try:
+            await self.engine.ensure(session_id)
+        except EngineUnavailable:
+            return False
+        self._owners.pop(session_id, None)
+        for watcher in self._watchers.pop(session_id, set()):
+            await self.engine.subscribe(session_id, watcher)  # the engine publishes to it now
+        return True
+
+    async def _serve_bid(self, m: dict[str, Any]) -> dict[str, Any]:
+        session_id = int(m["s"])
+        await self._serve_check(session_id)
+        answer = await self.engine.place_bid(
+            session_id, str(m["paddle"]), str(m["bid_id"]), int(m["amount_fen"])
+        )
+        return answer.as_dict()
+
+    async def _serve_admit(self, m: dict[str, Any]) -> int:
+        session_id = int(m["s"])
+        await self._serve_check(session_id)
+        return int(await self.engine.admit(session_id, [str(p) for p in m["paddles"]]))
+
+    async def _serve_check(self, session_id: int) -> None:
+        if not self.owns(session_id) and not await self._claim(session_id):
+            raise NotOwner(session_id)
+
+    # -- watchers -------------------------------------------------------------------------------
+
+    async def subscribe(self, session_id: int, watcher: Any) -> dict[str, Any]:
+        """As ``QuotaEngine.subscribe``, wherever the session's owner is: its published view
+        and terms (here: the engine's own; else the owner's latest, from the database's
+        terms if none has come yet)."""
+        try:
+            return await self.engine.subscribe(session_id, watcher)
+        except EngineUnavailable:
+            if self.owns(session_id):
+                raise
+        self._watchers.setdefault(session_id, set()).add(watcher)
+        if session_id not in self._views:
+            seen = self._view_seen.setdefault(session_id, asyncio.Event())
+            try:
+                await asyncio.wait_for(seen.wait(), 2 * self.settings.publish_s + 1)
+            except TimeoutError:
+                pass
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow("SELECT title, config FROM quota_sessions WHERE id = $1", session_id)
+        assert row is not None  # the engine said NotFound otherwise
+        config = quota_config_from_dict(row["config"])
+        view = dict(self._views.get(session_id, {"quota_session": session_id}))
+        return {**view, "title": row["title"], **QuotaEngine._terms(config)}
+
+    def unsubscribe(self, session_id: int, watcher: Any) -> None:
+        self.engine.unsubscribe(session_id, watcher)
+        held = self._watchers.get(session_id)
+        if held is not None:
+            held.discard(watcher)
+            if not held:
+                del self._watchers[session_id]
+
+    async def standing(self, session_id: int, paddle: str) -> dict[str, Any] | None:
+        """A bidder's own durable standing bid, here or from the log."""
+        if self.owns(session_id):
+            return self.engine.standing(session_id, paddle)
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT e.seq, e.data, s.config FROM quota_events e JOIN quota_sessions s ON s.id = e.session_id "
+                "WHERE e.session_id = $1 AND e.paddle = $2 AND e.type = 'quota_bid_accepted' "
+                "ORDER BY e.seq DESC LIMIT 1",
+                session_id,
+                paddle,
+            )
+        if row is None:
+            return None
+        data = row["data"] if isinstance(row["data"], dict) else orjson.loads(row["data"])
+        config = quota_config_from_dict(row["config"])
+        return {
+            "amount_fen": data["amount_fen"],
+            "seq": row["seq"],
+            "at": data["at"],
+            "revision": data["revision"],
+            "revisions_left": max(0, config.max_revisions - int(data["revision"])),
+        }
+
+    def _on_view(self, payload: str) -> None:
+        try:
+            message = orjson.loads(payload)
+            session_id, view = int(message["s"]), dict(message["view"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            log.warning("malformed quota view notification")
+            return
+        if self.owns(session_id):
+            return
+        before = self._views.get(session_id)
+        self._views[session_id] = view
+        seen = self._view_seen.pop(session_id, None)
+        if seen is not None:
+            seen.set()
+        watchers = self._watchers.get(session_id)
+        if not watchers:
+            return
+        frames = [self._wire(orjson.dumps({"type": "quota_status", **view, **message.get("live", {})}))]
+        if view.get("closed") and not (before or {}).get("closed"):
+            frames.append(self._wire(orjson.dumps({"type": "quota_closed", **view})))
+        for watcher in list(watchers):
+            for frame in frames:
+                watcher.push(frame)
+
+    def publish(self) -> int:
+        """Send every owned session's view to the other processes. How many."""
+        now = self.engine.now()
+        count = 0
+        for session_id in self.engine.session_ids():
+            view = self.engine.view(session_id)
+            book = self.engine.book(session_id)
+            if view is None or book is None:
+                continue
+            half = "ended" if book.closed is not None else half_of(book.config, now)
+            live = {"half": half, "server_time": iso_ms(now)}
+            try:
+                self.cluster.notify(QUOTA_VIEW_CHANNEL, {"s": session_id, "view": view, "live": live})
+            except EngineUnavailable as exc:
+                log.warning("quota view not published", extra={"error": str(exc)})
+                continue
+            count += 1
+        return count
+
+    async def _publish_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.publish_s)
+            self.publish()
+
+    async def sweep(self) -> list[int]:
+        """Take over every live session nobody owns. Returns those taken."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch("SELECT id FROM quota_sessions WHERE result IS NULL ORDER BY id")
+        taken = []
+        for session_id in (r["id"] for r in rows):
+            if self.owns(session_id) or await self._lookup(session_id) is not None:
+                continue
+            if await self._claim(session_id):
+                self.takeovers += 1
+                taken.append(session_id)
+                log.warning("took over a quota session whose owner is gone", extra={"session_id": session_id})
+        return taken
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.claim_interval_s)
+            try:
+                await self.sweep()
+            except Exception as exc:  # the database, for a moment: log, sweep again
+                log.warning("quota ownership sweep failed", extra={"error": str(exc)})

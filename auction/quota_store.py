@@ -18,6 +18,7 @@ from auction.errors import EngineUnavailable
 from auction.model import event_from_dict
 from auction.quota import QUOTA_EVENT_TYPES, quota_config_from_dict
 from auction.quota_engine import QUOTA_LOCK_CLASS, LoadedSession, QuotaRow
+from auction.store import register_backend
 from trading.db import connect
 
 _INSERT_ROWS = """
@@ -37,6 +38,15 @@ class PgQuotaLogStore:
         self._conn: asyncpg.Connection | None = None
         self._owned: set[int] = set()
         self._lock = asyncio.Lock()
+        self.node_id: str | None = None
+        """This process in ``auction_nodes`` (``register``): owners are found by the backend."""
+
+    async def register(self, node_id: str) -> None:
+        """Name the writer's backend as node ``node_id``'s (``auction.ownership``: another
+        process forwards bids to the holder of a session's lock, found through it)."""
+        self.node_id = node_id
+        async with self._lock:
+            await register_backend(await self._writer(), node_id)
 
     async def open(self) -> None:
         self._conn = await connect(self._dsn)
@@ -53,6 +63,8 @@ class PgQuotaLogStore:
         if self._conn is not None and not self._conn.is_closed():
             return self._conn
         conn = await connect(self._dsn)
+        if self.node_id is not None:
+            await register_backend(conn, self.node_id)
         for session_id in sorted(self._owned):
             if not await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", QUOTA_LOCK_CLASS, session_id):
                 await conn.close()
