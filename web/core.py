@@ -3,8 +3,12 @@ log, supervision alerts, timed events, notices."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
+import logging
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -20,6 +24,7 @@ from trading.context import Role
 from trading.errors import NotFound, ValidationFailed
 from trading.notices import list_notices
 from trading.parties import service as parties
+from trading.parties import sessions
 from trading.parties.model import Organisation, OrgKind, PartyKey, User
 from trading.parties.sessions import SessionCache
 from trading.supervision import list_alerts
@@ -28,6 +33,8 @@ from web.api import SESSIONS, Api, Body, Call, Cursor, Id, Query, Text, json_res
 from web.errors import problem_response
 from web.metrics import CONTENT_TYPE_LATEST
 from web.pages.session import clear_session_cookies, session_token
+
+log = logging.getLogger("sunlit.web")
 
 STAFF = {Role.STAFF, Role.ADMIN}
 ANYONE = set(Role) - {Role.SYSTEM, Role.ANONYMOUS}
@@ -360,9 +367,34 @@ async def openapi(request: web.Request) -> web.Response:
     return json_response(request.app[keys.API].openapi())
 
 
+LISTEN_START_S = 10.0
+"""How long a start waits for the session listener before serving without the cache."""
+
+
+async def _session_listener_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The session cache hears the logouts and role changes of every process (LISTEN); until
+    it does, it caches nothing (``trading.parties.sessions``)."""
+    cache = app[SESSIONS]
+    cache.suspend()
+    listening = asyncio.Event()
+    task = asyncio.create_task(sessions.listen(app[keys.DSN], cache, listening), name="session-listener")
+    try:
+        await asyncio.wait_for(listening.wait(), LISTEN_START_S)
+    except TimeoutError:
+        log.warning("not listening for session changes yet; sessions are read from the database until then")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 def setup(app: web.Application, api: Api, registry: EventRegistry) -> None:
     api.endpoints.extend(api_core.endpoints)
     app[SESSIONS] = SessionCache(app[keys.CONFIG].session_cache_s)
+    if app[keys.CONFIG].session_cache_s > 0:
+        app.cleanup_ctx.append(_session_listener_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/v1/openapi.json", openapi)

@@ -4,6 +4,8 @@ this one within the cache's lifetime (``SUNLIT_SESSION_CACHE_S``, the fake clock
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 
 from aiohttp.test_utils import TestClient
@@ -12,6 +14,15 @@ from tests.helpers import login, user_headers
 from trading.context import Role
 from web import keys
 from web.api import SESSIONS
+
+
+async def wait_until(condition: Callable[[], bool], what: str, bound_s: float = 10) -> None:
+    """Until ``condition`` holds (a notice heard, a connection lost), polled, bounded."""
+    for _ in range(int(bound_s / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never: {what}")
 
 
 async def status(client: TestClient, path: str, headers: dict[str, str]) -> int:
@@ -105,3 +116,45 @@ async def test_a_role_change_is_for_an_administrator_and_a_role_that_can_log_in_
     r = await client.put(f"/api/v1/users/{admin_id}/role", json={"role": "staff"}, headers=admin)
     assert r.status == 403 and (await r.json())["code"] == "own_role"
     assert await status(client, "/api/v1/users", headers) == 200  # nothing changed
+
+
+async def test_a_role_change_on_another_server_reaches_this_one_when_it_hears_the_notice(make_client) -> None:
+    """Two servers on one database (issue 15): the role change made through one is announced
+    (NOTIFY) and the other's cache forgets the user's sessions."""
+    a, b = await make_client(), await make_client()
+    staff, headers = await user_headers(a, Role.STAFF)
+    _, admin = await user_headers(a, Role.ADMIN)
+    assert await status(b, "/api/v1/users", headers) == 200  # cached on b
+    cache_b = b.server.app[SESSIONS]
+    heard = cache_b.generation()
+    r = await a.put(f"/api/v1/users/{staff.user_id}/role", json={"role": "expert"}, headers=admin)
+    assert r.status == 200
+    await wait_until(lambda: cache_b.generation() != heard, "b hears the role change")
+    assert await status(b, "/api/v1/users", headers) == 403
+
+
+async def test_a_logout_on_another_server_reaches_this_one_when_it_hears_the_notice(make_client) -> None:
+    a, b = await make_client(), await make_client()
+    _, headers = await user_headers(a, Role.STAFF)
+    assert await status(b, "/api/v1/me", headers) == 200  # cached on b
+    cache_b = b.server.app[SESSIONS]
+    heard = cache_b.generation()
+    assert (await a.delete("/api/v1/sessions/current", headers=headers)).status == 200
+    await wait_until(lambda: cache_b.generation() != heard, "b hears the logout")
+    assert await status(b, "/api/v1/me", headers) == 401
+
+
+async def test_a_server_that_cannot_hear_changes_caches_nothing_until_it_can_again(client, clock) -> None:
+    """The listening connection lost: the cache is suspended (every request reads the
+    database) until the listener is back."""
+    staff, headers = await user_headers(client, Role.STAFF)
+    cache = client.server.app[SESSIONS]
+    assert await status(client, "/api/v1/me", headers) == 200 and len(cache) == 1
+    async with client.server.app[keys.POOL].acquire() as conn:
+        killed = await conn.fetchval("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                     "WHERE query LIKE 'LISTEN %sunlit_sessions%'")
+        assert killed == 1
+        await wait_until(lambda: cache.suspended, "the cache is suspended")
+        await conn.execute("UPDATE sessions SET revoked_at = $2 WHERE user_id = $1", staff.user_id, clock.now())
+    assert await status(client, "/api/v1/me", headers) == 401  # read from the database
+    await wait_until(lambda: not cache.suspended, "the listener is back")

@@ -25,7 +25,7 @@ from trading.parties.model import (
     User,
     uscc_valid,
 )
-from trading.parties.sessions import SessionCache
+from trading.parties.sessions import SESSIONS_CHANNEL, SessionCache, session_notice, user_notice
 
 _hasher = PasswordHasher()
 # A hash of a random password, verified against when the user is unknown so that timing does
@@ -249,12 +249,14 @@ async def resolve_cached(cache: SessionCache | None, pool: asyncpg.Pool, token: 
 async def logout(
     conn: asyncpg.Connection, audit: AuditLog, actor: Actor, now: datetime, token: str, sessions: SessionCache | None = None
 ) -> None:
-    """End a session; after the commit this process's cache no longer holds it."""
+    """End a session; after the commit no server's cache holds it (this process's at once,
+    the others' when they hear the notice)."""
     async with conn.transaction():
         await conn.execute(
             "UPDATE sessions SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL", hash_token(token), now
         )
         await audit.append(conn, actor=actor, action="session.logout", object_type="user", object_id=actor.user_id or 0, at=now)
+        await conn.execute("SELECT pg_notify($1, $2)", SESSIONS_CHANNEL, session_notice(hash_token(token)))
     if sessions is not None:
         sessions.forget_session(hash_token(token))
 
@@ -271,7 +273,7 @@ async def change_role(
 ) -> User:
     """Give a user another role (an administrator's act). Their open sessions stay open with
     the new role: after the commit this process's cache holds none of them, so the very next
-    request is checked against the new role (other processes: within the cache's lifetime).
+    request is checked against the new role (other servers: when they hear the notice).
     Nobody changes their own role: an administrator cannot lock the platform out by mistake."""
     if actor.user_id == user_id:
         raise Forbidden("you may not change your own role; another administrator can", "不能更改自己的角色，请由另一位管理员操作",
@@ -297,6 +299,7 @@ async def change_role(
             conn, actor=actor, action="user.role_change", object_type="user", object_id=user_id, at=now,
             payload={"role": role.value}, detail={"from": before.role.value, "to": role.value},
         )
+        await conn.execute("SELECT pg_notify($1, $2)", SESSIONS_CHANNEL, user_notice(user_id))
     if sessions is not None:
         sessions.forget_user(user_id)
     return user

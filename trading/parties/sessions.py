@@ -17,9 +17,13 @@ under load, the next 32 requests make one query, not 32. A forget drops the read
 from this sharing, so a request that arrives after a logout or a role change never gets an
 answer read before it.
 
-Other processes (a second server on the same database, a SQL session) are not told: their
-changes reach this process within ``ttl_s`` at most. That is why ``ttl_s`` is seconds
-(``SUNLIT_SESSION_CACHE_S``, 2 by default; 0 turns the cache off).
+Several processes (servers behind one proxy, the CLI): the use cases also ``NOTIFY``
+``sunlit_sessions`` in their transaction, and every server listens (``listen``) and forgets
+what another process changed, milliseconds after its commit. While a server is not
+listening (at start, or its listening connection lost until it is back) its cache serves
+nothing (``suspend``). A change made in SQL by hand is not announced: it reaches a server
+within ``ttl_s`` at most — why ``ttl_s`` is seconds (``SUNLIT_SESSION_CACHE_S``, 2 by
+default; 0 turns the cache off).
 
 Time is the caller's ``now`` (the app clock: a fake clock in tests); an entry read at a
 later ``now`` than the one given is not served (a clock set back does not make it live
@@ -29,15 +33,31 @@ longer). Keys are token hashes: the cache holds no token.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import asyncpg
+
 from trading.parties.model import User
+
+log = logging.getLogger("sunlit.sessions")
 
 SESSION_CACHE_S = 2.0
 SESSION_CACHE_MAX = 10_000
 """Sessions held at most; the oldest goes first."""
+SESSIONS_CHANNEL = "sunlit_sessions"
+"""The NOTIFY channel of logouts and role changes: ``session:<token hash hex>``, ``user:<id>``."""
+LISTEN_RETRY_S = 1.0
+
+
+def user_notice(user_id: int) -> str:
+    return f"user:{user_id}"
+
+
+def session_notice(token_hash: bytes) -> str:
+    return f"session:{token_hash.hex()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +75,27 @@ class SessionCache:
         self._entries: dict[bytes, _Cached] = {}
         self._generation = 0
         self._reads: dict[bytes, asyncio.Task[User]] = {}
+        self._suspended = False
         self.hits = 0
         self.misses = 0
         self.reads = 0
 
+    def suspend(self) -> None:
+        """Serve and keep nothing until ``resume`` (changes made elsewhere are not heard)."""
+        self._suspended = True
+        self._forget_all()
+
+    def resume(self) -> None:
+        self._suspended = False
+
+    @property
+    def suspended(self) -> bool:
+        return self._suspended
+
     def get(self, token_hash: bytes, now: datetime) -> User | None:
         """The cached user of a session still fresh at ``now``, or None."""
+        if self._suspended:
+            return None
         hit = self._entries.get(token_hash)
         if hit is None:
             return None
@@ -77,7 +112,7 @@ class SessionCache:
     def put(self, token_hash: bytes, user: User, expires_at: datetime, now: datetime, generation: int) -> None:
         """Keep a session read at ``now`` — unless a forget happened since ``generation``."""
         self.misses += 1
-        if not self.ttl or generation != self._generation:
+        if not self.ttl or generation != self._generation or self._suspended:
             return
         if len(self._entries) >= self.max_entries:
             del self._entries[next(iter(self._entries))]
@@ -121,6 +156,24 @@ class SessionCache:
             del self._entries[key]
         self._reads.clear()  # whose sessions they read is known only once read
 
+    def forget_notice(self, notice: str) -> None:
+        """What another process announced (``user_notice``, ``session_notice``); anything
+        else forgets every session."""
+        kind, _, ref = notice.partition(":")
+        try:
+            if kind == "user":
+                return self.forget_user(int(ref))
+            if kind == "session":
+                return self.forget_session(bytes.fromhex(ref))
+        except ValueError:
+            pass
+        self._forget_all()
+
+    def _forget_all(self) -> None:
+        self._generation += 1
+        self._entries.clear()
+        self._reads.clear()
+
     def __len__(self) -> int:
         return len(self._entries)
 
@@ -129,3 +182,33 @@ def _retrieve(task: asyncio.Task[User]) -> None:
     """A read whose waiters all went away: its error is theirs, not an unhandled one."""
     if not task.cancelled():
         task.exception()
+
+
+async def listen(dsn: str, cache: SessionCache, listening: asyncio.Event | None = None,
+                 retry_s: float = LISTEN_RETRY_S) -> None:
+    """Until cancelled: LISTEN on ``SESSIONS_CHANNEL`` on a connection of its own and pass
+    every notice to the cache, which is suspended whenever the connection is not up (and
+    again after a retry). ``listening`` is set once first listening."""
+    while True:
+        lost = asyncio.Event()
+        try:
+            conn = await asyncpg.connect(dsn)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("cannot listen for session changes; sessions are not cached", extra={"error": repr(exc)})
+            await asyncio.sleep(retry_s)
+            continue
+        try:
+            conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
+            await conn.add_listener(SESSIONS_CHANNEL, lambda _conn, _pid, _channel, notice: cache.forget_notice(notice))
+            cache.resume()
+            if listening is not None:
+                listening.set()
+            await lost.wait()
+            log.warning("the session listener's connection was lost; sessions are not cached until it is back")
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("cannot listen for session changes; sessions are not cached", extra={"error": repr(exc)})
+        finally:
+            cache.suspend()
+            if not conn.is_closed():
+                conn.terminate()
+        await asyncio.sleep(retry_s)
