@@ -217,6 +217,7 @@ async def main_async(kills: int, lots: int) -> dict[str, Any]:
                     killed_at = time.monotonic()
                     owner.kill()
                     probe = asyncio.create_task(bidding.bid(survivor, lot_ids[k % len(lot_ids)]))
+                    probe_sent_s = time.monotonic() - killed_at
                     for _ in range(3000):  # 60 s at most: poll the survivor
                         if await owned(http, survivor, staff) >= lots:
                             break
@@ -224,8 +225,7 @@ async def main_async(kills: int, lots: int) -> dict[str, Any]:
                     else:
                         raise TimeoutError("the survivor did not take the lots over")
                     takeovers.append(time.monotonic() - killed_at)
-                    await probe
-                    first_acks.append(time.monotonic() - killed_at)
+                    first_acks.append(probe_sent_s + await probe)
                     print(f"kill {k + 1}: takeover {takeovers[-1]:.3f} s, first ack {first_acks[-1]:.3f} s", flush=True)
                     await asyncio.to_thread(owner.start)  # it joins as a peer
                     await bidding.round(nodes)
