@@ -126,3 +126,29 @@ async def test_a_failed_read_fails_every_waiter_and_is_not_kept() -> None:
     reads.release.set()
     results = await asyncio.gather(*waiters, return_exceptions=True)
     assert all(isinstance(r, LookupError) for r in results) and len(cache) == 0
+
+
+def test_a_suspended_cache_serves_and_keeps_nothing_nor_what_was_read_before_it_resumed() -> None:
+    """Not listening for other processes' changes: nothing from memory; an answer read while
+    suspended is not kept after the resume (a change may have been missed meanwhile)."""
+    cache = SessionCache(ttl_s=2)
+    cache.put(b"k", user(), EXPIRES, T0, cache.generation())
+    cache.suspend()
+    assert cache.get(b"k", T0) is None
+    read_while_suspended = cache.generation()
+    cache.resume()
+    cache.put(b"k", user(), EXPIRES, T0, read_while_suspended)
+    assert cache.get(b"k", T0) is None
+    cache.put(b"k", user(), EXPIRES, T0, cache.generation())
+    assert cache.get(b"k", T0) == user()
+
+
+def test_a_notice_from_another_process_forgets_what_it_names() -> None:
+    cache = SessionCache(ttl_s=2)
+    for key, uid in ((b"\x01", 1), (b"\x02", 2), (b"\x03", 3)):
+        cache.put(key, user(uid), EXPIRES, T0, cache.generation())
+    cache.forget_notice("user:1")
+    cache.forget_notice("session:02")
+    assert [cache.get(k, T0) for k in (b"\x01", b"\x02", b"\x03")] == [None, None, user(3)]
+    cache.forget_notice("garbled")  # anything else: forget every session
+    assert len(cache) == 0

@@ -86,6 +86,9 @@ class SessionCache:
         self._forget_all()
 
     def resume(self) -> None:
+        """Listening again: cache from now on — not what was read before (a change made
+        while nobody listened may postdate it)."""
+        self._generation += 1
         self._suspended = False
 
     @property
