@@ -29,9 +29,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from .model import Account, Transfer, TransferFlags, TransferOutcome, TransferResult
-from .rules.transfers import apply_transfer, validate_transfer
+from .rules.transfers import sum_changes, validate_transfer
 
 __all__ = [
     "BATCH_MAX",
@@ -47,6 +48,7 @@ BATCH_MAX = 8_190
 
 _R = TransferResult
 _LINKED = TransferFlags.LINKED.value
+_SETTLE = TransferFlags.POST_PENDING.value | TransferFlags.VOID_PENDING.value
 
 
 @dataclass
@@ -82,37 +84,114 @@ class BatchResult:
 def ids_to_load(transfers: Sequence[Transfer]) -> tuple[list[str], list[str], list[str]]:
     """(account ids, transfer ids, pending ids) a batch may touch, sorted and without
     duplicates. Values that are not text name nothing (their transfer fails on its own)."""
-    accounts: set[str] = set()
-    ids: set[str] = set()
-    pending: set[str] = set()
-    for t in transfers:
-        if isinstance(t.debit_account_id, str):
-            accounts.add(t.debit_account_id)
-        if isinstance(t.credit_account_id, str):
-            accounts.add(t.credit_account_id)
-        if isinstance(t.id, str):
-            ids.add(t.id)
-        if isinstance(t.pending_id, str):
-            pending.add(t.pending_id)
-    return sorted(accounts), sorted(ids | pending), sorted(pending)
+    try:  # the common case: every value hashable (sets, then the few that are not text out)
+        accounts = {t.debit_account_id for t in transfers}
+        accounts.update([t.credit_account_id for t in transfers])
+        pending = {t.pending_id for t in transfers}
+        ids = {t.id for t in transfers}
+    except TypeError:  # an unhashable value somewhere: one at a time
+        accounts, ids, pending = set(), set(), set()
+        for t in transfers:
+            for value, into in (
+                (t.debit_account_id, accounts),
+                (t.credit_account_id, accounts),
+                (t.id, ids),
+                (t.pending_id, pending),
+            ):
+                if isinstance(value, str):
+                    into.add(value)
+    pending = {p for p in pending if isinstance(p, str)}
+    return (
+        sorted(a for a in accounts if isinstance(a, str)),
+        sorted({i for i in ids if isinstance(i, str)} | pending),
+        sorted(pending),
+    )
 
 
 def _is_linked(t: Transfer) -> bool:
     return isinstance(t.flags, TransferFlags) and bool(t.flags._value_ & _LINKED)
 
 
+_Undo = tuple["_Sums | None", Any, Any, int, int]
+"""A chain's undo log entry: an account's sums before the chain touched it, or (None, the
+id, the pending id, 0, 0) of a transfer the chain recorded."""
+
+
+class _Sums:
+    """An account's running sums while a batch is decided: one mutable object per account
+    touched, where applying transfers to frozen ``Account`` s built two objects per transfer.
+    ``validate_transfer`` reads it as it reads an ``Account`` (``rules.transfers.AccountSums``)."""
+
+    __slots__ = (
+        "account",
+        "id",
+        "kind",
+        "debits_pending",
+        "debits_posted",
+        "credits_pending",
+        "credits_posted",
+    )
+
+    def __init__(self, a: Account) -> None:
+        self.account = a
+        self.id = a.id
+        self.kind = a.kind
+        self.debits_pending = a.debits_pending
+        self.debits_posted = a.debits_posted
+        self.credits_pending = a.credits_pending
+        self.credits_posted = a.credits_posted
+
+    def snapshot(self) -> _Undo:
+        return (
+            self,
+            self.debits_pending,
+            self.debits_posted,
+            self.credits_pending,
+            self.credits_posted,
+        )
+
+    def changed(self) -> Account | None:
+        """The account with these sums, or None when they are its own."""
+        a = self.account
+        dp, dq, cp, cq = (
+            self.debits_pending,
+            self.debits_posted,
+            self.credits_pending,
+            self.credits_posted,
+        )
+        if (dp, dq, cp, cq) == (
+            a.debits_pending,
+            a.debits_posted,
+            a.credits_pending,
+            a.credits_posted,
+        ):
+            return None
+        return Account(a.id, a.kind, a.project_id, a.bidder_id, dp, dq, cp, cq)
+
+
 def execute_batch(transfers: Sequence[Transfer], view: LedgerView) -> BatchResult:
     """Decide ``transfers`` in order against ``view`` (see the module docstring)."""
-    accounts = dict(view.accounts)
+    loaded = view.accounts
+    sums: dict[str, _Sums] = {}
     known = dict(view.transfers)
     failed = dict(view.failures)
     resolutions = dict(view.resolutions)
     accepted: list[Transfer] = []
     new_failures: list[tuple[Transfer, TransferResult]] = []
-    changed: set[str] = set()
 
-    def create_one(t: Transfer, undo: list[tuple[str, str, object]]) -> TransferOutcome:
-        # Lookups inline (a value that is not text names nothing).
+    def working(account_id: object) -> _Sums | None:
+        if not isinstance(account_id, str):  # a value that is not text names nothing
+            return None
+        s = sums.get(account_id)
+        if s is None:
+            a = loaded.get(account_id)
+            if a is None:
+                return None
+            s = sums[account_id] = _Sums(a)
+        return s
+
+    def create_one(t: Transfer, undo: list[_Undo] | None) -> TransferOutcome:
+        # ``undo`` is None for a transfer on its own: it is applied whole or not at all.
         tid, pid = t.id, t.pending_id
         text_id = isinstance(tid, str)
         recorded = known.get(tid) if text_id else None
@@ -120,9 +199,8 @@ def execute_batch(transfers: Sequence[Transfer], view: LedgerView) -> BatchResul
         prior = recorded if recorded is not None else (failure[0] if failure else None)
         text_pid = isinstance(pid, str)
         pending = known.get(pid) if text_pid else None
-        d_id, c_id = t.debit_account_id, t.credit_account_id
-        debit = accounts.get(d_id) if isinstance(d_id, str) else None
-        credit = accounts.get(c_id) if isinstance(c_id, str) else None
+        debit = working(t.debit_account_id)
+        credit = working(t.credit_account_id)
         result = validate_transfer(
             t,
             prior=prior,
@@ -137,70 +215,93 @@ def execute_batch(transfers: Sequence[Transfer], view: LedgerView) -> BatchResul
         if result is not _R.OK:
             return TransferOutcome(str(tid), result)
         assert debit is not None and credit is not None
-        new_debit, new_credit = apply_transfer(t, debit, credit, pending)
-        undo.append(("account", d_id, debit))
-        undo.append(("account", c_id, credit))
-        accounts[d_id] = new_debit
-        accounts[c_id] = new_credit
+        assert not t.flags._value_ & _SETTLE or (
+            pending is not None and pending.amount_fen == t.amount_fen
+        ), "settles its pending"
+        if undo is not None:
+            undo.append(debit.snapshot())
+            undo.append(credit.snapshot())
+            undo.append((None, tid, pid, 0, 0))
+        dp, dq, cp, cq = sum_changes(t)
+        debit.debits_pending += dp
+        debit.debits_posted += dq
+        credit.credits_pending += cp
+        credit.credits_posted += cq
         known[tid] = t
         accepted.append(t)
-        undo.append(("transfer", tid, None))
         if pid is not None:
             resolutions[pid] = t
-            undo.append(("resolution", pid, None))
         return TransferOutcome(tid, _R.OK)
 
-    def rollback(undo: list[tuple[str, str, object]]) -> None:
-        for what, key, old in reversed(undo):
-            if what == "account":
-                accounts[key] = old  # type: ignore[assignment]
-            elif what == "transfer":
+    def rollback(undo: list[_Undo]) -> None:
+        # In reverse: an account touched twice gets back the sums it had first.
+        for s, a, b, c, d in reversed(undo):
+            if s is None:  # a transfer the chain recorded: a is its id, b its pending id
                 gone = accepted.pop()
-                assert gone.id == key
-                del known[key]
+                assert gone.id == a
+                del known[a]
+                if b is not None:
+                    del resolutions[b]
             else:
-                del resolutions[key]
+                s.debits_pending, s.debits_posted, s.credits_pending, s.credits_posted = a, b, c, d
+
+    def remember(t: Transfer, outcome: TransferOutcome) -> None:
+        # A failure that depends on the ledger's state answers a retry of its id the same.
+        if outcome.result.is_transient and not outcome.replayed:
+            failed[t.id] = (t, outcome.result)
+            new_failures.append((t, outcome.result))
 
     n = len(transfers)
-    out: list[TransferOutcome | None] = [None] * n
+    out: list[TransferOutcome] = []
     i = 0
     while i < n:
-        j = i
+        t = transfers[i]
+        if not _is_linked(t):  # on its own (the common case): no undo log
+            outcome = create_one(t, None)
+            out.append(outcome)
+            if outcome.result is not _R.OK:
+                remember(t, outcome)
+            i += 1
+            continue
+        j = i  # the chain is transfers[i..j]: every one linked but the last
         while j < n and _is_linked(transfers[j]):
             j += 1
         if j == n:  # the last transfer is linked: the chain is never closed
-            for k in range(i, n):
-                out[k] = TransferOutcome(str(transfers[k].id), _R.LINKED_EVENT_FAILED)
-            out[n - 1] = TransferOutcome(str(transfers[n - 1].id), _R.LINKED_EVENT_CHAIN_OPEN)
+            out += [TransferOutcome(str(x.id), _R.LINKED_EVENT_FAILED) for x in transfers[i:]]
+            out[-1] = TransferOutcome(str(transfers[-1].id), _R.LINKED_EVENT_CHAIN_OPEN)
             break
-        undo: list[tuple[str, str, object]] = []
-        failed_at = None
+        undo: list[_Undo] = []
+        chain: list[TransferOutcome] = []
         for k in range(i, j + 1):
             outcome = create_one(transfers[k], undo)
-            out[k] = outcome
             if not outcome.ok:
-                failed_at = k
+                rollback(undo)
+                chain = [
+                    outcome
+                    if x == k
+                    else TransferOutcome(str(transfers[x].id), _R.LINKED_EVENT_FAILED)
+                    for x in range(i, j + 1)
+                ]
+                remember(transfers[k], outcome)
                 break
-        if failed_at is None:
-            changed.update(key for what, key, _ in undo if what == "account")
-        else:
-            rollback(undo)
-            for k in range(i, j + 1):
-                if k != failed_at:
-                    out[k] = TransferOutcome(str(transfers[k].id), _R.LINKED_EVENT_FAILED)
-            bad = out[failed_at]
-            assert bad is not None
-            if bad.result.is_transient and not bad.replayed:
-                t = transfers[failed_at]
-                failed[t.id] = (t, bad.result)
-                new_failures.append((t, bad.result))
+            chain.append(outcome)
+        out += chain
         i = j + 1
+
+    changed: dict[str, Account] = {}
+    after = loaded
+    for account_id in sorted(sums):
+        a = sums[account_id].changed()
+        if a is not None:
+            changed[account_id] = a
+    if changed:
+        after = {**loaded, **changed}
     return BatchResult(
-        outcomes=[o for o in out if o is not None],
+        outcomes=out,
         accepted=accepted,
         failures=new_failures,
-        accounts={a: accounts[a] for a in sorted(changed) if accounts[a] != view.accounts.get(a)},
-        after=LedgerView(accounts, known, failed, resolutions),
+        accounts=changed,
+        after=LedgerView(after, known, failed, resolutions),
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
+from typing import Protocol
 
 from ..model import (
     BALANCE_MAX_FEN,
@@ -25,8 +26,10 @@ from .values import R, amount_problem, is_valid_id
 
 __all__ = [
     "CODE_ACCOUNTS",
+    "AccountSums",
     "apply_transfer",
     "post_of",
+    "sum_changes",
     "trial_balance",
     "validate_account",
     "validate_transfer",
@@ -68,6 +71,25 @@ _CREDIT_LIMITED = tuple(
 _CODE_KINDS = {code.value: (tuple(d), tuple(c)) for code, (d, c) in CODE_ACCOUNTS.items()}
 
 
+class AccountSums(Protocol):
+    """What ``validate_transfer`` reads of an account: an ``Account``, or the working copy a
+    batch keeps of one while it decides (``batch``: one object per account, not one per
+    transfer)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def kind(self) -> AccountKind: ...
+    @property
+    def debits_pending(self) -> int: ...
+    @property
+    def debits_posted(self) -> int: ...
+    @property
+    def credits_pending(self) -> int: ...
+    @property
+    def credits_posted(self) -> int: ...
+
+
 def _same(a: object, b: object) -> bool:
     # ``True == 1``: compare types too, so a bool never passes for an amount already used.
     return type(a) is type(b) and a == b
@@ -95,8 +117,8 @@ def validate_transfer(
     t: Transfer,
     *,
     prior: Transfer | None,
-    debit: Account | None,
-    credit: Account | None,
+    debit: AccountSums | None,
+    credit: AccountSums | None,
     pending: Transfer | None = None,
     pending_resolution: Transfer | None = None,
 ) -> TransferResult:
@@ -187,33 +209,50 @@ def validate_transfer(
     return R.OK
 
 
+def sum_changes(t: Transfer) -> tuple[int, int, int, int]:
+    """What an accepted ``t`` adds to (the debit account's ``debits_pending``, its
+    ``debits_posted``, the credit account's ``credits_pending``, its ``credits_posted``): a
+    pending transfer reserves, a post moves its reservation to posted, a void releases it."""
+    amount = t.amount_fen
+    bits = t.flags._value_
+    if bits & _PENDING:
+        return amount, 0, amount, 0
+    if bits & _SETTLE:
+        posted = amount if bits & _POST else 0
+        return -amount, posted, -amount, posted
+    return 0, amount, 0, amount
+
+
 def apply_transfer(
     t: Transfer, debit: Account, credit: Account, pending: Transfer | None = None
 ) -> tuple[Account, Account]:
     """The two accounts after an accepted ``t`` (``validate_transfer`` returned OK)."""
-    amount = t.amount_fen
-    bits = t.flags._value_
+    assert not t.flags._value_ & _SETTLE or (
+        pending is not None and pending.amount_fen == t.amount_fen
+    ), "settles its pending"
+    dp, dq, cp, cq = sum_changes(t)
     d, c = debit, credit
-    dp, dq, cp, cq = d.debits_pending, d.debits_posted, c.credits_pending, c.credits_posted
-    if bits & _PENDING:
-        dp += amount
-        cp += amount
-    elif bits & _SETTLE:
-        assert pending is not None and pending.amount_fen == amount, "settles its pending"
-        posted = amount if bits & _POST else 0
-        dp -= amount
-        dq += posted
-        cp -= amount
-        cq += posted
-    else:
-        dq += amount
-        cq += amount
-    # The constructor, not ``dataclasses.replace``: this runs once per transfer in a batch.
     return (
         Account(
-            d.id, d.kind, d.project_id, d.bidder_id, dp, dq, d.credits_pending, d.credits_posted
+            d.id,
+            d.kind,
+            d.project_id,
+            d.bidder_id,
+            d.debits_pending + dp,
+            d.debits_posted + dq,
+            d.credits_pending,
+            d.credits_posted,
         ),
-        Account(c.id, c.kind, c.project_id, c.bidder_id, c.debits_pending, c.debits_posted, cp, cq),
+        Account(
+            c.id,
+            c.kind,
+            c.project_id,
+            c.bidder_id,
+            c.debits_pending,
+            c.debits_posted,
+            c.credits_pending + cp,
+            c.credits_posted + cq,
+        ),
     )
 
 
