@@ -259,10 +259,11 @@ async def admit_chunk(
     *,
     session_id: int,
     after_org_id: int = 0,
-    limit: int = ADMIT_CHUNK,
+    limit: int | None = None,
 ) -> tuple[list[tuple[int, str]], int | None]:
     """Admit the next ``limit`` waiting applicants whose deposit the ledger confirms: the
     (org id, paddle) admitted, and the cursor to go on from (None: done)."""
+    limit = limit or ADMIT_CHUNK
     async with conn.transaction():
         waiting = await store.waiting_applicants(conn, session_id, after_org_id=after_org_id, limit=limit)
         confirmed = [o for o in waiting if await _confirmed(conn, session_id, o)]
@@ -373,11 +374,12 @@ async def settle_chunk(
     now: datetime,
     *,
     session_id: int,
-    limit: int = SETTLE_CHUNK,
+    limit: int | None = None,
 ) -> tuple[list[tuple[int, str]], bool]:
     """Settle the next ``limit`` bidders' deposits from the session's cursor, in one
     transaction: (org id, settlement) of each, and whether the settlement is complete."""
     actor = Actor.system("auction")
+    limit = limit or SETTLE_CHUNK
     async with conn.transaction():
         row = await store.get_session(conn, session_id, lock=True)
         if row is None:

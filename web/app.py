@@ -47,7 +47,7 @@ log = logging.getLogger("sunlit.web")
 DOMAIN_MODULES: tuple[str, ...] = (
     "web.core", "web.ledger", "web.bidding", "web.notices", "web.panels", "web.evaluation", "web.award",
     "web.auction", "web.experts", "web.pages", "web.register", "web.statistics", "web.ocds",
-    "web.supervision",
+    "web.supervision", "web.auction_quota",
 )
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 QUIET_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -48,7 +48,7 @@ from trading.context import Role
 from trading.errors import DomainError
 from trading.parties import service as parties
 from trading.parties.model import User
-from web import keys
+from web import auction_quota, keys
 from web.api import Api, Call
 from web.pages.session import SESSION_COOKIE, same_origin
 from web.register import refuse_if_banned_now
@@ -345,6 +345,7 @@ class Client:
         await self.ws.close(code=code, message=message)
 
     def _unsubscribe_all(self) -> None:
+        auction_quota.forget(self)
         for lot_id in self.subscribed:
             self.engine.unsubscribe(lot_id, self)
         self.subscribed.clear()
@@ -366,6 +367,9 @@ class Client:
                     StreamReason.RATE_LIMITED, f"{self.settings.frame_rate_per_s:g} frames/s"
                 )
             )
+            return
+        if '"quota_session"' in text:  # a quota session's frame (web.auction_quota)
+            await auction_quota.handle_frame(self, text)
             return
         try:
             op = protocol.parse_frame(text)

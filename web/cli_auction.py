@@ -67,6 +67,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--password")
     p.add_argument("--token", help="a bearer token instead of a username and password")
     p.set_defaults(fn=cmd_export)
+    from web.cli_quota import register_quota  # sunlit auction quota …
+
+    register_quota(group)
 
 
 def _base(args: argparse.Namespace, config: Config) -> str:

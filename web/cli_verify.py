@@ -51,6 +51,14 @@ def cmd_verify_auction(args: argparse.Namespace, config: Config) -> int:
         return 0 if report.ok else 1
     for line in report.checked:
         print(f"  ok: {line}")
+    if report.ok and report.quota_result is not None:
+        q = report.quota_result
+        print(
+            f"VALID: quota session {export['log'].get('session_id')} — {q['winner_count']} winner(s), "
+            f"cutoff {q['cutoff_fen']} fen, average {q['average_fen']} fen"
+        )
+        print("验证通过：额度拍卖日志按公布的规则重放一致，结果（中标人、最低成交价、平均成交价）一致")
+        return 0
     if report.ok:
         result = report.as_dict()["result"] or {}
         print(
