@@ -515,6 +515,14 @@ class QuotaEngine:
             return asyncio.ensure_future(self._admit_after_load(session_id, paddles, now))
         return self._admit(s, paddles, now)
 
+    def admitted_elsewhere(self, session_id: int, paddle: str) -> None:
+        """``paddle`` holds an admission committed in the database (the ledger confirmed its
+        deposit) that this book may not have logged yet — an admission sweep that ran in
+        another process: log it now, ahead of the bid that follows."""
+        s = self._sessions.get(session_id)
+        if s is not None and paddle not in s.book.admitted and s.book.closed is None:
+            self._admit(s, [paddle], None).add_done_callback(_quiet)
+
     async def _admit_after_load(
         self, session_id: int, paddles: Sequence[str], now: datetime | None
     ) -> int:

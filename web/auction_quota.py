@@ -206,7 +206,10 @@ async def place_quota_bid(call: Call) -> dict[str, Any]:
         )
     if paddle is None:
         raise AuctionRejected(AuctionReason.NOT_ADMITTED, "no paddle: is your deposit confirmed?")
-    answer = await _engine(call).place_bid(session_id, paddle, b.bid_id, b.amount_fen)
+    engine = _engine(call)
+    await engine.ensure(session_id)
+    engine.admitted_elsewhere(session_id, paddle)
+    answer = await engine.place_bid(session_id, paddle, b.bid_id, b.amount_fen)
     return {**answer.as_dict(), "paddle": paddle}
 
 
@@ -372,6 +375,7 @@ async def _bid(client: Client, session_id: int, bid_id: str, amount: int, contex
     if paddle is None:
         raise AuctionRejected(AuctionReason.NOT_ADMITTED, "no paddle: is your deposit confirmed?")
     held[session_id] = paddle
+    engine.admitted_elsewhere(session_id, paddle)
     client.in_flight += 1
     arrived = client.loop.time()
     future = engine.place_bid(session_id, paddle, bid_id, amount)
@@ -465,14 +469,21 @@ def setup(app: web.Application, api_: Api, registry: EventRegistry) -> None:
     async def after_admit(event: TimedEvent) -> None:
         session_id, paddles = admitted.pop(event.id, (int(event.ref), []))
         if paddles:
-            await app[QUOTA_ENGINE].admit(session_id, paddles)
+            try:
+                await app[QUOTA_ENGINE].admit(session_id, paddles)
+            except DomainError as exc:  # owned by another process: it logs them on first bid
+                log.info("admissions left to the session's owner", extra={"session_id": session_id, "code": exc.code})
 
     async def on_close(ctx: EventContext) -> None:
         """``quota.close``: the engine closes the session (after the commit)."""
 
     async def after_close(event: TimedEvent) -> None:
         engine = app[QUOTA_ENGINE]
-        await engine.ensure(int(event.ref))
+        try:
+            await engine.ensure(int(event.ref))
+        except DomainError as exc:  # owned by another process: its own timer closes it
+            log.info("close left to the session's owner", extra={"session_id": event.ref, "code": exc.code})
+            return
         engine.tick(int(event.ref))
         await engine.wait_idle()
 

@@ -238,3 +238,20 @@ async def test_the_ack_names_the_half_the_cutoff_the_window_and_the_revisions_le
     assert second.window == (WARNING - 10_000, WARNING + 50_000)
     assert engine.view(1) is not None and engine.view(1)["bid_count"] == 1  # type: ignore[index]
     await engine.stop()
+
+
+async def test_an_admission_committed_by_another_process_is_logged_ahead_of_the_bid() -> None:
+    """A6: a paddle exists only once the ledger confirmed the deposit; when the admission
+    sweep ran in another process, the owner logs the admission just before the bid."""
+    config = make_config(1)
+    store = MemoryStore(config)
+    clock = FakeClock(T0)
+    engine = await started(store, clock)
+    with pytest.raises(AuctionRejected) as caught:
+        await engine.place_bid(1, PADDLES[0], "a", WARNING)
+    assert caught.value.reason is AuctionReason.NOT_ADMITTED
+    engine.admitted_elsewhere(1, PADDLES[0])
+    answer = await engine.place_bid(1, PADDLES[0], "b", WARNING)
+    assert [e.type_name for e in store.events()] == ["bidder_admitted", "quota_bid_accepted"]
+    assert answer.event.seq == 2
+    await engine.stop()
