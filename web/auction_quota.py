@@ -288,7 +288,7 @@ async def handle_frame(client: Client, text: str) -> None:
             context["req"] = data["req"]
         if isinstance(data.get("bid_id"), str) and 0 < len(data["bid_id"]) <= MAX_BID_ID_LEN:
             context["bid_id"] = data["bid_id"]
-        if op not in _OPS:
+        if op not in _OPS or QUOTA_ENGINE not in client.gateway.app:
             raise StreamRejected(StreamReason.UNKNOWN_OP, str(op)[:40])
         extra = set(data) - _OPS[op]
         if extra:
