@@ -199,8 +199,13 @@ def execute_batch(transfers: Sequence[Transfer], view: LedgerView) -> BatchResul
         prior = recorded if recorded is not None else (failure[0] if failure else None)
         text_pid = isinstance(pid, str)
         pending = known.get(pid) if text_pid else None
-        debit = working(t.debit_account_id)
-        credit = working(t.credit_account_id)
+        d_id, c_id = t.debit_account_id, t.credit_account_id
+        debit = sums.get(d_id) if isinstance(d_id, str) else None
+        if debit is None:
+            debit = working(d_id)
+        credit = sums.get(c_id) if isinstance(c_id, str) else None
+        if credit is None:
+            credit = working(c_id)
         result = validate_transfer(
             t,
             prior=prior,
@@ -256,7 +261,9 @@ def execute_batch(transfers: Sequence[Transfer], view: LedgerView) -> BatchResul
     i = 0
     while i < n:
         t = transfers[i]
-        if not _is_linked(t):  # on its own (the common case): no undo log
+        flags = t.flags
+        if not (isinstance(flags, TransferFlags) and flags._value_ & _LINKED):
+            # On its own (the common case): no undo log.
             outcome = create_one(t, None)
             out.append(outcome)
             if outcome.result is not _R.OK:

@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Protocol
 
 from ..model import (
+    AMOUNT_MAX_FEN,
     BALANCE_MAX_FEN,
     REFERENCE_MAX_LEN,
     Account,
@@ -154,9 +155,11 @@ def validate_transfer(
         return R.PENDING_ID_MUST_NOT_BE_EMPTY
     if settle and t.pending_id == t.id:
         return R.PENDING_ID_MUST_BE_DIFFERENT
-    problem = amount_problem(t.amount_fen)
-    if problem is not None:
-        return problem
+    amount = t.amount_fen
+    if type(amount) is not int or not 0 < amount <= AMOUNT_MAX_FEN:  # else no call: hot path
+        problem = amount_problem(amount)
+        if problem is not None:
+            return problem
     if not isinstance(t.code, TransferCode):
         return R.CODE_INVALID
     if not isinstance(t.reference, str) or len(t.reference) > REFERENCE_MAX_LEN:
@@ -171,7 +174,6 @@ def validate_transfer(
     debit_kinds, credit_kinds = _CODE_KINDS[t.code._value_]
     if debit.kind not in debit_kinds or credit.kind not in credit_kinds:
         return R.CODE_NOT_ALLOWED_FOR_ACCOUNTS
-    amount = t.amount_fen
 
     if settle:
         if pending is None:
