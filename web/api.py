@@ -780,7 +780,9 @@ def build_openapi(endpoints: list[Endpoint], *, title: str, version: str) -> dic
         if ep.websocket:
             op["responses"] = {"101": {"description": "switching protocols to a websocket"}, **_problem_responses(ep)}
         if ep.roles is not None:
-            op["security"] = [{"bearer": []}]
+            op["security"] = [{"bearer": []}, {"cookieAuth": []}]
+            if ep.write:  # the cookie alone does not authorise a write: the CSRF header too
+                op["x-csrf-required"] = True
             roles = sorted(ep.roles | ({Role.SUPERVISOR} if not ep.write else set()))
             op["x-roles"] = [r.value for r in roles]
         parameters: list[dict[str, Any]] = [
@@ -818,6 +820,31 @@ def build_openapi(endpoints: list[Endpoint], *, title: str, version: str) -> dic
         "components": {
             "schemas": schemas,
             "responses": _problem_components(),
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}, "cookieAuth": COOKIE_AUTH},
+            "parameters": {"CsrfToken": CSRF_PARAMETER},
         },
     }
+
+
+COOKIE_AUTH: dict[str, Any] = {
+    "type": "apiKey",
+    "in": "cookie",
+    "name": "sunlit_session",
+    "description": (
+        "The pages' session: the token POST /api/v1/sessions opens, held by the browser in the HttpOnly "
+        "cookie `sunlit_session` (set by the login page). A write (any method but GET, HEAD, OPTIONS; "
+        "operations marked `x-csrf-required`) authenticated by this cookie must also send the header "
+        "`X-CSRF-Token` with the value of the readable cookie `sunlit_csrf` (components.parameters.CsrfToken), "
+        "else 403 `csrf_failed`. `Authorization: Bearer` needs no CSRF token and wins when both are sent."
+    ),
+}
+CSRF_PARAMETER: dict[str, Any] = {
+    "name": "X-CSRF-Token",
+    "in": "header",
+    "required": False,
+    "description": (
+        "Required on a write authenticated by the `sunlit_session` cookie (cookieAuth): the value of the "
+        "`sunlit_csrf` cookie, an HMAC of the session token. Not needed with `Authorization: Bearer`."
+    ),
+    "schema": {"type": "string", "maxLength": 128},
+}

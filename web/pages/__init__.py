@@ -20,15 +20,17 @@ from typing import Any
 
 PAGE_MODULES: tuple[str, ...] = ("web.pages.site", "web.pages.public", "web.pages.auction", "web.pages.custodian",
                                   "web.pages.staff", "web.pages.expert", "web.pages.supervisor", "web.pages.statistics",
-                                  "web.pages.bidder")
+                                  "web.pages.bidder", "web.pages.quota")
 """Modules declaring pages with ``@page``; P2/P3's portals append theirs here."""
 
 
 def setup(app: Any, api: Any, registry: Any) -> None:
     from web.pages import render
+    from web.pages.notfound import html_not_found
 
     render.setup_envs(app)
     app.on_response_prepare.append(render.security_headers)
+    app.middlewares.append(html_not_found)  # an unknown page path: an HTML 404 (not under /api/)
     for name in PAGE_MODULES:
         if importlib.util.find_spec(name) is not None:
             importlib.import_module(name)
