@@ -103,3 +103,31 @@ async def load(ctx: DemoContext) -> None:
         ctx.lines.extend(f"  {u:<12} {r:<11} {p}" for u, r, p in created)
     else:
         ctx.lines.append(f"Demo data present; passwords are in {ctx.data_dir / 'demo-credentials.txt'}")
+
+
+async def ensure_users(
+    ctx: DemoContext, users: list[tuple[str, str, Role, int | None]]
+) -> dict[str, int]:
+    """More demo users (username, full name, role, organisation id), made like the core's:
+    created once, each password appended to ``demo-credentials.txt`` and printed once."""
+    created: list[tuple[str, str, str]] = []
+    ids: dict[str, int] = {}
+    async with ctx.pool.acquire() as conn:
+        for username, full_name, role, org_id in users:
+            user = await parties.find_user(conn, username)
+            if user is None:
+                password = secrets.token_urlsafe(9)
+                user = await parties.create_user(
+                    conn, ctx.audit, ctx.actor, ctx.now, username=username, full_name=full_name,
+                    role=role, password=password, org_id=org_id,
+                )  # fmt: skip
+                created.append((username, str(role), password))
+            ids[username] = ctx.users[username] = user.id
+    if created:
+        path = ctx.data_dir / "demo-credentials.txt"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as f:
+            for username, role, password in created:
+                f.write(f"{username}\t{role}\t{password}\n")
+        ctx.lines.extend(f"  {u:<12} {r:<11} {p}" for u, r, p in created)
+    return ids
