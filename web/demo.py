@@ -57,8 +57,9 @@ async def load_opened_chain(app: web.Application, ctx: demo.DemoContext) -> int:
     """The opened demo tender (``bidding.demo.load_opened``) and what web/panels.py and
     web/evaluation.py would do for it, in its past: the panel requirements, the draw for the
     tender two days before its deadline, the summoned experts confirmed (each with a login
-    ``member1``… — or ``expert1`` if drawn — and an Ed25519 key in ``demo-keys/``), and the
-    evaluation started the day after the opening. Idempotent, step by step."""
+    ``member1``… — or ``expert1`` if drawn — and an Ed25519 key in ``demo-keys/``; who sits is
+    written to ``demo-panel.txt``, ``username<TAB>expert id`` a line), and the evaluation
+    started the day after the opening. Idempotent, step by step."""
     data_dir = app[keys.CONFIG].data_dir
     evaluation_keys = app.get(keys.EVALUATION_KEYS) or EvaluationKeys.load_or_create(data_dir)
     bank_key = bank.load_or_create_key(data_dir.joinpath(*ledger_demo.KEY_FILE))
@@ -138,9 +139,11 @@ async def load_opened_chain(app: web.Application, ctx: demo.DemoContext) -> int:
             "ORDER BY m.line, m.position",
             draw["id"],
         )
+    panel_file = ctx.data_dir / "demo-panel.txt"  # who sits, for docs/evaluation.md's walk-through
+    panel_file.write_text("".join(f"{r['username']}\t{r['expert_id']}\n" for r in names), "utf-8")
     ctx.lines.append(
         f"Evaluation of {bidding_demo.OPENED_CODE} (id {tender_id}) started; the panel logs in as "
         + ", ".join(f"{r['username']} ({r['expert_id']})" for r in names)
-        + "; walk-through in docs/evaluation.md"
+        + f" (also in {panel_file}); walk-through in docs/evaluation.md"
     )
     return tender_id

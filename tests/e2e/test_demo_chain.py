@@ -68,9 +68,9 @@ async def test_the_demo_opened_tender_is_ready_for_evaluation_and_loads_once(mak
     assert state["state"] == "evaluating", state
     members = [m for m in state["members"] if not m["replaced"]]
     assert len(members) == 5
-    for line in first:
-        if line.startswith("Evaluation of"):
-            usernames = [part.split(" (")[0] for part in line.split("logs in as ")[1].split("; ")[0].split(", ")]
+    panel = [line.split("\t") for line in (config.data_dir / "demo-panel.txt").read_text().splitlines()]
+    assert sorted(eid for _, eid in panel) == sorted(m["expert_id"] for m in members)
+    usernames = [u for u, _ in panel]
     assert len(usernames) == 5
     for username in usernames:
         assert (config.data_dir / "demo-keys" / f"{username}.ed25519").exists()
