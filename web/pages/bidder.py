@@ -124,6 +124,7 @@ async def bidder_tender(p: PageCtx) -> dict[str, Any]:
         "clarifications": await _maybe(p, f"/tenders/{tid}/clarifications") or [],
         "objections": await _maybe(p, f"/tenders/{tid}/objections") or [],
         "record": await _maybe(p, f"/tenders/{tid}/opening-record/public"),
+        "eval_clarifications": await _maybe(p, f"/tenders/{tid}/evaluation/clarifications/mine") or [],
         "award": award,
         "in_publicity": bool(award)
         and award["state"] == "publicity"
