@@ -126,6 +126,10 @@ async def load_opened_chain(app: web.Application, ctx: demo.DemoContext) -> int:
                     member_id=m["id"], command=MemberCommand.CONFIRM,
                 )  # fmt: skip
     async with ctx.pool.acquire() as conn:
+        for message in await experts_store.messages_of_draw(conn, draw["id"]):
+            if message["status"] == "pending":  # delivered in the demo's past, not by today's outbox
+                await experts_store.finish_message(conn, message["id"], status="sent", now=requested,
+                                                   channel="demo", provider_ref=None, error=None)  # fmt: skip
         if await conn.fetchval("SELECT 1 FROM evaluations WHERE tender_id = $1", tender_id) is None:
             drawn, panel = await panel_members(conn, tender_id)
             ready = drawn and any(not p.replaced and p.user_id is not None for p in panel)
