@@ -499,6 +499,13 @@ class QuotaRouter:
     def owns(self, session_id: int) -> bool:
         return self.engine.book(session_id) is not None
 
+    def view(self, session_id: int) -> dict[str, Any] | None:
+        """The published view: the engine's here, else the owner's latest."""
+        if self.owns(session_id):
+            return self.engine.view(session_id)
+        view = self._views.get(session_id)
+        return None if view is None else dict(view)
+
     # -- commands -------------------------------------------------------------------------------
 
     async def place_bid(
@@ -508,11 +515,17 @@ class QuotaRouter:
         args = {"paddle": paddle, "bid_id": bid_id, "amount_fen": amount_fen}
         return await self._route(
             session_id,
-            lambda: self.engine.place_bid(session_id, paddle, bid_id, amount_fen),
+            lambda: self._bid_here(session_id, paddle, bid_id, amount_fen),
             "quota.bid",
             args,
             Forwarded,
         )
+
+    def _bid_here(self, session_id: int, paddle: str, bid_id: str, amount_fen: int) -> Any:
+        # the paddle was read from the database (quota_bidders): an admission another
+        # process's sweep committed is logged ahead of the bid
+        self.engine.admitted_elsewhere(session_id, paddle)
+        return self.engine.place_bid(session_id, paddle, bid_id, amount_fen)
 
     async def admit(self, session_id: int, paddles: list[str]) -> int:
         return int(
@@ -592,10 +605,10 @@ class QuotaRouter:
     async def _serve_bid(self, m: dict[str, Any]) -> dict[str, Any]:
         session_id = int(m["s"])
         await self._serve_check(session_id)
-        answer = await self.engine.place_bid(
+        answer = await self._bid_here(
             session_id, str(m["paddle"]), str(m["bid_id"]), int(m["amount_fen"])
         )
-        return answer.as_dict()
+        return dict(answer.as_dict())
 
     async def _serve_admit(self, m: dict[str, Any]) -> int:
         session_id = int(m["s"])

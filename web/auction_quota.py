@@ -34,8 +34,15 @@ from pydantic import AwareDatetime, Field
 
 from auction import protocol
 from auction import quota_service as service
-from auction.errors import AuctionReason, AuctionRejected, StreamReason, StreamRejected
+from auction.errors import (
+    AuctionReason,
+    AuctionRejected,
+    EngineUnavailable,
+    StreamReason,
+    StreamRejected,
+)
 from auction.model import MAX_AMOUNT_FEN, MAX_BID_ID_LEN
+from auction.ownership import QuotaRouter
 from auction.quota import QuotaBook
 from auction.quota_engine import QuotaEngine, QuotaEngineSettings
 from auction.quota_store import PgQuotaLogStore
@@ -55,6 +62,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("sunlit.auction.quota")
 
 QUOTA_ENGINE = web.AppKey("quota_engine", QuotaEngine)
+QUOTA_ROUTER = web.AppKey("quota_router", QuotaRouter)
+"""The quota sessions wherever their owner is (several processes: ``auction.ownership``)."""
 STAFF = {Role.STAFF, Role.ADMIN}
 Fen = Annotated[int, Field(ge=1, le=MAX_AMOUNT_FEN)]
 Seconds = Annotated[int, Field(ge=1, le=86_400)]
@@ -93,13 +102,15 @@ def _engine(call: Call) -> QuotaEngine:
 
 
 async def _with_live(call: Call, session: dict[str, Any]) -> dict[str, Any]:
-    engine = _engine(call)
+    router = call.app[QUOTA_ROUTER]
     try:
-        await engine.ensure(session["id"])
+        await router.engine.ensure(session["id"])
+    except EngineUnavailable:
+        pass  # owned by another process: its published view
     except DomainError:
         session["live"] = None
         return session
-    session["live"] = engine.view(session["id"])
+    session["live"] = router.view(session["id"])
     return session
 
 
@@ -156,7 +167,7 @@ async def apply(call: Call) -> dict[str, Any]:
             conn, call.audit, call.actor, call.now, session_id=session_id, org_id=call.actor.org_id
         )
     if answer["paddle"] is not None:
-        await _engine(call).admit(session_id, [answer["paddle"]])
+        await call.app[QUOTA_ROUTER].admit(session_id, [answer["paddle"]])
     return answer
 
 
@@ -182,7 +193,7 @@ async def admit_all(app: web.Application, session_id: int, actor: Any) -> int:
                 conn, app[keys.AUDIT], actor, app[keys.CLOCK].now(), session_id=session_id, after_org_id=cursor
             )
         if given:
-            await app[QUOTA_ENGINE].admit(session_id, [p for _, p in given])
+            await app[QUOTA_ROUTER].admit(session_id, [p for _, p in given])
         count += len(given)
     return count
 
@@ -206,10 +217,7 @@ async def place_quota_bid(call: Call) -> dict[str, Any]:
         )
     if paddle is None:
         raise AuctionRejected(AuctionReason.NOT_ADMITTED, "no paddle: is your deposit confirmed?")
-    engine = _engine(call)
-    await engine.ensure(session_id)
-    engine.admitted_elsewhere(session_id, paddle)
-    answer = await engine.place_bid(session_id, paddle, b.bid_id, b.amount_fen)
+    answer = await call.app[QUOTA_ROUTER].place_bid(session_id, paddle, b.bid_id, b.amount_fen)
     return {**answer.as_dict(), "paddle": paddle}
 
 
@@ -303,7 +311,7 @@ async def handle_frame(client: Client, text: str) -> None:
             await _subscribe(client, session_id, context)
         elif op == "unsubscribe":
             if _sessions(client).pop(session_id, 0) != 0:
-                client.gateway.app[QUOTA_ENGINE].unsubscribe(session_id, client)
+                client.gateway.app[QUOTA_ROUTER].unsubscribe(session_id, client)
         else:
             bid_id, amount = data.get("bid_id"), data.get("amount_fen")
             if not isinstance(bid_id, str) or not 0 < len(bid_id) <= MAX_BID_ID_LEN:
@@ -330,7 +338,7 @@ async def _subscribe(client: Client, session_id: int, context: dict[str, Any]) -
     if session_id not in held and len(held) + len(client.subscribed) >= client.settings.subscriptions_max:
         raise StreamRejected(StreamReason.TOO_MANY_SUBSCRIPTIONS, str(client.settings.subscriptions_max))
     try:
-        view = await engine.subscribe(session_id, client)
+        view = await client.gateway.app[QUOTA_ROUTER].subscribe(session_id, client)
     except DomainError as exc:
         if exc.code == "quota_session_not_found":
             raise StreamRejected(StreamReason.LOT_NOT_FOUND, f"quota session {session_id}") from exc
@@ -342,7 +350,7 @@ async def _subscribe(client: Client, session_id: int, context: dict[str, Any]) -
         **view,
         "server_time": engine.now(),
         "paddle": paddle,
-        "my_bid": engine.standing(session_id, paddle) if paddle else None,
+        "my_bid": await client.gateway.app[QUOTA_ROUTER].standing(session_id, paddle) if paddle else None,
     }
     if "req" in context:
         frame["req"] = context["req"]
@@ -375,10 +383,11 @@ async def _bid(client: Client, session_id: int, bid_id: str, amount: int, contex
     if paddle is None:
         raise AuctionRejected(AuctionReason.NOT_ADMITTED, "no paddle: is your deposit confirmed?")
     held[session_id] = paddle
-    engine.admitted_elsewhere(session_id, paddle)
     client.in_flight += 1
     arrived = client.loop.time()
-    future = engine.place_bid(session_id, paddle, bid_id, amount)
+    future = asyncio.ensure_future(
+        client.gateway.app[QUOTA_ROUTER].place_bid(session_id, paddle, bid_id, amount)
+    )
 
     def answered(fut: asyncio.Future[Any]) -> None:
         client.in_flight -= 1
@@ -404,9 +413,9 @@ def forget(client: Client) -> None:
     """The client's socket is done: leave its quota sessions."""
     held = getattr(client, "quota_sessions", None)
     if held:
-        engine = client.gateway.app[QUOTA_ENGINE]
+        router = client.gateway.app[QUOTA_ROUTER]
         for session_id in held:
-            engine.unsubscribe(session_id, client)
+            router.unsubscribe(session_id, client)
         held.clear()
 
 
@@ -432,8 +441,9 @@ async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
         if scheduler is not None:
             await scheduler.rearm()
 
+    engine_store = PgQuotaLogStore(app[keys.DSN], pool)
     engine = QuotaEngine(
-        PgQuotaLogStore(app[keys.DSN], pool),
+        engine_store,
         clock,
         settings=_settings(app[keys.CONFIG].extra),
         on_closed=closed,
@@ -441,9 +451,17 @@ async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[QUOTA_ENGINE] = engine
     await engine.start()
+    from web.auction import CLUSTER  # here: web.auction imports this module's gateway
+
+    cluster = app[CLUSTER]
+    await engine_store.register(cluster.node_id)  # owners are found by their writer's backend
+    router = QuotaRouter(engine, cluster, pool, wire=protocol.ws_text)
+    app[QUOTA_ROUTER] = router
+    router.start()
     try:
         yield
     finally:
+        await router.stop()
         await engine.stop()
 
 
@@ -470,7 +488,7 @@ def setup(app: web.Application, api_: Api, registry: EventRegistry) -> None:
         session_id, paddles = admitted.pop(event.id, (int(event.ref), []))
         if paddles:
             try:
-                await app[QUOTA_ENGINE].admit(session_id, paddles)
+                await app[QUOTA_ROUTER].admit(session_id, paddles)
             except DomainError as exc:  # owned by another process: it logs them on first bid
                 log.info("admissions left to the session's owner", extra={"session_id": session_id, "code": exc.code})
 
