@@ -15,7 +15,7 @@ import html
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -57,6 +57,7 @@ from trading.errors import Forbidden
 from web import keys
 from web.api import Api, Body, Call, Count32, Cursor, FreeText, Id, Query
 from web.api import Text as Line
+from web.auction_quota import QUOTA_ROUTER
 from web.auction_ws import ENGINE, GATEWAY, Gateway, GatewaySettings, api_ws
 from web.register import refuse_if_banned
 
@@ -991,6 +992,21 @@ def _expose_metrics(app: web.Application, engine: Engine, cluster: Cluster) -> N
                 lambda: cluster.calls_served, kind="counter")
     metrics.add("sunlit_auction_listen_reconnects", "Times the LISTEN connection was made again",
                 lambda: cluster.relistens, kind="counter")
+
+    def quota(figure: str) -> Callable[[], float | None]:
+        def read() -> float | None:
+            router = app.get(QUOTA_ROUTER)  # set up after this engine (web.auction_quota)
+            if router is None:
+                return None
+            return float(len(router.engine.session_ids())) if figure == "owned" else getattr(router, figure)
+
+        return read
+
+    metrics.add("sunlit_auction_quota_sessions_owned", "Quota sessions this process owns", quota("owned"))
+    metrics.add("sunlit_auction_quota_forwarded", "Quota commands sent to the owning process",
+                quota("forwarded"), kind="counter")
+    metrics.add("sunlit_auction_quota_takeovers", "Quota sessions taken over from a process that died",
+                quota("takeovers"), kind="counter")
 
 
 async def _close_clients(app: web.Application) -> None:
