@@ -2,7 +2,9 @@
 custodian1..3 holding its opening key 2 of 3, and bidder1..4 registered with their
 deposits confirmed. Key files for all of them are written (0600) under
 ``<data dir>/demo-keys/`` so a newcomer can seal, submit, hand in shares and read the
-opening record (docs/bidding.md, "Walk-through").
+opening record (docs/bidding.md, "Walk-through"). A second tender, ``HZJT-2026-002``
+(``load_opened``, called by web/demo.py), lies in the past: bid, frozen and opened, for the
+evaluation's walk-through (docs/evaluation.md).
 
 The deadline is legal (21 days after publication, T1); the walk-through moves it earlier
 with ``PATCH /api/v1/tenders/{id}/dates`` — staff may, before the deadline, audited and
@@ -79,6 +81,11 @@ async def _x25519_for(ctx: DemoContext, username: str) -> Path:
                 conn, ctx.audit, actor, ctx.now, public_key=public, algorithm="x25519", label="demo"
             )
     return path
+
+
+async def signing_key_for(ctx: DemoContext, username: str) -> Path:
+    """The demo user's Ed25519 key file (made once, 0600), its public key registered."""
+    return await _ed25519_for(ctx, username)
 
 
 async def _ed25519_for(ctx: DemoContext, username: str) -> Path:

@@ -27,7 +27,7 @@ from trading.ledger import bank
 from trading.ledger import demo as ledger_demo
 from web import keys
 from web.evaluation import panel_members
-from web.panels import TenderPanelBody, _demand, tender_ref
+from web.panels import _demand, tender_ref
 from web.register import without_banned_experts
 
 DEMO_MODULES: tuple[str, ...] = ("trading.ledger.demo", "bidding.demo", "auction.demo", "experts.demo")
@@ -77,18 +77,13 @@ async def load_opened_chain(app: web.Application, ctx: demo.DemoContext) -> int:
                 supervising_org_ids=[ctx.orgs["supervisor_dept"]], lines=PANEL_LINES,
                 tenderee_representatives=0, min_members=5,
             )  # fmt: skip
-            sitting = TenderPanelBody(
-                evaluation_date=(t["opening"] + timedelta(days=1)).date(),
-                evaluation_time="09:30",
-                evaluation_place="湖州市公共资源交易中心 3号评标室",
-            )
             async with conn.transaction():
                 context = await reading.panel_context(conn, tender_id)
                 data = draws.DrawInput(
                     tender_ref=tender_ref(tender_id), tender_id=tender_id,
                     tenderee_org_id=ctx.orgs["tenderee"], demands=tuple(_demand(ln) for ln in PANEL_LINES),
-                    evaluation_date=sitting.evaluation_date, evaluation_time=time(9, 30),
-                    evaluation_place=sitting.evaluation_place, evaluation_days=1,
+                    evaluation_date=(t["opening"] + timedelta(days=1)).date(), evaluation_time=time(9, 30),
+                    evaluation_place="湖州市公共资源交易中心 3号评标室", evaluation_days=1,
                     bidder_org_ids=tuple(context.bidder_org_ids),
                     supervising_org_ids=(ctx.orgs["supervisor_dept"],), tenderee_representatives=0,
                     min_members=5, cooldown_days=0, yearly_cap=None, relation_lookback_years=3,
@@ -117,7 +112,7 @@ async def load_opened_chain(app: web.Application, ctx: demo.DemoContext) -> int:
             async with ctx.pool.acquire() as conn:
                 username = await conn.fetchval("SELECT username FROM users WHERE id = $1", entry.user_id)
             ctx.users[username] = entry.user_id
-        await bidding_demo._ed25519_for(ctx, username)
+        await bidding_demo.signing_key_for(ctx, username)
         if m["status"] == "summoned":
             expert = Actor(ctx.users[username], username, Role.EXPERT, None)
             async with ctx.pool.acquire() as conn:
