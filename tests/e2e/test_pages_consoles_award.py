@@ -40,8 +40,9 @@ async def panel(make_client: Any, tmp_path: Path) -> Panel:
     return p
 
 
-async def to_the_signed_report(panel: Panel) -> int:
-    """A tender drawn, bid, opened, scored and reported over the API; every member signs."""
+async def to_the_signed_report(panel: Panel, *, fail_every_bid: bool = False) -> int:
+    """A tender drawn, bid, opened, scored and reported over the API; every member signs.
+    ``fail_every_bid``: every member fails every bid (not responsive), so no candidate is left."""
     client, centre = panel.client, panel.centre
     tender = await centre.tender(evaluation_method="comprehensive", criteria=CRITERIA)
     tid = tender["id"]
@@ -67,8 +68,12 @@ async def to_the_signed_report(panel: Panel) -> int:
                                    headers=member_h), 201)  # fmt: skip
         doc = records.sheet_document(
             tender_id=tid, expert_id=eid, revision=1,
-            reviews=[{"bid_id": b, "passed": True, "cause": None, "reason": ""} for b in bid_ids],
-            points={b: {"technical": str(50 + i)} for i, b in enumerate(bid_ids)},
+            reviews=[
+                {"bid_id": b, "passed": False, "cause": "not_responsive", "reason": "未响应工期要求 the period is not met"}
+                if fail_every_bid else {"bid_id": b, "passed": True, "cause": None, "reason": ""}
+                for b in bid_ids
+            ],
+            points={} if fail_every_bid else {b: {"technical": str(50 + i)} for i, b in enumerate(bid_ids)},
         )  # fmt: skip
         await ok(await client.post(f"/api/v1/tenders/{tid}/evaluation/sheets", headers=member_h, json={
             "document": doc, "signature": b64url_encode(key.sign(canonical_json(doc)))}), 201)  # fmt: skip
@@ -162,3 +167,28 @@ async def test_staff_answer_an_objection_award_record_a_decline_with_forfeit_and
     award = await ok(await client.get(f"/api/v1/tenders/{tid}/award", headers=centre.staff_h))
     assert award["state"] == "contracted" and award["contract"]["amount_fen"] == 700_000_000
     assert 10_000_000 in award["contract"].values(), award["contract"]  # the bond, typed in yuan
+
+
+async def test_staff_declare_a_tender_failed_with_its_re_tender_in_the_page(panel: Panel) -> None:
+    """W7 (BL 42): no valid candidate — the tender fails and a linked re-tender draft is made
+    with the code staff typed (the FAILED and RE_TENDER notices published)."""
+    client, centre = panel.client, panel.centre
+    tid = await to_the_signed_report(panel, fail_every_bid=True)
+    app = panel.app
+    app[keys.CLOCK].advance(hours=1)  # the award watch starts the procedure (award.sweep)
+    await app[keys.SCHEDULER].run_due()
+    await panel.relogin()
+    base = base_url(client)
+    async with browser() as b:
+        page = await new_page(b, locale="en-GB")
+        await login(page, base, centre.staff.username, PASSWORD, f"/staff/tenders/{tid}?lang=en")
+        await page.wait_for_selector("#failure-form")
+        await page.wait_for_load_state("networkidle")
+        await page.fill("#failure-form [name=retender_code]", "RE-2026-001")
+        await page.click("#failure-form button[type=submit]")
+        await page.wait_for_function("() => document.getElementById('award-state')?.textContent === 'Failed'")
+        await assert_no_horizontal_overflow(page)
+    award = await ok(await client.get(f"/api/v1/tenders/{tid}/award", headers=centre.staff_h))
+    assert award["state"] == "failed"
+    tenders = await ok(await client.get("/api/v1/tenders", headers=centre.staff_h))
+    assert any(t["code"] == "RE-2026-001" and t["state"] == "draft" for t in tenders)
