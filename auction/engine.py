@@ -423,6 +423,7 @@ class Engine:
         peers_up = self._peers is not None and bool(await self._call_store("peers_alive", False))
         self._running = True
         self._writer = asyncio.create_task(self._write_loop(), name="auction-writer")
+        self._writer.add_done_callback(self._writer_done)
         live = await self._call_store("live_lot_ids", None)
         lot_ids = await self._store.unsettled_lot_ids() if live is None else live
         for lot_id in await self._claim(lot_ids):
@@ -431,6 +432,10 @@ class Engine:
         self._beater = asyncio.create_task(self._beat_loop(), name="auction-heartbeat")
         if self._peers is not None and hasattr(self._store, "claim"):
             self._sweeper = asyncio.create_task(self._sweep_loop(), name="auction-sweep")
+
+    def _writer_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.critical("the auction log writer stopped", exc_info=task.exception())
 
     async def _call_store(self, name: str, default: Any, *args: Any) -> Any:
         """An optional store method (a test's fake store has no ownership)."""
