@@ -1307,7 +1307,15 @@ class Engine:
             mark = ("closed", 0)
             if mark not in lot.hooks_started:
                 lot.hooks_started.add(mark)
-                self._spawn(self.hooks.lot_closed(lot.id, state), f"settle-{lot.id}")
+                self._spawn(self._settle(lot.id, state), f"settle-{lot.id}")
+
+    async def _settle(self, lot_id: int, state: LotState) -> None:
+        """Record the result, then let go of the lot's lock: a closed lot takes no more
+        events (a late bid's refusal is written without it), and PostgreSQL's lock table is
+        finite (``max_locks_per_transaction`` x connections) for a process that runs for months."""
+        assert self.hooks.lot_closed is not None
+        await self.hooks.lot_closed(lot_id, state)
+        await self._call_store("release", None, lot_id)
 
     async def _reveal(self, lot_id: int, commitment: str) -> None:
         assert self.hooks.reveal_reserve is not None
