@@ -147,6 +147,12 @@ class AuctionReason(Reason):
         "The revealed reserve price does not match the sealed commitment",
         "公开的底价与封存的承诺值不符",
     )
+    SEED_MISMATCH = (
+        "seed_mismatch",
+        422,
+        "The lottery seed does not match the commitment published before bidding",
+        "摇号种子与竞价开始前公布的承诺值不符",
+    )
     # -- quota plates (A9) ----------------------------------------------------------------
     OVER_WARNING_PRICE = (
         "over_warning_price",

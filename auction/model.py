@@ -81,6 +81,7 @@ __all__ = [
     "Resume",
     "RevealReserve",
     "SealReserve",
+    "SeedCommitted",
     "Start",
     "Suspend",
     "Tick",
@@ -391,6 +392,8 @@ class LotState:
     paused_at: datetime | None = None
     pause_reason: str | None = None
     reserve_commitment: str | None = None
+    seed_commitment: str | None = None
+    """The lottery seed's commitment (``SeedCommitted``), if the lot was started with one."""
     cap_candidates: tuple[str, ...] = ()
     award_basis: Basis | None = None
     bidding_ended_at: datetime | None = None
@@ -413,7 +416,11 @@ class Command:
 
 @dataclass(frozen=True)
 class Start(Command):
-    """Staff (or the scheduler at ``opens_at``) open the lot."""
+    """Staff (or the scheduler at ``opens_at``) open the lot. ``seed_commitment``: the hex
+    SHA-256 of the lottery seed the service drew for this lot (A8); given, the start logs it
+    (``SeedCommitted``) before ``LotStarted``, so it is public before any bid."""
+
+    seed_commitment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -543,6 +550,15 @@ class LotStarted(Event):
     phase: Phase
     listing_ends_at: datetime | None
     countdown_ends_at: datetime | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SeedCommitted(Event):
+    """The lottery seed's commitment (hex SHA-256 of the seed), published before bidding
+    opens; the seed itself appears only in the lottery's ``CapResolved`` (A8)."""
+
+    type_name: ClassVar[str] = "seed_committed"
+    commitment: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -677,6 +693,7 @@ class OutagePolicyApplied(Event):
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type_name: cls
     for cls in (
+        SeedCommitted,
         LotStarted,
         BidderAdmitted,
         BidderSuspended,

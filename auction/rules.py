@@ -69,7 +69,10 @@ The rules, by their ids in the project's rules table (A1–A9; A7, the deposits,
   decided among those who accept the capped price (the bidder who reached it first,
   then each ``AcceptCap`` in order; a suspended bidder is left out) by a staff-entered
   second criterion or by a lottery over a seed passed in (``lottery_pick``, re-runnable
-  by anyone from the ``CapResolved`` event).
+  by anyone from the ``CapResolved`` event). The seed is committed before bidding opens:
+  ``Start(seed_commitment)`` logs ``SeedCommitted`` (hex SHA-256 of the seed,
+  ``seed_commitment``) before ``LotStarted``, and a lottery whose seed does not hash to it
+  is refused (``seed_mismatch``). A lot started without one takes any seed (older logs).
 
 Refusals of ``PlaceBid``, in this order of precedence: ``bad_command`` (bid id, paddle),
 ``bad_amount``, the phase (``not_open``, ``paused``, ``closed``), ``not_admitted``,
@@ -140,6 +143,7 @@ from auction.model import (
     Resume,
     RevealReserve,
     SealReserve,
+    SeedCommitted,
     Start,
     Suspend,
     Tick,
@@ -162,6 +166,7 @@ __all__ = [
     "rebuild",
     "recover",
     "reserve_commitment",
+    "seed_commitment",
 ]
 
 MIN_RESERVE_SALT_BYTES = 16
@@ -215,6 +220,11 @@ def lottery_pick(seed: bytes, candidates: Sequence[str]) -> str:
     assert candidates, "a lottery needs at least one candidate"
     digest = sha256(_LOTTERY_DOMAIN + seed + b"\x00" + "\n".join(candidates).encode())
     return candidates[int.from_bytes(digest, "big") % len(candidates)]
+
+
+def seed_commitment(seed: bytes) -> str:
+    """The lottery seed's commitment: its plain hex SHA-256 (``sha256sum`` checks it)."""
+    return sha256_hex(seed)
 
 
 def reserve_commitment(reserve_fen: int, salt: bytes) -> str:
@@ -276,6 +286,14 @@ def _validate(command: Command) -> None:
     elif isinstance(command, SealReserve):
         if not isinstance(command.commitment, str) or not _HEX64.fullmatch(command.commitment):
             raise _reject(AuctionReason.BAD_COMMAND, "commitment must be 64 lowercase hex digits")
+    elif isinstance(command, Start):
+        commitment = command.seed_commitment
+        if commitment is not None and (
+            not isinstance(commitment, str) or not _HEX64.fullmatch(commitment)
+        ):
+            raise _reject(
+                AuctionReason.BAD_COMMAND, "seed_commitment must be 64 lowercase hex digits"
+            )
     elif isinstance(command, RevealReserve):
         check_amount(command.reserve_fen)
         _check_bytes(command.salt, "salt", MIN_RESERVE_SALT_BYTES, MAX_RESERVE_SALT_BYTES)
@@ -372,6 +390,8 @@ def _start(log: _Log, command: Start, now: datetime) -> None:
     config = log.state.config
     if now < config.opens_at:
         raise _reject(AuctionReason.TOO_EARLY, f"opens at {iso_ms(config.opens_at)}")
+    if command.seed_commitment is not None:
+        log.emit(SeedCommitted, now, commitment=command.seed_commitment)
     if config.kind is LotKind.LAND:
         assert log.state.listing_ends_at is not None
         if now >= log.state.listing_ends_at:
@@ -575,6 +595,8 @@ def _draw_lottery(log: _Log, command: DrawLottery, now: datetime) -> None:
     candidates = _eligible_candidates(state)
     if not candidates:
         raise _reject(AuctionReason.SUSPENDED, "every candidate is suspended")
+    if state.seed_commitment is not None and seed_commitment(command.seed) != state.seed_commitment:
+        raise _reject(AuctionReason.SEED_MISMATCH, f"commitment {state.seed_commitment}")
     log.emit(
         CapResolved,
         now,
@@ -762,6 +784,10 @@ def _on_reinstated(state: LotState, e: BidderReinstated) -> LotState:
     return _evolve(state, suspended=state.suspended - {e.paddle})
 
 
+def _on_seed_committed(state: LotState, e: SeedCommitted) -> LotState:
+    return _evolve(state, seed_commitment=e.commitment)
+
+
 def _on_reserve_sealed(state: LotState, e: ReserveSealed) -> LotState:
     return _evolve(state, reserve_commitment=e.commitment)
 
@@ -865,6 +891,7 @@ def _on_outage(state: LotState, e: OutagePolicyApplied) -> LotState:
 
 
 _FOLD: dict[type[Event], tuple[tuple[Phase, ...], Callable[[LotState, Any], LotState]]] = {
+    SeedCommitted: ((Phase.SCHEDULED,), _on_seed_committed),
     LotStarted: ((Phase.SCHEDULED,), _on_started),
     BidderAdmitted: ((Phase.SCHEDULED, *_LIVE, Phase.PAUSED), _on_admitted),
     BidderSuspended: (_NOT_CLOSED, _on_suspended),
@@ -934,6 +961,7 @@ def public_view(state: LotState) -> dict[str, Any]:
         "starting_price_fen": config.starting_price_fen,
         "increment_fen": config.increment_fen,
         "price_cap_fen": config.price_cap_fen,
+        "seed_commitment": state.seed_commitment,
         "highest_fen": state.highest_fen,
         "leader": state.leader,
         "bid_count": state.bid_count,

@@ -44,8 +44,9 @@ from auction.model import (
     config_to_dict,
 )
 from auction.reserve import ReserveKey, SealedReserve
-from auction.rules import reserve_commitment
+from auction.rules import reserve_commitment, seed_commitment
 from auction.verify import SIGNED_NOTE, log_document
+from crypto.sealedbox import open_from, seal_to
 from crypto.signing import canonical_json, sha256_hex
 from trading import admission, notices, supervision
 from trading.audit import AuditLog
@@ -68,7 +69,9 @@ __all__ = [
     "get_session",
     "list_lots",
     "lot_json",
+    "open_lottery_seed",
     "open_reserve",
+    "lottery_seed_commitments",
     "record_action",
     "result",
     "schedule_lot",
@@ -644,6 +647,59 @@ async def open_reserve(
     if reserve_commitment(reserve_fen, salt) != commitment:
         raise AuctionRejected(AuctionReason.RESERVE_MISMATCH)
     return reserve_fen, salt
+
+
+# -- the lottery seed (A8) ---------------------------------------------------------------------------
+
+LOTTERY_SEED_BYTES = 32
+_SEED_CONTEXT = b"sunlit/auction/lottery-seed/v1/lot:"
+
+
+def draws_by_lottery(config: dict[str, Any]) -> bool:
+    """A lot whose price cap is decided by lottery (A8): its seed is committed at the start."""
+    return config.get("price_cap_fen") is not None and config.get("cap_policy") == "lottery"
+
+
+async def lottery_seed_commitments(
+    conn: asyncpg.Connection, key: ReserveKey, lot_ids: Sequence[int], now: datetime
+) -> dict[int, str]:
+    """lot id → the commitment of its lottery seed, for the lots among ``lot_ids`` decided by
+    lottery at the cap. A lot without a seed gets one now: 32 random bytes drawn here (never
+    in the rules), sealed to the auction key, stored before the caller logs the commitment
+    (``Start(seed_commitment)``). Idempotent: a lot keeps its first seed. Commit this before
+    the start is logged (the caller passes an autocommit connection)."""
+    out: dict[int, str] = {}
+    for lot_id in lot_ids:
+        row = await store.get_lot(conn, lot_id)
+        if row is None or not draws_by_lottery(row["config"]):
+            continue
+        seed = secrets.token_bytes(LOTTERY_SEED_BYTES)
+        out[lot_id] = await store.insert_lottery_seed(
+            conn,
+            lot_id,
+            commitment=seed_commitment(seed),
+            sealed_box=seal_to(key.public, seed, _SEED_CONTEXT + str(lot_id).encode()),
+            key_id=key.key_id,
+            now=now,
+        )
+    return out
+
+
+async def open_lottery_seed(
+    conn: asyncpg.Connection, key: ReserveKey, *, lot_id: int, commitment: str
+) -> bytes:
+    """The seed the lot's log committed to, opened for the draw (and then published)."""
+    row = await store.get_lottery_seed(conn, lot_id)
+    if row is None or row["commitment"] != commitment:
+        raise NotFound(
+            f"no sealed lottery seed for lot {lot_id} matches its log",
+            f"标的 {lot_id} 无与日志相符的封存摇号种子",
+            code="lottery_seed_not_found",
+        )
+    seed = open_from(key.private, bytes(row["sealed_box"]), _SEED_CONTEXT + str(lot_id).encode())
+    if seed_commitment(seed) != commitment:
+        raise AuctionRejected(AuctionReason.SEED_MISMATCH)
+    return seed
 
 
 # -- staff actions -----------------------------------------------------------------------------------

@@ -735,5 +735,37 @@ async def revealed_reserve(conn: asyncpg.Connection, lot_id: int) -> asyncpg.Rec
     return row
 
 
+async def insert_lottery_seed(
+    conn: asyncpg.Connection,
+    lot_id: int,
+    *,
+    commitment: str,
+    sealed_box: bytes,
+    key_id: str,
+    now: datetime,
+) -> str:
+    """Store a lot's sealed lottery seed unless it has one; the commitment that counts."""
+    await conn.execute(
+        "INSERT INTO auction_lottery_seeds (lot_id, commitment, sealed_box, key_id, created_at) "
+        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (lot_id) DO NOTHING",
+        lot_id,
+        commitment,
+        sealed_box,
+        key_id,
+        now,
+    )
+    stored: str = await conn.fetchval(
+        "SELECT commitment FROM auction_lottery_seeds WHERE lot_id = $1", lot_id
+    )
+    return stored
+
+
+async def get_lottery_seed(conn: asyncpg.Connection, lot_id: int) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT * FROM auction_lottery_seeds WHERE lot_id = $1", lot_id
+    )
+    return row
+
+
 def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

@@ -26,12 +26,16 @@ the confirmation, the opening records and the draw bundles.
 3. every event re-derived: each event names the command that made it (``BidAccepted`` →
    ``PlaceBid``, ``LotStarted`` → ``Start``, ``CapResolved`` → ``DrawLottery`` with its
    published seed or ``DecideByCriterion``, the reserve's ``LotClosed`` → ``RevealReserve``
-   with the published salt, ``OutagePolicyApplied`` → ``recover``; a deadline's events →
+   with the published salt, ``SeedCommitted`` → ``Start`` with that commitment,
+   ``OutagePolicyApplied`` → ``recover``; a deadline's events →
    ``Tick``), that command is judged by ``rules.decide`` at the event's time on the state
    replayed so far, and the events the rules produce must be exactly the next events of the
    log — a bid below the minimum, after the close, from a paddle not admitted, or a close
    at the wrong time is refused by the rules and reported;
 4. the replayed state is closed, and ``rules.rebuild`` of the log gives the same state;
+   a lottery (A8) used the seed committed before bidding opened: a ``SeedCommitted`` event
+   precedes the first bid and the revealed seed hashes to it (``rules.seed_commitment``;
+   the replay refuses a mismatch as ``seed_mismatch``), and the draw re-runs to the winner;
 5. with a confirmation: its signature (same trusted key), that it is of this lot, and that
    its winner's paddle, price, basis, close time, ``log_seq`` and ``log_sha256`` are the
    replay's.
@@ -77,6 +81,7 @@ from auction.model import (
     Resume,
     RevealReserve,
     SealReserve,
+    SeedCommitted,
     Start,
     Suspend,
     Tick,
@@ -91,7 +96,7 @@ from auction.quota import (
     QuotaClosed,
     quota_config_from_dict,
 )
-from auction.rules import decide, initial_state, rebuild, recover
+from auction.rules import decide, initial_state, lottery_pick, rebuild, recover, seed_commitment
 from crypto.signing import canonical_json, sha256_hex
 from crypto.signing import verify as verify_signature
 from trading.clock import iso_ms, utc_ms
@@ -257,6 +262,7 @@ def verify_auction(
     state = _replay(config, events, admitted, doc.get("reserve"), report)
     if state is None:
         return report
+    _check_seed(events, report)
     report.state = state
     try:
         if rebuild(config, events) != state:
@@ -276,6 +282,48 @@ def verify_auction(
     return report
 
 
+def _check_seed(events: list[Event], report: AuctionReport) -> None:
+    """A lottery's seed was committed before the first bid and is the one revealed (A8)."""
+    draws = [e for e in events if isinstance(e, CapResolved) and e.basis is Basis.LOTTERY]
+    if not draws:
+        return
+    committed = [e for e in events if isinstance(e, SeedCommitted)]
+    first_bid = next((e.seq for e in events if isinstance(e, BidAccepted)), None)
+    if len(committed) != 1:
+        report.problems.append(
+            "lottery: the seed was not committed before bidding opened (no seed_committed event)"
+            if not committed
+            else "lottery: more than one seed commitment"
+        )
+        return
+    commitment = committed[0]
+    if first_bid is not None and commitment.seq > first_bid:
+        report.problems.append(
+            f"lottery: the seed's commitment (seq {commitment.seq}) follows the first bid (seq {first_bid})"
+        )
+        return
+    for draw in draws:
+        try:
+            seed = bytes.fromhex(draw.seed_hex or "")
+        except ValueError:
+            report.problems.append(f"lottery: seq {draw.seq} reveals a seed that is not hex")
+            return
+        if seed_commitment(seed) != commitment.commitment:
+            report.problems.append(
+                f"lottery: the seed revealed at seq {draw.seq} does not hash to the commitment "
+                f"published at seq {commitment.seq}"
+            )
+            return
+        if not draw.candidates or lottery_pick(seed, draw.candidates) != draw.winner:
+            report.problems.append(f"lottery: re-running the draw at seq {draw.seq} does not give its winner")
+            return
+    report.checked.append(
+        f"lottery: SHA-256 of the seed revealed at seq {draws[-1].seq} is the commitment "
+        f"{commitment.commitment} published at seq {commitment.seq}, before the first bid; "
+        "the draw re-runs to the same winner"
+    )
+
+
 def _time(raw: str) -> datetime:
     when = datetime.fromisoformat(raw)
     if when.tzinfo is None:
@@ -285,6 +333,8 @@ def _time(raw: str) -> datetime:
 
 def _command_for(event: Event, reserve: object) -> Command | None:
     """The command an event records; ``None`` for ``OutagePolicyApplied`` (``recover``)."""
+    if isinstance(event, SeedCommitted):
+        return Start(seed_commitment=event.commitment)
     if isinstance(event, LotStarted):
         return Start()
     if isinstance(event, BidAccepted):

@@ -16,6 +16,7 @@ import logging
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -400,7 +401,26 @@ async def my_paddles(call: Call) -> list[dict[str, Any]]:
     roles=STAFF,
 )
 async def start_lot(call: Call) -> dict[str, Any]:
-    return await _staff_command(call, call.path_int("lot_id"), Start(), "auction.lot.start", {})
+    lot_id = call.path_int("lot_id")
+    seeds = await _seed_commitments(call.app, [lot_id], call.now)
+    commitment = seeds.get(lot_id)
+    return await _staff_command(
+        call,
+        lot_id,
+        Start(seed_commitment=commitment),
+        "auction.lot.start",
+        {} if commitment is None else {"seed_commitment": commitment},
+    )
+
+
+async def _seed_commitments(
+    app: web.Application, lot_ids: list[int], now: datetime
+) -> dict[int, str]:
+    """The lottery seeds' commitments of the lots about to start (A8), stored and committed
+    on a connection of their own before the start is logged: a start that the scheduler's
+    transaction later rolls back must not leave a commitment in the log without its seed."""
+    async with app[keys.POOL].acquire() as conn:
+        return await service.lottery_seed_commitments(conn, app[RESERVE_KEY], lot_ids, now)
 
 
 @route(
@@ -417,8 +437,10 @@ async def start_session(call: Call) -> dict[str, Any]:
     engine = _engine(call)
     now = engine.now()
     lot_ids = [lot["id"] for lot in session["lots"]]
+    seeds = await _seed_commitments(call.app, lot_ids, now)
     outcomes = await asyncio.gather(
-        *(engine.execute(i, Start(), now=now) for i in lot_ids), return_exceptions=True
+        *(engine.execute(i, Start(seed_commitment=seeds.get(i)), now=now) for i in lot_ids),
+        return_exceptions=True,
     )
     refused = [o for o in outcomes if isinstance(o, BaseException)]
     for error in refused:
@@ -626,13 +648,24 @@ async def decide_by_criterion(call: Call) -> dict[str, Any]:
     roles=STAFF,
 )
 async def draw_lottery(call: Call) -> dict[str, Any]:
-    seed = secrets.token_bytes(32)
+    """The seed is the one committed before bidding opened (``seed_committed`` in the log),
+    opened from its sealed box and published in ``cap_resolved``. Only a lot started before
+    commitments existed (no commitment in its log) draws a fresh seed here."""
+    lot_id = call.path_int("lot_id")
+    state = await _engine(call).committed_state(lot_id)
+    if state.seed_commitment is None:
+        seed = secrets.token_bytes(32)
+    else:
+        async with call.pool.acquire() as conn:
+            seed = await service.open_lottery_seed(
+                conn, call.app[RESERVE_KEY], lot_id=lot_id, commitment=state.seed_commitment
+            )
     return await _staff_command(
         call,
-        call.path_int("lot_id"),
+        lot_id,
         DrawLottery(seed=seed),
         "auction.cap.lottery",
-        {"seed_hex": seed.hex()},
+        {"seed_hex": seed.hex(), "seed_commitment": state.seed_commitment},
     )
 
 
@@ -1024,8 +1057,10 @@ def setup(app: web.Application, api: Api, registry: EventRegistry) -> None:
         """``auction.start``: open the lot, or every lot of the session, at its time."""
         engine = app[ENGINE]
         lot_ids = await service.scope_lot_ids(ctx.conn, ctx.event.ref)
+        seeds = await _seed_commitments(app, lot_ids, ctx.now)
         outcomes = await asyncio.gather(
-            *(engine.execute(i, Start(), now=ctx.now) for i in lot_ids), return_exceptions=True
+            *(engine.execute(i, Start(seed_commitment=seeds.get(i)), now=ctx.now) for i in lot_ids),
+            return_exceptions=True,
         )
         for lot_id, outcome in zip(lot_ids, outcomes, strict=True):
             if isinstance(outcome, AuctionRejected) and outcome.reason in (

@@ -6,7 +6,8 @@
 server's public key (64 hex digits, base64url, or a file holding it) from a place you trust —
 the key written in the file is never used. The log is replayed through the published rules
 (``auction.verify``, ``auction.rules``); with ``--confirmation`` the signed 成交确认书 is checked
-against the replay and its log digest.
+against the replay and its log digest. A lottery at the price cap (A8) is checked against the
+seed commitment logged before the first bid (``seed_committed``; ``docs/auction.md``).
 
 Exit 0: verified. 1: not (every problem printed). 2: bad input.
 """

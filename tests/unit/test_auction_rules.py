@@ -51,6 +51,7 @@ from auction.model import (
     Resume,
     RevealReserve,
     SealReserve,
+    SeedCommitted,
     Start,
     Suspend,
     Tick,
@@ -871,6 +872,7 @@ def test_every_event_round_trips_through_json() -> None:
     outage = started_plate()
     outage.bid("A1", 1_000_000, at=T0 + S)
     events = [*lot.log, *capped_lot.log, *outage.log, *recover(outage.state, T0 + 30 * S).events]
+    events.append(SeedCommitted(seq=1, at=T0, commitment="ab" * 32))
     assert {type(e) for e in events} == set(EVENT_TYPES.values())
     for event in events:
         wire = json.loads(json.dumps(event_to_dict(event)))
