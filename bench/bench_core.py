@@ -21,15 +21,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import aiohttp
@@ -37,7 +33,8 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import ROOT, LoadResult, drive, free_port, login, report, sunlit_server
+from bench.harness import LoadResult, drive, free_port, login, report, sunlit_server
+from bench.harness import bare_process as harness_bare_process
 from crypto.signing import generate_signing_key
 from trading import migrate
 from trading.audit import AuditLog
@@ -146,30 +143,8 @@ def run_bare_server(port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
-@contextmanager
-def bare_process(timeout_s: float = 30) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, __file__, "--bare-server", str(port)], cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/api/v1/me", timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the bare server did not start") from None
-                time.sleep(0.2)
-        yield url
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
+def bare_process(timeout_s: float = 30) -> AbstractContextManager[str]:
+    return harness_bare_process(__file__, [], "/api/v1/me", timeout_s)
 
 async def bench_api(n: int, concurrency: int, rounds: int) -> None:
     # Baselines: a bare aiohttp handler returning the same JSON body, same client, same

@@ -32,7 +32,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,7 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import ROOT, LoadResult, free_port, report
+from bench.harness import ROOT, LoadResult, bare_process, free_port, report
 from bidding import public_store as pstore
 from bidding.public import NoticeKind
 from trading import migrate
@@ -166,30 +166,8 @@ def bare_server(dsn: str, port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
-@contextmanager
-def serve_bare(dsn: str, timeout_s: float = 30) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, __file__, "--bare-server", dsn, str(port)], cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/page", timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the bare server did not start") from None
-                time.sleep(0.2)
-        yield url
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
+def serve_bare(dsn: str, timeout_s: float = 30) -> AbstractContextManager[str]:
+    return bare_process(__file__, [dsn], "/page", timeout_s)
 
 async def timed(one: Any, requests: int, warmup: int) -> LoadResult:
     for _ in range(warmup):

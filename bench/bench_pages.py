@@ -23,15 +23,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +36,7 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_notices import RARE, fill, serve
-from bench.harness import ROOT, LoadResult, free_port, report
+from bench.harness import LoadResult, bare_process, report
 from bidding import public_store as pstore
 from bidding.public import NoticeKind
 from trading import migrate
@@ -101,30 +96,8 @@ def bare_server(dsn: str, port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
-@contextmanager
-def serve_bare(dsn: str, timeout_s: float = 30) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, __file__, "--bare-server", dsn, str(port)], cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/notices", timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the bare server did not start") from None
-                time.sleep(0.2)
-        yield url
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
+def serve_bare(dsn: str, timeout_s: float = 30) -> AbstractContextManager[str]:
+    return bare_process(__file__, [dsn], "/notices", timeout_s)
 
 async def ttfb(session: aiohttp.ClientSession, url: str, params: dict[str, str], requests: int,
                warmup: int) -> LoadResult:

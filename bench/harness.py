@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +33,34 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def bare_process(script: str, args: list[str], probe_path: str, timeout_s: float = 30) -> Iterator[str]:
+    """A baseline server in a process of its own: ``python script --bare-server *args PORT``,
+    waited for until ``probe_path`` answers, stopped (SIGINT, then killed) on exit. Yields its
+    base URL."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, script, "--bare-server", *args, str(port)], cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                with urllib.request.urlopen(url + probe_path, timeout=1):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the bare server did not start") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 @dataclass
