@@ -59,9 +59,13 @@ async def test_two_bidders_outbid_each_other_and_both_see_the_same_price(make_cl
         highest = (land.get("live") or {}).get("highest_fen")
         first = start if highest is None else highest + inc
         await _bid(one, "#bid-plus1")  # +1: the next minimum
+        # Before any bid the price shows the starting price, which is also the first bid's
+        # amount: wait for the leader, which only the accepted bid sets.
         for page in (one, two):
+            await page.wait_for_function(
+                f"() => document.getElementById('lot-leader').textContent.startsWith('{paddle_one}')"
+            )
             await page.wait_for_function(f"() => {PRICE} === '{yuan(first)}'")
-        assert (await two.text_content("#lot-leader") or "").startswith(paddle_one)
         assert await one.locator("#lot-leader.mine").count() == 1  # "you lead", highlighted
 
         await two.select_option("#bid-n", "3")  # +N: three increments over the highest
