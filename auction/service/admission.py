@@ -11,7 +11,9 @@ import asyncpg
 
 from auction import store
 from auction.errors import AuctionReason, AuctionRejected
-from auction.model import MAX_AMOUNT_FEN
+from auction.model import (
+    MAX_AMOUNT_FEN,
+)
 from auction.reserve import ReserveKey, SealedReserve
 from auction.rules import reserve_commitment, seed_commitment
 from auction.service.common import MAX_ADMISSIONS_PER_CALL, PADDLE_DIGITS, _not_found, deposit_ref

@@ -7,7 +7,9 @@ from typing import Any
 import asyncpg
 
 from auction import deposits
-from auction.model import LotKind
+from auction.model import (
+    LotKind,
+)
 from trading.errors import NotFound
 
 START_EVENT = "auction.start"

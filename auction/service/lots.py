@@ -10,7 +10,13 @@ from typing import Any
 import asyncpg
 
 from auction import deposits, store
-from auction.model import CapPolicy, CountdownPolicy, LotConfig, config_from_dict, config_to_dict
+from auction.model import (
+    CapPolicy,
+    CountdownPolicy,
+    LotConfig,
+    config_from_dict,
+    config_to_dict,
+)
 from auction.service.common import (
     MAX_LOTS_PER_SESSION,
     START_EVENT,

@@ -8,7 +8,9 @@ from typing import Any
 import asyncpg
 
 from auction import deposits, store
-from auction.model import Outcome
+from auction.model import (
+    Outcome,
+)
 from auction.service.common import _not_found, lot_json, yuan
 from auction.service.settlement import _session_lots, _session_not_ended
 from auction.verify import SIGNED_NOTE, log_document

@@ -7,7 +7,10 @@ from datetime import datetime
 import asyncpg
 
 from auction import deposits, store
-from auction.model import LotState, Outcome
+from auction.model import (
+    LotState,
+    Outcome,
+)
 from auction.reserve import ReserveKey
 from auction.service.admission import open_reserve
 from auction.service.common import MAX_LOTS_PER_SESSION, _not_found, yuan

@@ -1,0 +1,1386 @@
+"""The live auction engine: lots in memory, one writer, a group-commit log, its own timers.
+
+Theory of operation
+===================
+
+Each live lot is an ``auction.rules`` state machine held in memory. Commands are judged on
+the event loop, one at a time, with no ``await`` between reading a lot's state and taking
+the decision's new state: the event loop *is* the lot's single writer, and the order in
+which commands reach ``decide`` is the order of the lot's log (A2: the server's arrival
+order decides).
+
+A lot holds two states. ``state`` includes every decision taken so far, also those whose
+events are still on their way to the database; ``committed`` holds only what is durable.
+Every decision's events join one queue. The writer task flushes the queue with **one**
+``INSERT`` of many rows, and starts the next flush as soon as the previous one returns, so
+that under load a flush carries whatever arrived while the last one was in flight (group
+commit). Only once a flush has committed does the engine, for each of its decisions in
+order: advance ``committed``, broadcast the public events (encoded once, put on every
+watcher's queue without waiting), and answer the command (a bid's ack). Nobody ever sees
+an event that is not durable.
+
+If a flush fails, its outcome is uncertain (a lost connection may hide a commit), so every
+lot with undurable decisions is marked *reloading*: its pending commands are answered
+``engine_unavailable`` (send again, same bid id), and the lot is rebuilt from its log in
+the database as soon as that is reachable; events found there that were never broadcast
+are broadcast then, and their bids answered as the first answer to a repeat.
+
+Bid ids. A bidder's ``(paddle, bid_id)`` names one attempt. The engine remembers the answer
+(the accepted event, from the log, or the refusal, from ``auction_refusals``) and answers a
+repeat with it; the same id with another amount is ``bid_id_reused``. A repeat while the
+first is in flight waits for the same answer. Refusals are durable like acceptances: a
+refusal joins the write queue as a refusal row and rides in the same flush as the events
+(one statement), and the bidder hears it only once it is durable — so a repeat of a refused
+id, after a restart too, answers the same refusal, never a later acceptance. Malformed bids
+(``bad_command``, ``bad_amount``) are not remembered: they name no attempt.
+
+Time. The engine reads its clock (``app[keys.CLOCK]``) once per decision. Each lot has at
+most one pending deadline (``rules.next_deadline``); the engine arms ``loop.call_at`` for
+it and sends ``Tick`` when it fires. Tests with a fake clock call ``tick()`` after moving
+the clock and ``wait_idle()`` to let the writer finish. The rules never trust the timer:
+any command first takes the deadlines that fell due, at their true times.
+
+Restart. ``start()`` reads the heartbeat (when the platform was last known alive),
+claims and rebuilds every live lot nobody owns from its log, and — when no other process
+was up meanwhile — lets ``rules.recover`` take what fell due during the outage (a countdown
+that ran out closes at its true end) and apply the outage policy to a countdown still
+running, recorded in the log. Lots created later (by another process, e.g. ``sunlit demo
+load``) are loaded on first use.
+
+Ownership (several processes over one database; ``auction.ownership`` has the whole story).
+A lot is *owned* by the process holding its advisory lock (``LogStore.claim``); only the
+owner judges commands, writes the log, arms timers and runs hooks. Another process holds
+the lot as a *follower*: the same ``_Lot``, its state folded (``rules.apply``) from the log
+as the owner's commits are announced (``on_log``: PostgreSQL NOTIFY carries (lot, seq), the
+events are read from the log, so a lost notification leaves no gap), its watchers fed the
+same frames in the same order. A bid or a command at a follower is forwarded to the owner
+(``Peers``) and answered with the owner's answer; when there is no owner (it died: its
+connection, and so its locks, ended), the follower takes the lot over — claim, rebuild from
+the log, take what fell due at its true time (``Tick``: a takeover moves no deadline, the
+countdown's end is the log's) — and judges the command itself. A forwarded command is
+retried for ``forward_total_s`` at most, then answered ``engine_unavailable`` (send again,
+same bid id): bid ids make a repeat harmless, never doubled. A sweep (``claim_interval_s``)
+takes over every live lot left without an owner, watched or not.
+
+Admission lives outside the lot's log: the ``auction_paddles`` table, held in memory per
+scope (a land lot, or a whole plate session) and passed to ``decide(admitted=...)``.
+
+Hooks (``EngineHooks``) run after commit, in background tasks the engine owns: revealing
+the sealed reserve when bidding ends (``AWAITING_RESERVE``), and settling a closed lot
+(result row, audit entry, notices).
+
+Limits: ``EngineSettings`` names every one (rows per flush, events kept for resume,
+remembered refusals per lot, heartbeat period).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import orjson
+
+from auction import protocol
+from auction.errors import AuctionReason, AuctionRejected, EngineUnavailable
+from auction.model import (
+    BidAccepted,
+    Command,
+    Decision,
+    Event,
+    LotConfig,
+    LotState,
+    Phase,
+    PlaceBid,
+    RevealReserve,
+    Tick,
+    event_to_dict,
+)
+from auction.rules import apply, decide, next_deadline, public_view, rebuild, recover
+from trading.clock import Clock, utc_ms
+from trading.errors import NotFound
+
+__all__ = [
+    "Engine",
+    "EngineHooks",
+    "NotOwner",
+    "Peers",
+    "EngineSettings",
+    "LoadedLot",
+    "LogRow",
+    "RefusalRow",
+    "LogStore",
+    "Watcher",
+    "scope_of",
+]
+
+log = logging.getLogger("sunlit.auction.engine")
+
+LogRow = tuple[int, int, datetime, str, bool, str | None, str | None, str]
+"""(lot_id, seq, at, type, public, paddle, bid_id, data as JSON text): one row of a lot's log."""
+
+RefusalRow = tuple[int, str, str, int, datetime, str, str]
+"""(lot_id, paddle, bid_id, amount_fen, at, code, answer as JSON text): one refused bid id
+(``auction_refusals``); the answer is ``refusal_to_dict``."""
+
+BidKey = tuple[str, str]
+"""(paddle, bid_id)."""
+
+
+def scope_of(config: LotConfig, lot_id: int) -> str:
+    """Where a lot's admissions live: its plate session, or the lot itself."""
+    return f"session:{config.session_id}" if config.session_id else f"lot:{lot_id}"
+
+
+@dataclass(frozen=True)
+class LoadedLot:
+    """What the store hands the engine to rebuild one lot."""
+
+    lot_id: int
+    title: str
+    config: LotConfig
+    events: list[Event]
+    refusals: list[RefusalRow] = field(default_factory=list)
+    """The lot's refused bid ids, oldest first (at most ``refusals_max`` of the newest)."""
+
+
+def refusal_to_dict(exc: AuctionRejected) -> dict[str, Any]:
+    """What a refused bid id is answered with, as stored (JSON)."""
+    return {
+        "code": exc.reason.code,
+        "message_en": exc.message_en,
+        "message_zh": exc.message_zh,
+        "details": exc.details,
+    }
+
+
+def refusal_from_row(row: RefusalRow) -> tuple[BidKey, int, AuctionRejected]:
+    """((paddle, bid_id), amount_fen, the refusal) of a stored refusal row."""
+    _lot_id, paddle, bid_id, amount_fen, _at, code, text = row
+    data = orjson.loads(text)
+    reason = next((r for r in AuctionReason if r.code == code), AuctionReason.BAD_COMMAND)
+    exc = AuctionRejected(reason, details=dict(data.get("details") or {}))
+    exc.message_en = data.get("message_en", exc.message_en)
+    exc.message_zh = data.get("message_zh", exc.message_zh)
+    return (paddle, bid_id), amount_fen, exc
+
+
+class LogStore(Protocol):
+    """What the engine needs from the database (``auction.store.PgLogStore``; tests fake it)."""
+
+    async def open(self) -> None:
+        """Take the engine lock and the writer's connection."""
+
+    async def close(self) -> None: ...
+
+    async def append(self, rows: Sequence[LogRow], refusals: Sequence[RefusalRow] = ()) -> None:
+        """Write the rows (and the refusals) in one statement; return once durable, raise if not."""
+
+    async def unsettled_lot_ids(self) -> list[int]: ...
+
+    async def load_lot(self, lot_id: int, *, refusals_max: int = 50_000) -> LoadedLot | None:
+        """The lot, its log, and the newest ``refusals_max`` + 1 of its refusals (so that the
+        engine knows whether it has them all)."""
+
+    async def refusal_of(self, lot_id: int, paddle: str, bid_id: str) -> RefusalRow | None:
+        """The stored refusal of one bid id, if any."""
+
+    async def load_scope(self, scope: str) -> dict[int, str]:
+        """org id → paddle of every admission in the scope."""
+
+    async def paddle_of(self, scope: str, org_id: int) -> str | None: ...
+
+    async def public_events(
+        self, lot_id: int, after_seq: int, upto_seq: int
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """(seq, event dict) of the public events in (after_seq, upto_seq], in order."""
+
+    async def heartbeat(self, at: datetime) -> None: ...
+
+    async def last_heartbeat(self) -> datetime | None: ...
+
+
+class Watcher(Protocol):
+    """A subscriber's outlet (the gateway's client). ``push`` must not block, must not raise
+    and must not call back into the engine: a client whose queue is full marks itself and
+    closes later. ``room`` is how many frames it can take now: a resume that would not fit
+    is coalesced into a fresh snapshot."""
+
+    def push(self, frame: bytes) -> None: ...
+
+    def room(self) -> int: ...
+
+
+class NotOwner(Exception):
+    """A forwarded command reached a process that does not own the lot (any more)."""
+
+
+class Peers(Protocol):
+    """The other processes (``auction.ownership.Cluster``): forward a command to a lot's
+    owner, by node id. Each raises the owner's domain error, ``NotOwner``, or ``TimeoutError``."""
+
+    node_id: str
+
+    async def bid(
+        self, node_id: str, lot_id: int, paddle: str, bid_id: str, amount_fen: int, timeout_s: float
+    ) -> BidAccepted: ...
+
+    async def execute(self, node_id: str, lot_id: int, command: Command, timeout_s: float) -> int:
+        """The lot's seq once the command's events are durable."""
+
+
+@dataclass
+class EngineHooks:
+    """After-commit work the engine starts in its own tasks."""
+
+    reveal_reserve: Callable[[int, str], Awaitable[tuple[int, bytes]]] | None = None
+    """(lot id, commitment) → (reserve_fen, salt): open the sealed reserve at the close."""
+    lot_closed: Callable[[int, LotState], Awaitable[None]] | None = None
+    """Record the result of a closed lot (idempotent: it may run again after a restart)."""
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    flush_rows_max: int = 5000
+    """Rows in one INSERT; more waiting rows go in the next flush."""
+    recent_events_max: int = 2048
+    """Public event frames kept per lot to resume a reconnecting client from memory."""
+    resume_from_log_max: int = 20_000
+    """A resume further back than this many events gets a fresh snapshot instead."""
+    refusals_max: int = 50_000
+    """Refused bid ids held in memory per lot (oldest let go first). Every refusal stays in
+    ``auction_refusals``: a repeat of one let go of is looked up there before it is judged."""
+    heartbeat_s: float = 2.0
+    retry_after_s: float = 0.5
+    """Wait after a failed flush or reload before trying again."""
+    claim_interval_s: float = 1.0
+    """How often each process looks for live lots without an owner (a takeover takes about
+    this long after the owner's connection ends, plus the rebuild)."""
+    forward_attempt_s: float = 3.0
+    """How long a forwarded command waits for the owner's answer before asking again who
+    owns the lot."""
+    owner_check_s: float = 0.5
+    """While a forwarded command waits, how often to check that its owner still holds the lot."""
+    forward_total_s: float = 12.0
+    """How long a forwarded command is retried (the owner changing over) before it is
+    answered ``engine_unavailable``."""
+
+
+@dataclass
+class _Scope:
+    key: str
+    by_org: dict[int, str]
+    paddles: set[str]
+    unknown: set[str] = field(default_factory=set)
+    """Paddles looked up in the database and not found there (not read again)."""
+
+
+@dataclass
+class _Lot:
+    id: int
+    title: str
+    scope: _Scope
+    state: LotState
+    committed: LotState
+    recent: deque[tuple[int, bytes]]
+    """The latest public event frames (seq, frame), for resuming from memory."""
+    dropped_upto: int = 0
+    """The newest seq the ring has let go of: a resume after it is served from memory."""
+    watchers: dict[Watcher, list[tuple[int, bytes]] | None] = field(default_factory=dict)
+    """watcher → None (live) or the frames held back while its resume is read from the log."""
+    accepted: dict[BidKey, BidAccepted] = field(default_factory=dict)
+    refused: OrderedDict[BidKey, tuple[int, AuctionRejected]] = field(default_factory=OrderedDict)
+    refusals_let_go: bool = False
+    """Some refusals are no longer in ``refused`` (the bound): a new bid id is looked up first."""
+    inflight: dict[BidKey, tuple[int, asyncio.Future[Any]]] = field(default_factory=dict)
+    timer: asyncio.TimerHandle | None = None
+    timer_at: datetime | None = None
+    reloading: bool = False
+    hooks_started: set[tuple[str, int]] = field(default_factory=set)
+    owned: bool = True
+    """This process owns the lot (else it follows the owner's log)."""
+    catch_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """One catch-up from the log at a time (a follower)."""
+
+
+@dataclass
+class _Pending:
+    lot: _Lot
+    decision: Decision | None
+    """None for a refusal: the lot's state is unchanged."""
+    datas: list[dict[str, Any]]
+    """Each event as ``event_to_dict`` encodes it, once: for the log row and the broadcast."""
+    rows: list[LogRow]
+    future: asyncio.Future[Any] | None
+    result: Any
+    bid_key: BidKey | None = None
+    refusal: tuple[int, AuctionRejected, RefusalRow] | None = None
+    """(amount_fen, the refusal, its row) of a refused bid id, answered once durable."""
+
+    @property
+    def size(self) -> int:
+        """Rows it adds to a flush."""
+        return len(self.rows) + (self.refusal is not None)
+
+
+def _row(lot_id: int, event: Event, data: dict[str, Any] | None = None) -> LogRow:
+    data = event_to_dict(event) if data is None else data
+    return (
+        lot_id,
+        event.seq,
+        event.at,
+        event.type_name,
+        event.public,
+        getattr(event, "paddle", None),
+        getattr(event, "bid_id", None),
+        orjson.dumps(data).decode(),
+    )
+
+
+def _refusal_copy(exc: AuctionRejected) -> AuctionRejected:
+    """A fresh exception carrying the same answer (an exception is raised once)."""
+    copy = AuctionRejected(exc.reason, details=dict(exc.details))
+    copy.message_en, copy.message_zh = exc.message_en, exc.message_zh
+    return copy
+
+
+_HERE = object()
+"""``_at_owner``: this process owns the lot now."""
+
+
+def _done(
+    loop: asyncio.AbstractEventLoop, result: Any = None, error: BaseException | None = None
+) -> asyncio.Future[Any]:
+    fut: asyncio.Future[Any] = loop.create_future()
+    if error is not None:
+        fut.set_exception(error)
+    else:
+        fut.set_result(result)
+    return fut
+
+
+class Engine:
+    """See the module docstring. Create, ``await start()``, use, ``await stop()``."""
+
+    def __init__(
+        self,
+        store: LogStore,
+        clock: Clock,
+        *,
+        settings: EngineSettings | None = None,
+        hooks: EngineHooks | None = None,
+        wire: Callable[[bytes], bytes] | None = None,
+        peers: Peers | None = None,
+    ) -> None:
+        """``wire`` turns a JSON frame into what watchers are handed (the gateway passes
+        ``protocol.ws_text``: each broadcast is framed once for every client). ``peers``:
+        the other processes (None: this process owns every lot it loads, as long as the
+        store lets it)."""
+        self._store = store
+        self._peers = peers
+        self._sweeper: asyncio.Task[None] | None = None
+        self.takeovers = 0
+        self.forwarded = 0
+        self.forward_retries = 0
+        self.takeover_ms: deque[float] = deque(maxlen=256)
+        """How long each takeover took here: from claiming the lock to the lot rebuilt from
+        its log and taking commands."""
+        self._wire = wire or (lambda frame: frame)
+        self._clock = clock
+        self.settings = settings or EngineSettings()
+        self.hooks = hooks or EngineHooks()
+        self._lots: dict[int, _Lot] = {}
+        self._scopes: dict[str, _Scope] = {}
+        self._loading: dict[int, asyncio.Future[_Lot | None]] = {}
+        self._queue: deque[_Pending] = deque()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._flushing = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._writer: asyncio.Task[None] | None = None
+        self._beater: asyncio.Task[None] | None = None
+        self._running = False
+        self._down_since: datetime | None = None
+        self.flushes = 0
+        self.rows_written = 0
+        self.refusals_written = 0
+        self.flush_ms: deque[float] = deque(maxlen=4096)
+        """Durations of the latest flushes (the writer's commit round trips)."""
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Claim and rebuild every live lot nobody owns; recover from the outage if the
+        platform was down (no other process up), else take the lots over as they stand."""
+        await self._store.open()
+        self._down_since = await self._store.last_heartbeat()
+        peers_up = self._peers is not None and bool(await self._call_store("peers_alive", False))
+        self._running = True
+        self._writer = asyncio.create_task(self._write_loop(), name="auction-writer")
+        self._writer.add_done_callback(self._writer_done)
+        live = await self._call_store("live_lot_ids", None)
+        lot_ids = await self._store.unsettled_lot_ids() if live is None else live
+        for lot_id in await self._claim(lot_ids):
+            await self._lot(lot_id, down_since=None if peers_up else self._down_since, restart=not peers_up)
+        await self._store.heartbeat(self._clock.now())
+        self._beater = asyncio.create_task(self._beat_loop(), name="auction-heartbeat")
+        if self._peers is not None and hasattr(self._store, "claim"):
+            self._sweeper = asyncio.create_task(self._sweep_loop(), name="auction-sweep")
+
+    def _writer_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.critical("the auction log writer stopped", exc_info=task.exception())
+
+    async def _call_store(self, name: str, default: Any, *args: Any) -> Any:
+        """An optional store method (a test's fake store has no ownership)."""
+        method = getattr(self._store, name, None)
+        return default if method is None else await method(*args)
+
+    async def _claim(self, lot_ids: Iterable[int]) -> list[int]:
+        """The lots among ``lot_ids`` this process owns once it has tried to take them."""
+        ids = list(lot_ids)
+        claim = getattr(self._store, "claim", None)
+        return ids if claim is None else list(await claim(ids))
+
+    def _owns(self, lot_id: int) -> bool:
+        owns = getattr(self._store, "owns", None)
+        return True if owns is None else bool(owns(lot_id))
+
+    async def stop(self) -> None:
+        """Stop the timers, let the writer flush what is queued, note the time (the outage
+        begins now), release the store."""
+        for lot in self._lots.values():
+            if lot.timer is not None:
+                lot.timer.cancel()
+                lot.timer = None
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+        if self._beater is not None:
+            self._beater.cancel()
+            await asyncio.gather(self._beater, return_exceptions=True)
+            await self.beat()
+        try:
+            await asyncio.wait_for(self.wait_idle(), timeout=10)
+        except TimeoutError:
+            log.warning("auction engine stopped with work outstanding")
+        self._running = False
+        self._wake.set()
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._store.close()
+
+    async def wait_idle(self, *, rounds_max: int = 10_000) -> None:
+        """Until the queue is flushed and the after-commit tasks (reveal, settle) are done,
+        including what those tasks queue in turn."""
+        for _ in range(rounds_max):
+            if self._queue or self._flushing:
+                await self._idle.wait()
+                await asyncio.sleep(0)
+            elif self._tasks:
+                await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            else:
+                await asyncio.sleep(0)
+                if not (self._queue or self._flushing or self._tasks):
+                    return
+        raise RuntimeError("the auction engine did not become idle")
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return utc_ms(self._clock.now())
+
+    async def ensure(self, lot_id: int) -> None:
+        """Load the lot if it exists; ``NotFound`` if not."""
+        await self._lot(lot_id)
+
+    def loaded(self, lot_id: int) -> bool:
+        return lot_id in self._lots
+
+    def state(self, lot_id: int) -> LotState | None:
+        """The committed state of a lot in memory (None when not loaded)."""
+        lot = self._lots.get(lot_id)
+        return None if lot is None else lot.committed
+
+    async def committed_state(self, lot_id: int) -> LotState:
+        return (await self._lot(lot_id)).committed
+
+    def lot_ids(self) -> list[int]:
+        return sorted(self._lots)
+
+    def snapshot(self, lot_id: int) -> dict[str, Any] | None:
+        lot = self._lots.get(lot_id)
+        return None if lot is None else public_view(lot.committed)
+
+    def known_paddle(self, lot_id: int, org_id: int) -> str | None:
+        lot = self._lots.get(lot_id)
+        return None if lot is None else lot.scope.by_org.get(org_id)
+
+    async def paddle_for(self, lot_id: int, org_id: int) -> str | None:
+        """The organisation's paddle on this lot, asking the database on a miss (an
+        admission made by another process)."""
+        lot = await self._lot(lot_id)
+        paddle = lot.scope.by_org.get(org_id)
+        if paddle is None:
+            paddle = await self._store.paddle_of(lot.scope.key, org_id)
+            if paddle is not None:
+                self.note_admission(lot.scope.key, org_id, paddle)
+        return paddle
+
+    def note_admission(self, scope: str, org_id: int, paddle: str) -> None:
+        """An admission was committed (``auction_paddles``): bids from it count now."""
+        held = self._scopes.get(scope)
+        if held is not None:
+            held.by_org[org_id] = paddle
+            held.paddles.add(paddle)
+            held.unknown.discard(paddle)
+
+    # -- commands ------------------------------------------------------------------------------
+
+    def place_bid(
+        self, lot_id: int, paddle: str, bid_id: str, amount_fen: int, *, now: datetime | None = None
+    ) -> asyncio.Future[BidAccepted]:
+        """Judge a bid now; the future resolves to its ``BidAccepted`` once durable, or fails
+        with ``AuctionRejected`` (at once), ``EngineUnavailable`` or ``NotFound``."""
+        loop = asyncio.get_running_loop()
+        lot = self._lots.get(lot_id)
+        if lot is None:
+            return asyncio.ensure_future(
+                self._bid_after_load(lot_id, paddle, bid_id, amount_fen, now)
+            )
+        return self._bid(loop, lot, paddle, bid_id, amount_fen, now)
+
+    async def _bid_after_load(
+        self, lot_id: int, paddle: str, bid_id: str, amount_fen: int, now: datetime | None
+    ) -> BidAccepted:
+        lot = await self._lot(lot_id)
+        result: BidAccepted = await self._bid(
+            asyncio.get_running_loop(), lot, paddle, bid_id, amount_fen, now
+        )
+        return result
+
+    async def _bid_after_lookup(
+        self, lot: _Lot, paddle: str, bid_id: str, amount_fen: int, now: datetime | None
+    ) -> BidAccepted:
+        """A lot that let go of some refusals from memory: look the bid id up first."""
+        row = await self._store.refusal_of(lot.id, paddle, bid_id)
+        if row is not None:
+            key, amount, exc = refusal_from_row(row)
+            self._note_refusal(lot, key, amount, exc)
+        result: BidAccepted = await self._bid(
+            asyncio.get_running_loop(), lot, paddle, bid_id, amount_fen, now, looked_up=True
+        )
+        return result
+
+    def _note_refusal(self, lot: _Lot, key: BidKey, amount_fen: int, exc: AuctionRejected) -> None:
+        lot.refused[key] = (amount_fen, exc)
+        if len(lot.refused) > self.settings.refusals_max:
+            lot.refused.popitem(last=False)
+            lot.refusals_let_go = True
+
+    def _bid(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        lot: _Lot,
+        paddle: str,
+        bid_id: str,
+        amount_fen: int,
+        now: datetime | None,
+        *,
+        looked_up: bool = False,
+    ) -> asyncio.Future[Any]:
+        key = (paddle, bid_id)
+        first = lot.accepted.get(key)
+        if first is not None:
+            if first.amount_fen != amount_fen:
+                return _done(loop, error=self._reused(first.amount_fen))
+            return _done(loop, first)
+        refused = lot.refused.get(key)
+        if refused is not None:
+            amount, exc = refused
+            if amount != amount_fen:
+                return _done(loop, error=self._reused(amount))
+            return _done(loop, error=_refusal_copy(exc))
+        inflight = lot.inflight.get(key)
+        if inflight is not None:
+            amount, fut = inflight
+            if amount != amount_fen:
+                return _done(loop, error=self._reused(amount))
+            return fut
+        if not lot.owned:
+            return asyncio.ensure_future(self._bid_at_owner(lot, paddle, bid_id, amount_fen, now))
+        if lot.reloading:
+            return _done(loop, error=EngineUnavailable("the lot is being reloaded"))
+        if paddle not in lot.scope.paddles and paddle not in lot.scope.unknown:
+            # admitted by another process since this one read the scope: read it again once
+            return asyncio.ensure_future(self._bid_after_scope(lot, paddle, bid_id, amount_fen, now))
+        if lot.refusals_let_go and not looked_up:
+            return asyncio.ensure_future(
+                self._bid_after_lookup(lot, paddle, bid_id, amount_fen, now)
+            )
+        when = now or self.now()
+        try:
+            decision = decide(
+                lot.state,
+                PlaceBid(bid_id=bid_id, paddle=paddle, amount_fen=amount_fen),
+                when,
+                admitted=lot.scope.paddles,
+            )
+        except AuctionRejected as exc:
+            if exc.reason in (AuctionReason.BAD_COMMAND, AuctionReason.BAD_AMOUNT):
+                return _done(loop, error=_refusal_copy(exc))
+            refused: asyncio.Future[Any] = loop.create_future()
+            lot.inflight[key] = (amount_fen, refused)
+            row: RefusalRow = (
+                lot.id, paddle, bid_id, amount_fen, when, exc.reason.code,
+                orjson.dumps(refusal_to_dict(exc)).decode(),
+            )  # fmt: skip
+            self._queue.append(
+                _Pending(lot, None, [], [], refused, None, key, (amount_fen, exc, row))
+            )
+            self._idle.clear()
+            self._wake.set()
+            return refused
+        accepted = next(e for e in reversed(decision.events) if isinstance(e, BidAccepted))
+        fut: asyncio.Future[Any] = loop.create_future()
+        lot.inflight[key] = (amount_fen, fut)
+        self._enqueue(lot, decision, fut, accepted, bid_key=key)
+        return fut
+
+    async def _bid_after_scope(
+        self, lot: _Lot, paddle: str, bid_id: str, amount_fen: int, now: datetime | None
+    ) -> BidAccepted:
+        by_org = await self._store.load_scope(lot.scope.key)
+        for org_id, held in by_org.items():
+            self.note_admission(lot.scope.key, org_id, held)
+        if paddle not in lot.scope.paddles:
+            lot.scope.unknown.add(paddle)
+        result: BidAccepted = await self._bid(
+            asyncio.get_running_loop(), lot, paddle, bid_id, amount_fen, now
+        )
+        return result
+
+    async def _bid_at_owner(
+        self, lot: _Lot, paddle: str, bid_id: str, amount_fen: int, now: datetime | None
+    ) -> BidAccepted:
+        """A follower's bid: the owner judges it (or this process, once it has taken over)."""
+        assert self._peers is not None or lot.owned
+        peers = self._peers
+
+        async def send(node_id: str) -> BidAccepted:
+            assert peers is not None
+            return await peers.bid(
+                node_id, lot.id, paddle, bid_id, amount_fen, self.settings.forward_attempt_s
+            )
+
+        answer = await self._at_owner(lot, send)
+        if answer is _HERE:
+            result: BidAccepted = await self._bid(
+                asyncio.get_running_loop(), lot, paddle, bid_id, amount_fen, now
+            )
+            return result
+        assert isinstance(answer, BidAccepted)
+        return answer
+
+    async def _at_owner(self, lot: _Lot, send: Callable[[str], Awaitable[Any]]) -> Any:
+        """Send a command to the lot's owner and return its answer; ``_HERE`` once this
+        process owns the lot (it was free: taken over). Retried while the owner changes,
+        ``forward_total_s`` at most, then ``engine_unavailable`` (send again, same bid id)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.forward_total_s
+        first = True
+        while True:
+            if lot.owned:
+                return _HERE
+            if not first:
+                self.forward_retries += 1
+            first = False
+            owner: str | None = None
+            try:
+                owner = await self._call_store("owner_of", None, lot.id)
+                here = owner is None or (self._peers is not None and owner == self._peers.node_id)
+                taken = here and await self._take_over(lot)
+            except Exception as exc:  # the database, for a moment: log, ask again
+                log.warning("owner lookup failed", extra={"lot_id": lot.id, "error": str(exc)})
+                here = taken = False
+                owner = None
+            if taken:
+                return _HERE
+            if not here and owner is not None:
+                try:
+                    self.forwarded += 1
+                    return await self._await_owner(lot, owner, send)
+                except (NotOwner, TimeoutError, EngineUnavailable) as exc:
+                    log.info(
+                        "forwarded command not answered; asking again who owns the lot",
+                        extra={"lot_id": lot.id, "owner": owner, "error": type(exc).__name__},
+                    )
+            if loop.time() >= deadline:
+                raise EngineUnavailable("the lot's owner is changing over")
+            await asyncio.sleep(self.settings.retry_after_s)
+
+    # -- ownership -----------------------------------------------------------------------------
+
+    def owns(self, lot_id: int) -> bool:
+        """This process owns the lot and holds it in memory."""
+        lot = self._lots.get(lot_id)
+        return lot is not None and lot.owned
+
+    async def serve_bid(
+        self, lot_id: int, paddle: str, bid_id: str, amount_fen: int
+    ) -> BidAccepted:
+        """A bid forwarded by another process: judged here if this process owns the lot
+        (taking it if nobody does), else ``NotOwner``."""
+        lot = await self._lot(lot_id)
+        if not lot.owned:
+            raise NotOwner(lot_id)
+        result: BidAccepted = await self._bid(
+            asyncio.get_running_loop(), lot, paddle, bid_id, amount_fen, None
+        )
+        return result
+
+    async def serve_execute(self, lot_id: int, command: Command) -> int:
+        """A command forwarded by another process; the lot's seq once it is durable."""
+        lot = await self._lot(lot_id)
+        if not lot.owned:
+            raise NotOwner(lot_id)
+        decision = await self.execute(lot_id, command)
+        return max(decision.state.seq, lot.committed.seq)
+
+    async def _take_over(self, lot: _Lot) -> bool:
+        """Own a lot held as a follower, if nobody else does: claim its lock, rebuild it from
+        the log (watchers get what they had not seen yet), take what fell due meanwhile."""
+        async with lot.catch_lock:
+            if lot.owned:
+                return True
+            if not await self._claim([lot.id]):
+                return False
+            started = time.perf_counter()
+            try:
+                loaded = await self._store.load_lot(lot.id, refusals_max=self.settings.refusals_max)
+                assert loaded is not None
+                state = rebuild(loaded.config, loaded.events)
+            except BaseException:
+                await self._call_store("release", None, lot.id)
+                raise
+            for event in loaded.events[lot.committed.seq :]:
+                self._publish(lot, event)
+            self._load_refusals(lot, loaded)
+            lot.state = lot.committed = state
+            lot.owned = True
+            lot.reloading = False
+            self.takeovers += 1
+            self._resume_owned(lot, down_since=None, restart=False)
+            self.takeover_ms.append((time.perf_counter() - started) * 1000)
+            log.warning(
+                "took over a lot whose owner is gone",
+                extra={"lot_id": lot.id, "seq": state.seq, "phase": state.phase.value},
+            )
+            return True
+
+    def on_log(self, reached: dict[int, int]) -> None:
+        """Another process committed events: ``{lot id: its newest seq}`` (NOTIFY). Each
+        followed lot reads what it lacks from the log, in order."""
+        for lot_id, seq in reached.items():
+            lot = self._lots.get(lot_id)
+            if lot is not None and not lot.owned and lot.committed.seq < seq:
+                self._spawn(self._catch_up(lot, seq), f"catch-up-{lot_id}")
+
+    def catch_up_all(self) -> None:
+        """Notifications may have been missed (the listening connection was lost): read
+        every followed lot's log again from where it stands."""
+        for lot in list(self._lots.values()):
+            if not lot.owned:
+                self._spawn(self._catch_up(lot, 2**31 - 1), f"catch-up-{lot.id}")
+
+    async def _catch_up(self, lot: _Lot, upto: int) -> None:
+        async with lot.catch_lock:
+            while not lot.owned and lot.committed.seq < upto:
+                events = await self._store.events_after(lot.id, lot.committed.seq)  # type: ignore[attr-defined]
+                if not events:
+                    return
+                for event in events:
+                    lot.committed = lot.state = apply(lot.committed, event)
+                    self._publish(lot, event)
+
+    async def sweep(self) -> list[int]:
+        """Take over every live lot left without an owner (its process died); let go of
+        lots whose lock this process lost. Returns the lots taken over."""
+        for lot_id in list(getattr(self._store, "lost", ())):
+            lot = self._lots.get(lot_id)
+            if lot is not None and lot.owned and not self._owns(lot_id):
+                lot.owned = False
+                lot.state = lot.committed
+                self._arm(lot)
+            self._store.lost.discard(lot_id)  # type: ignore[attr-defined]
+        ids = await self._call_store("live_lot_ids", [])
+        fresh = [i for i in ids if not self._owns(i)]
+        taken = await self._claim(fresh) if fresh else []
+        for lot_id in taken:
+            lot = self._lots.get(lot_id)
+            if lot is None:
+                started = time.perf_counter()
+                await self._lot(lot_id)
+                self.takeovers += 1
+                self.takeover_ms.append((time.perf_counter() - started) * 1000)
+                log.warning("took over a lot whose owner is gone", extra={"lot_id": lot_id})
+            else:
+                await self._take_over(lot)
+        return taken
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.claim_interval_s)
+            try:
+                await self.sweep()
+            except Exception as exc:  # the database, for a moment: log, sweep again
+                log.warning("ownership sweep failed", extra={"error": str(exc)})
+
+    async def _await_owner(
+        self, lot: _Lot, owner: str, send: Callable[[str], Awaitable[Any]]
+    ) -> Any:
+        """The owner's answer; ``NotOwner`` as soon as the owner has let go of the lot (it
+        died while the command was on its way: no need to wait out ``forward_attempt_s``)."""
+        task = asyncio.ensure_future(send(owner))
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=self.settings.owner_check_s)
+                if done:
+                    return task.result()
+                try:
+                    still = await self._call_store("owner_of", owner, lot.id)
+                except Exception as exc:  # the database, for a moment: keep waiting
+                    log.warning("owner lookup failed", extra={"lot_id": lot.id, "error": str(exc)})
+                    continue
+                if still != owner:
+                    raise NotOwner(lot.id)
+        finally:
+            if not task.done():
+                task.cancel()
+
+    @staticmethod
+    def _reused(amount_fen: int) -> AuctionRejected:
+        return AuctionRejected(
+            AuctionReason.BID_ID_REUSED,
+            f"first used for {amount_fen} fen",
+            details={"first_amount_fen": amount_fen},
+        )
+
+    async def execute(
+        self, lot_id: int, command: Command, *, now: datetime | None = None
+    ) -> Decision:
+        """Any command (staff's, the scheduler's): decided now, returned once durable.
+        Raises ``AuctionRejected`` (nothing changed), ``EngineUnavailable``, ``NotFound``."""
+        if isinstance(command, PlaceBid):
+            raise TypeError("bids go through place_bid (bid ids are remembered there)")
+        lot = await self._lot(lot_id)
+        if not lot.owned:
+            peers = self._peers
+
+            async def send(node_id: str) -> int:
+                assert peers is not None
+                return await peers.execute(node_id, lot.id, command, self.settings.forward_attempt_s)
+
+            answer = await self._at_owner(lot, send)
+            if answer is not _HERE:
+                await self._catch_up(lot, int(answer))
+                return Decision(state=lot.committed, events=(), next_deadline=None)
+        if lot.reloading:
+            raise EngineUnavailable("the lot is being reloaded")
+        decision = decide(lot.state, command, now or self.now(), admitted=lot.scope.paddles)
+        if not decision.events:
+            return decision
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._enqueue(lot, decision, fut, decision)
+        result: Decision = await fut
+        return result
+
+    async def tick(self, now: datetime | None = None) -> None:
+        """Take every deadline that fell due by ``now`` (default: the clock) on every lot in
+        memory, and wait until it is durable. The timers do this by themselves; tests with
+        a fake clock call it after moving the clock."""
+        when = now or self.now()
+        for lot in list(self._lots.values()):
+            due = next_deadline(lot.state) if lot.owned else None
+            if due is not None and due <= when:
+                self._tick_lot(lot, when)
+        await self.wait_idle()
+
+    def _tick_lot(self, lot: _Lot, now: datetime) -> None:
+        if lot.reloading or not lot.owned:
+            return
+        decision = decide(lot.state, Tick(), now, admitted=lot.scope.paddles)
+        if decision.events:
+            self._enqueue(lot, decision, None, decision)
+        else:
+            self._arm(lot)
+
+    # -- watchers ------------------------------------------------------------------------------
+
+    async def subscribe(
+        self,
+        lot_id: int,
+        watcher: Watcher,
+        *,
+        after_seq: int | None = None,
+        paddle: str | None = None,
+    ) -> None:
+        """Register ``watcher`` on the lot and push what it needs first: a snapshot, or
+        (with ``after_seq``) a ``resumed`` frame and the events it missed — from memory,
+        else from the log, else a fresh snapshot. Then every event in order."""
+        lot = await self._lot(lot_id)
+        lot.watchers.pop(watcher, None)
+        seq = lot.committed.seq
+        if after_seq is None or after_seq > seq:
+            self._push_snapshot(lot, watcher, paddle)
+            lot.watchers[watcher] = None
+            return
+        if after_seq >= lot.dropped_upto:  # memory holds every public event after it
+            missed = [frame for s, frame in lot.recent if s > after_seq]
+            if len(missed) + 1 > watcher.room():
+                self._push_snapshot(lot, watcher, paddle)
+                lot.watchers[watcher] = None
+                return
+            watcher.push(
+                self._wire(protocol.resumed_frame(lot.id, after_seq, seq, len(missed), self.now()))
+            )
+            for frame in missed:
+                watcher.push(frame)
+            lot.watchers[watcher] = None
+            return
+        if seq - after_seq > min(self.settings.resume_from_log_max, watcher.room() - 1):
+            self._push_snapshot(lot, watcher, paddle)
+            lot.watchers[watcher] = None
+            return
+        held: list[tuple[int, bytes]] = []
+        lot.watchers[watcher] = held
+        rows: list[tuple[int, dict[str, Any]]] | None
+        try:
+            rows = await self._store.public_events(lot.id, after_seq, seq)
+        except Exception as exc:  # the database, unreachable or refusing: log, carry on
+            log.warning(
+                "resume from the log failed; sending a snapshot",
+                extra={"lot_id": lot.id, "error": str(exc)},
+            )
+            rows = None
+        if lot.watchers.get(watcher) is not held:
+            return  # unsubscribed meanwhile
+        if rows is None or len(rows) + len(held) + 1 > watcher.room():
+            self._push_snapshot(lot, watcher, paddle)
+            last = lot.committed.seq
+        else:
+            watcher.push(
+                self._wire(protocol.resumed_frame(lot.id, after_seq, seq, len(rows), self.now()))
+            )
+            for s, data in rows:
+                watcher.push(self._wire(protocol.event_frame_from_dict(lot.id, s, data)))
+            last = seq
+        for s, frame in held:
+            if s > last:
+                watcher.push(frame)
+        lot.watchers[watcher] = None
+
+    def unsubscribe(self, lot_id: int, watcher: Watcher) -> None:
+        lot = self._lots.get(lot_id)
+        if lot is not None:
+            lot.watchers.pop(watcher, None)
+
+    def watcher_count(self, lot_id: int) -> int:
+        lot = self._lots.get(lot_id)
+        return 0 if lot is None else len(lot.watchers)
+
+    def _push_snapshot(self, lot: _Lot, watcher: Watcher, paddle: str | None) -> None:
+        view = public_view(lot.committed)
+        frame = protocol.snapshot_frame(
+            lot.id, view, title=lot.title, server_time=self.now(), paddle=paddle
+        )
+        watcher.push(self._wire(frame))
+
+    # -- loading -------------------------------------------------------------------------------
+
+    async def _lot(
+        self, lot_id: int, *, down_since: datetime | None = None, restart: bool = False
+    ) -> _Lot:
+        lot = self._lots.get(lot_id)
+        if lot is not None:
+            return lot
+        pending = self._loading.get(lot_id)
+        if pending is None:
+            pending = asyncio.get_running_loop().create_future()
+            self._loading[lot_id] = pending
+            try:
+                loaded = await self._load(lot_id, down_since, restart)
+            except asyncio.CancelledError:
+                pending.cancel()
+                raise
+            except Exception as exc:
+                pending.set_exception(exc)
+                pending.exception()  # retrieved here; every awaiting caller re-raises it
+                raise
+            finally:
+                self._loading.pop(lot_id, None)
+            pending.set_result(loaded)
+        found = await pending
+        if found is None:
+            raise NotFound(f"no lot {lot_id}", f"标的 {lot_id} 不存在", code="lot_not_found")
+        return found
+
+    async def _load(self, lot_id: int, down_since: datetime | None, restart: bool) -> _Lot | None:
+        # the lock before the log: once it is ours, the previous owner writes nothing more
+        owned = bool(await self._claim([lot_id]))
+        loaded = await self._store.load_lot(lot_id, refusals_max=self.settings.refusals_max)
+        if loaded is None:
+            return None
+        key = scope_of(loaded.config, lot_id)
+        scope = self._scopes.get(key)
+        if scope is None:
+            by_org = await self._store.load_scope(key)
+            scope = self._scopes.setdefault(key, _Scope(key, by_org, set(by_org.values())))
+        state = rebuild(loaded.config, loaded.events)
+        lot = _Lot(
+            id=lot_id,
+            title=loaded.title,
+            scope=scope,
+            state=state,
+            committed=state,
+            recent=deque(maxlen=self.settings.recent_events_max),
+            owned=owned,
+        )
+        for event in loaded.events[-self.settings.recent_events_max :]:
+            if event.public:
+                self._remember(lot, event.seq, self._wire(protocol.event_frame(lot_id, event)))
+        if len(loaded.events) > self.settings.recent_events_max:
+            lot.dropped_upto = max(
+                lot.dropped_upto, loaded.events[-self.settings.recent_events_max - 1].seq
+            )
+        for event in loaded.events:
+            if isinstance(event, BidAccepted):
+                lot.accepted[(event.paddle, event.bid_id)] = event
+        self._load_refusals(lot, loaded)
+        self._lots[lot_id] = lot
+        if owned:
+            self._resume_owned(lot, down_since=down_since, restart=restart)
+        return lot
+
+    def _resume_owned(self, lot: _Lot, *, down_since: datetime | None, restart: bool) -> None:
+        """A lot this process now owns, rebuilt from the log: after a restart of the whole
+        platform, ``rules.recover`` (the outage policy); after a takeover, only what fell due
+        meanwhile, at its true time (the countdown's end is the log's, not the takeover's)."""
+        state = lot.state
+        if state.phase is not Phase.CLOSED and state.phase is not Phase.SCHEDULED:
+            if restart:
+                decision = recover(state, self.now(), down_since=down_since)
+            else:
+                decision = decide(state, Tick(), self.now(), admitted=lot.scope.paddles)
+            if decision.events:
+                self._enqueue(lot, decision, None, decision)
+        self._arm(lot)
+        self._after_commit(lot)
+
+    def _load_refusals(self, lot: _Lot, loaded: LoadedLot) -> None:
+        keep = self.settings.refusals_max
+        if len(loaded.refusals) > keep:
+            lot.refusals_let_go = True
+        for row in loaded.refusals[-keep:] if keep else []:
+            key, amount, exc = refusal_from_row(row)
+            lot.refused[key] = (amount, exc)
+
+    async def _reload(self, lot: _Lot) -> None:
+        """After a failed flush: rebuild the lot from its log, broadcast and answer what
+        the log holds beyond what was known to be durable."""
+        while self._running:
+            try:
+                loaded = await self._store.load_lot(
+                    lot.id, refusals_max=self.settings.refusals_max
+                )
+                assert loaded is not None
+                state = rebuild(loaded.config, loaded.events)
+            except Exception as exc:  # the database, unreachable or refusing: log, carry on
+                log.warning(
+                    "lot reload failed; retrying", extra={"lot_id": lot.id, "error": str(exc)}
+                )
+                await asyncio.sleep(self.settings.retry_after_s)
+                continue
+            known = lot.committed.seq
+            for event in loaded.events[known:]:
+                self._publish(lot, event)
+            self._load_refusals(lot, loaded)  # a failed flush may have made some durable
+            lot.state = lot.committed = state
+            lot.reloading = False
+            lot.owned = self._owns(lot.id)  # a new writer connection may have lost the lock
+            self._arm(lot)
+            self._after_commit(lot)
+            return
+
+    # -- the writer ----------------------------------------------------------------------------
+
+    def _enqueue(
+        self,
+        lot: _Lot,
+        decision: Decision,
+        future: asyncio.Future[Any] | None,
+        result: Any,
+        *,
+        bid_key: BidKey | None = None,
+    ) -> None:
+        lot.state = decision.state
+        datas = [event_to_dict(e) for e in decision.events]
+        rows = [_row(lot.id, e, d) for e, d in zip(decision.events, datas, strict=True)]
+        self._queue.append(_Pending(lot, decision, datas, rows, future, result, bid_key))
+        self._idle.clear()
+        self._wake.set()
+        self._arm(lot)
+
+    async def _write_loop(self) -> None:
+        while self._running or self._queue:
+            if not self._queue:
+                self._idle.set()
+                self._wake.clear()
+                if not self._running:
+                    return
+                await self._wake.wait()
+                continue
+            batch: list[_Pending] = []
+            rows: list[LogRow] = []
+            refusals: list[RefusalRow] = []
+            while self._queue and (
+                not batch
+                or len(rows) + len(refusals) + self._queue[0].size
+                <= self.settings.flush_rows_max
+            ):
+                item = self._queue.popleft()
+                batch.append(item)
+                rows.extend(item.rows)
+                if item.refusal is not None:
+                    refusals.append(item.refusal[2])
+            self._flushing = True
+            started = time.perf_counter()
+            try:
+                if refusals:
+                    await self._store.append(rows, refusals)
+                else:
+                    await self._store.append(rows)
+            except Exception as exc:  # any failure (asyncpg, OS, timeout): the outcome is uncertain
+                self._flushing = False
+                log.exception("auction log flush failed")
+                self._failed(batch, exc)
+                await asyncio.sleep(self.settings.retry_after_s)
+                continue
+            self._flushing = False
+            self.flush_ms.append((time.perf_counter() - started) * 1000)
+            self.flushes += 1
+            self.rows_written += len(rows)
+            self.refusals_written += len(refusals)
+            self._committed(batch)
+            if not self._queue:
+                self._idle.set()
+
+    def _committed(self, batch: list[_Pending]) -> None:
+        """A flush has committed: answer every bid of it, then broadcast its events. The
+        answers first, all of them: their callbacks then run before the gateway's writer,
+        so each client gets one write per flush, its ack and the broadcasts together."""
+        live = [item for item in batch if not item.lot.reloading]  # else the reload decides
+        for item in live:
+            if item.bid_key is not None:
+                item.lot.inflight.pop(item.bid_key, None)
+            if item.refusal is not None:
+                assert item.bid_key is not None
+                amount_fen, exc, _row_ = item.refusal
+                self._note_refusal(item.lot, item.bid_key, amount_fen, exc)
+                if item.future is not None and not item.future.done():
+                    item.future.set_exception(_refusal_copy(exc))
+                continue
+            assert item.decision is not None
+            item.lot.committed = item.decision.state
+            if item.future is not None and not item.future.done():
+                item.future.set_result(item.result)
+        for item in live:
+            if item.decision is None:
+                continue
+            for event, data in zip(item.decision.events, item.datas, strict=True):
+                self._publish(item.lot, event, data)
+            self._after_commit(item.lot)
+
+    def _publish(self, lot: _Lot, event: Event, data: dict[str, Any] | None = None) -> None:
+        if isinstance(event, BidAccepted):
+            key = (event.paddle, event.bid_id)
+            lot.accepted[key] = event
+            pending = lot.inflight.pop(key, None)
+            if pending is not None and not pending[1].done():
+                pending[1].set_result(event)
+        if not event.public:
+            return
+        if data is None:
+            frame = self._wire(protocol.event_frame(lot.id, event))
+        else:
+            frame = self._wire(protocol.event_frame_from_dict(lot.id, event.seq, data))
+        self._remember(lot, event.seq, frame)
+        for watcher, held in lot.watchers.items():
+            if held is None:
+                watcher.push(frame)
+            else:
+                held.append((event.seq, frame))
+
+    @staticmethod
+    def _remember(lot: _Lot, seq: int, frame: bytes) -> None:
+        if lot.recent.maxlen is not None and len(lot.recent) == lot.recent.maxlen:
+            lot.dropped_upto = lot.recent[0][0]
+        lot.recent.append((seq, frame))
+
+    def _failed(self, batch: list[_Pending], exc: BaseException) -> None:
+        """A flush failed: give up on every undurable decision, reload the lots concerned."""
+        log.error(
+            "auction log flush failed; reloading the lots concerned", extra={"error": str(exc)}
+        )
+        lots: dict[int, _Lot] = {}
+        for item in [*batch, *self._queue]:
+            lots[item.lot.id] = item.lot
+            if item.future is not None and not item.future.done():
+                item.future.set_exception(EngineUnavailable(type(exc).__name__))
+                item.future.exception()
+        self._queue.clear()
+        for lot in lots.values():
+            for _amount, fut in lot.inflight.values():
+                if not fut.done():
+                    fut.set_exception(EngineUnavailable(type(exc).__name__))
+                    fut.exception()
+            lot.inflight.clear()
+            lot.reloading = True
+            lot.state = lot.committed
+            if lot.timer is not None:
+                lot.timer.cancel()
+                lot.timer, lot.timer_at = None, None
+            self._spawn(self._reload(lot), f"reload-{lot.id}")
+
+    # -- timers --------------------------------------------------------------------------------
+
+    def _arm(self, lot: _Lot) -> None:
+        """Keep the lot's timer at or before its deadline. A bid moves the deadline later:
+        the armed timer then fires early, finds nothing due, and arms again — cheaper than
+        re-arming on every bid of a surge."""
+        due = next_deadline(lot.state) if lot.owned else None
+        if (
+            lot.timer is not None
+            and due is not None
+            and lot.timer_at is not None
+            and lot.timer_at <= due
+        ):
+            return
+        if lot.timer is not None:
+            lot.timer.cancel()
+            lot.timer, lot.timer_at = None, None
+        if due is None or not self._running:
+            return
+        loop = asyncio.get_running_loop()
+        delay_s = max(0.0, (due - self._clock.now()).total_seconds()) + 0.001
+        lot.timer = loop.call_at(loop.time() + delay_s, self._fire, lot.id)
+        lot.timer_at = due
+
+    def _fire(self, lot_id: int) -> None:
+        lot = self._lots.get(lot_id)
+        if lot is None:
+            return
+        lot.timer, lot.timer_at = None, None
+        self._tick_lot(lot, self.now())
+
+    # -- after commit --------------------------------------------------------------------------
+
+    def _after_commit(self, lot: _Lot) -> None:
+        state = lot.committed
+        if not lot.owned or lot.state.seq != state.seq:
+            return  # more is on its way; look again when it is durable
+        if state.phase is Phase.AWAITING_RESERVE and self.hooks.reveal_reserve is not None:
+            mark = ("reveal", state.seq)
+            if mark not in lot.hooks_started and state.reserve_commitment is not None:
+                lot.hooks_started.add(mark)
+                self._spawn(self._reveal(lot.id, state.reserve_commitment), f"reveal-{lot.id}")
+        if state.phase is Phase.CLOSED and self.hooks.lot_closed is not None:
+            mark = ("closed", 0)
+            if mark not in lot.hooks_started:
+                lot.hooks_started.add(mark)
+                self._spawn(self._settle(lot.id, state), f"settle-{lot.id}")
+
+    async def _settle(self, lot_id: int, state: LotState) -> None:
+        """Record the result, then let go of the lot's lock: a closed lot takes no more
+        events (a late bid's refusal is written without it), and PostgreSQL's lock table is
+        finite (``max_locks_per_transaction`` x connections) for a process that runs for months."""
+        assert self.hooks.lot_closed is not None
+        await self.hooks.lot_closed(lot_id, state)
+        await self._call_store("release", None, lot_id)
+
+    async def _reveal(self, lot_id: int, commitment: str) -> None:
+        assert self.hooks.reveal_reserve is not None
+        reserve_fen, salt = await self.hooks.reveal_reserve(lot_id, commitment)
+        await self.execute(lot_id, RevealReserve(reserve_fen=reserve_fen, salt=salt))
+
+    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "auction background task %s failed", task.get_name(), exc_info=task.exception()
+            )
+
+    async def beat(self) -> None:
+        """Record that the engine is alive now (after a crash, the outage began at the last beat)."""
+        try:
+            await self._store.heartbeat(self._clock.now())
+        except Exception as exc:  # the database, unreachable or refusing: log, carry on
+            log.warning("auction heartbeat failed", extra={"error": str(exc)})
+
+    async def _beat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_s)
+            await self.beat()
+
+    # -- introspection for tests and metrics ---------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Figures for operators: lots and watchers held, the writer's flushes (how many,
+        rows per flush, commit round trip of the latest ones)."""
+        latest = sorted(self.flush_ms)
+
+        def pct(p: float) -> float | None:
+            return (
+                round(latest[min(len(latest) - 1, int(p / 100 * len(latest)))], 3)
+                if latest
+                else None
+            )
+
+        return {
+            "lots": len(self._lots),
+            "lots_owned": sum(1 for lot in self._lots.values() if lot.owned),
+            "lots_followed": sum(1 for lot in self._lots.values() if not lot.owned),
+            "takeovers": self.takeovers,
+            "forwarded": self.forwarded,
+            "forward_retries": self.forward_retries,
+            "live_lots": sum(
+                1 for lot in self._lots.values() if lot.committed.phase is not Phase.CLOSED
+            ),
+            "watchers": sum(len(lot.watchers) for lot in self._lots.values()),
+            "queued": len(self._queue),
+            "flushes": self.flushes,
+            "rows_written": self.rows_written,
+            "rows_per_flush": round(self.rows_written / self.flushes, 2) if self.flushes else None,
+            "flush_ms_p50": pct(50),
+            "flush_ms_p99": pct(99),
+        }
+
+
+def rows_of(lot_id: int, events: Iterable[Event]) -> list[LogRow]:
+    """The log rows of events (for stores and tests)."""
+    return [_row(lot_id, e) for e in events]
