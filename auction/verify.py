@@ -211,6 +211,23 @@ def _signed_ok(body: object, signature: object, public_key: bytes) -> bool:
     return verify_signature(public_key, raw, message)
 
 
+def _signed_events(
+    export: Mapping[str, Any], doc: Mapping[str, Any], public_key: bytes, report: AuctionReport
+) -> list[Mapping[str, Any]] | None:
+    """Checks the export's signature over the log (reported either way) and returns its
+    events, or ``None`` (reported) when they are not a list of objects."""
+    report.signature_ok = _signed_ok(doc, export.get("signature"), public_key)
+    if report.signature_ok:
+        report.checked.append(f"signature: Ed25519 by key {export.get('key_id')} over the log")
+    else:
+        report.problems.append("the log's signature does not verify with this public key")
+    raw_events = doc.get("events")
+    if not isinstance(raw_events, list) or not all(isinstance(e, Mapping) for e in raw_events):
+        report.problems.append("events must be a list of objects")
+        return None
+    return raw_events
+
+
 def verify_auction(
     export: object, public_key: bytes, *, confirmation: object = None
 ) -> AuctionReport:
@@ -225,15 +242,8 @@ def verify_auction(
     if doc.get("type") != LOG_FORMAT:
         report.problems.append(f"not an exported lot log: type {doc.get('type')!r}")
         return report
-    report.signature_ok = _signed_ok(doc, export.get("signature"), public_key)
-    if report.signature_ok:
-        report.checked.append(f"signature: Ed25519 by key {export.get('key_id')} over the log")
-    else:
-        report.problems.append("the log's signature does not verify with this public key")
-
-    raw_events = doc.get("events")
-    if not isinstance(raw_events, list) or not all(isinstance(e, Mapping) for e in raw_events):
-        report.problems.append("events must be a list of objects")
+    raw_events = _signed_events(export, doc, public_key, report)
+    if raw_events is None:
         return report
     digest = log_digest(raw_events)
     last_seq = raw_events[-1].get("seq") if raw_events else 0
@@ -500,14 +510,8 @@ def verify_quota(export: object, public_key: bytes) -> AuctionReport:
         report.problems.append("not an exported quota log: expected {log, signature, key_id, …}")
         return report
     doc = export["log"]
-    report.signature_ok = _signed_ok(doc, export.get("signature"), public_key)
-    if report.signature_ok:
-        report.checked.append(f"signature: Ed25519 by key {export.get('key_id')} over the log")
-    else:
-        report.problems.append("the log's signature does not verify with this public key")
-    raw_events = doc.get("events")
-    if not isinstance(raw_events, list) or not all(isinstance(e, Mapping) for e in raw_events):
-        report.problems.append("events must be a list of objects")
+    raw_events = _signed_events(export, doc, public_key, report)
+    if raw_events is None:
         return report
     digest = log_digest(raw_events)
     if digest != doc.get("log_sha256"):
