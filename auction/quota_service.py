@@ -27,13 +27,13 @@ ledger in chunks, record the close, settle the deposits in chunks, export the si
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from auction import quota_store as store
-from auction.quota import QuotaBook, QuotaConfig, quota_config_to_dict
+from auction.quota import QuotaBook, QuotaConfig, quota_config_from_dict, quota_config_to_dict
 from auction.verify import QUOTA_LOG_FORMAT, SIGNED_NOTE, log_digest, quota_result
 from crypto.signing import canonical_json
 from trading import calendar
@@ -223,10 +223,7 @@ async def apply(
         row = await store.get_session(conn, session_id)
         if row is None:
             raise _not_found(session_id)
-        ends_at = datetime.fromisoformat(row["config"]["starts_at"].replace("Z", "+00:00")) + timedelta(
-            seconds=row["config"]["first_half_s"] + row["config"]["second_half_s"]
-        )
-        if row["closed_at"] is not None or now >= ends_at:
+        if row["closed_at"] is not None or now >= quota_config_from_dict(dict(row["config"])).ends_at:
             raise Conflict("the session has ended", "场次已结束", code="quota_session_ended")
         applicant = await store.upsert_applicant(conn, session_id, org_id, now)
         deposit = None
