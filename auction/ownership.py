@@ -56,7 +56,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from auction import store
+from auction import quota_store, store
 from auction.engine import Engine, NotOwner
 from auction.errors import AuctionReason, AuctionRejected, EngineUnavailable
 from auction.model import COMMAND_TYPES, BidAccepted, Command, event_from_dict, event_to_dict
@@ -727,9 +727,9 @@ class QuotaRouter:
     async def sweep(self) -> list[int]:
         """Take over every live session nobody owns. Returns those taken."""
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch("SELECT id FROM quota_sessions WHERE result IS NULL ORDER BY id")
+            live = await quota_store.live_session_ids(conn)
         taken = []
-        for session_id in (r["id"] for r in rows):
+        for session_id in live:
             if self.owns(session_id) or await self._lookup(session_id) is not None:
                 continue
             if await self._claim(session_id):

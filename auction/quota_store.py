@@ -91,8 +91,7 @@ class PgQuotaLogStore:
 
     async def live_session_ids(self) -> list[int]:
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch("SELECT id FROM quota_sessions WHERE result IS NULL ORDER BY id")
-        return [r["id"] for r in rows]
+            return await live_session_ids(conn)
 
     async def load(self, session_id: int) -> LoadedSession | None:
         async with self._pool.acquire() as conn:
@@ -241,6 +240,12 @@ async def counts(conn: asyncpg.Connection, session_id: int) -> dict[str, int]:
         session_id,
     )
     return dict(row)
+
+
+async def live_session_ids(conn: asyncpg.Connection) -> list[int]:
+    """The sessions without a result yet (to rebuild, or to take over)."""
+    rows = await conn.fetch("SELECT id FROM quota_sessions WHERE result IS NULL ORDER BY id")
+    return [r["id"] for r in rows]
 
 
 async def record_result(
