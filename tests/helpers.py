@@ -62,6 +62,15 @@ async def login(client: TestClient, username: str, password: str = PASSWORD) -> 
     return {"Authorization": f"Bearer {token}"}
 
 
+async def problem(resp: Any, status: int, code: str) -> dict[str, Any]:
+    """The problem+json body of an error response, after checking its status and code."""
+    assert resp.status == status, await resp.text()
+    assert resp.content_type == "application/problem+json"
+    body: dict[str, Any] = await resp.json()
+    assert body["code"] == code, body
+    return body
+
+
 async def user_headers(client: TestClient, role: Role, *, org_id: int | None = None) -> tuple[Party, dict[str, str]]:
     """Create a user of ``role`` in the app's database and log in as them."""
     from web import keys

@@ -25,7 +25,7 @@ from aiohttp.test_utils import TestClient
 
 from bidding.award.model import Candidate, Result
 from bidding.model import TenderState
-from tests.helpers import login, user_headers
+from tests.helpers import login, problem, user_headers
 from tests.service.test_award import PRICES, pay_deposits
 from tests.service.test_bidding_support import (
     World,
@@ -74,14 +74,6 @@ async def ranking(world: World) -> Result:
         world.tender_id, 1, world.clock.now(), False,
         tuple(Candidate(i + 1, b, o, p) for i, (p, b, o) in enumerate(ranked)),
     )
-
-
-async def problem(r: Any, status: int, code: str) -> dict[str, Any]:
-    assert r.status == status, await r.text()
-    assert r.content_type == "application/problem+json"
-    body: dict[str, Any] = await r.json()
-    assert body["code"] == code, body
-    return body
 
 
 async def test_the_award_through_the_api_and_the_cli(

@@ -22,19 +22,12 @@ from aiohttp.test_utils import TestClient
 from bidding.client import seal_bid_bytes, signing_key_from
 from crypto.keys import b64url_decode
 from crypto.signing import generate_signing_key
-from tests.helpers import Party, login, make_org, make_user, user_headers
+from tests.helpers import Party, login, make_org, make_user, problem, user_headers
 from trading.context import Role
 from trading.parties.model import OrgKind
 from web import cli, keys
 
 CONFIG = {"extra": {"bidding.store_chunk_bytes": "4096"}, "session_ttl_s": 60 * 86400}
-
-
-async def problem(resp: Any, status: int, code: str) -> dict[str, Any]:
-    assert resp.status == status, await resp.text()
-    body = await resp.json()
-    assert body["code"] == code, body
-    return body
 
 
 def run_cli(*argv: str) -> int:

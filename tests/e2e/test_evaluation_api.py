@@ -28,19 +28,12 @@ from crypto.signing import (
     public_key_bytes,
 )
 from experts.seating import seated_for_tender
-from tests.helpers import login, user_headers
+from tests.helpers import login, problem, user_headers
 from tests.service.test_evaluation import SPEC, make_ev
 from tests.service.test_experts_draws import build_world, request, run
 from tests.service.test_tender_panel import confirm_all
 from trading.context import Role
 from web import cli, keys
-
-
-async def problem(resp: Any, status: int, code: str) -> dict[str, Any]:
-    assert resp.status == status, await resp.text()
-    body = await resp.json()
-    assert body["code"] == code, body
-    return body
 
 
 def sheet(tender_id: int, expert_id: str, bid_ids: list[int], *, revision: int = 1,
