@@ -4,6 +4,7 @@ approved or rejected by a second (D6, IR 35, IR 74), and conversion into an auct
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 import asyncpg
@@ -16,6 +17,7 @@ from .. import store
 from ..model import Deposit, ForfeitCause, Transfer
 from ..reconcile import format_fen
 from ..rules.decisions import (
+    Effects,
     decide_approve_forfeit,
     decide_conversion,
     decide_reject_forfeit,
@@ -73,38 +75,48 @@ async def _reservation(lg: Ledger, deposit: Deposit) -> Transfer | None:
     return await store.get_transfer(lg.conn, request.transfer_id)
 
 
-async def post_forfeit(
-    lg: Ledger, command_id: str, project_id: str, bidder_id: str, approved_by: str, at: datetime
+async def _settle_forfeit(
+    lg: Ledger,
+    command_id: str,
+    project_id: str,
+    bidder_id: str,
+    staff: str,
+    at: datetime,
+    *,
+    kind: str,
+    decide: Callable[..., Effects],
 ) -> Deposit:
-    """D6: a second staff member approves; the forfeiture is posted."""
-    fingerprint = ("approve_forfeit", project_id, bidder_id, approved_by)
+    """The second staff member's answer to a forfeiture request: ``decide`` posts or voids the
+    reservation; ``kind`` names the command in its idempotency fingerprint."""
+    fingerprint = (kind, project_id, bidder_id, staff)
     async with lg.conn.transaction():
         done, answer = await command(lg, command_id, fingerprint)
         if done:
             return answer  # type: ignore[no-any-return]
         deposit = await load_deposit(lg, project_id, bidder_id, for_update=True)
-        effects = decide_approve_forfeit(
-            command_id, deposit, approved_by, pending=await _reservation(lg, deposit)
-        )
+        effects = decide(command_id, deposit, staff, pending=await _reservation(lg, deposit))
         await write(lg, effects, at, was=deposit)
         return await remember(lg, command_id, fingerprint, effects.deposit)  # type: ignore[no-any-return]
+
+
+async def post_forfeit(
+    lg: Ledger, command_id: str, project_id: str, bidder_id: str, approved_by: str, at: datetime
+) -> Deposit:
+    """D6: a second staff member approves; the forfeiture is posted."""
+    return await _settle_forfeit(
+        lg, command_id, project_id, bidder_id, approved_by, at,
+        kind="approve_forfeit", decide=decide_approve_forfeit,
+    )
 
 
 async def void_forfeit(
     lg: Ledger, command_id: str, project_id: str, bidder_id: str, rejected_by: str, at: datetime
 ) -> Deposit:
     """Not approved: the reservation is voided, the deposit confirmed again."""
-    fingerprint = ("reject_forfeit", project_id, bidder_id, rejected_by)
-    async with lg.conn.transaction():
-        done, answer = await command(lg, command_id, fingerprint)
-        if done:
-            return answer  # type: ignore[no-any-return]
-        deposit = await load_deposit(lg, project_id, bidder_id, for_update=True)
-        effects = decide_reject_forfeit(
-            command_id, deposit, rejected_by, pending=await _reservation(lg, deposit)
-        )
-        await write(lg, effects, at, was=deposit)
-        return await remember(lg, command_id, fingerprint, effects.deposit)  # type: ignore[no-any-return]
+    return await _settle_forfeit(
+        lg, command_id, project_id, bidder_id, rejected_by, at,
+        kind="reject_forfeit", decide=decide_reject_forfeit,
+    )
 
 
 async def convert_deposit(
@@ -173,6 +185,48 @@ async def request_forfeit(
     return d
 
 
+async def _answer_forfeit(
+    conn: asyncpg.Connection,
+    audit: AuditLog,
+    actor: Actor,
+    now: datetime,
+    *,
+    project_ref: str,
+    org_id: int,
+    command_id: str,
+    approve: bool,
+) -> Deposit:
+    """The second staff member approves (posted, audited with the requester, the bidder told)
+    or rejects (voided, audited) a forfeiture request, in one transaction."""
+    settle = post_forfeit if approve else void_forfeit
+    async with conn.transaction():
+        d = await settle(
+            Ledger(conn, now), command_id, project_ref, bidder_id(org_id), actor.username, now
+        )
+        await audit.append(
+            conn,
+            actor=actor,
+            action="ledger.deposit.forfeit_approve" if approve else "ledger.deposit.forfeit_reject",
+            object_type="deposit",
+            object_id=d.account_id,
+            at=now,
+            payload={"requested_by": d.forfeit.requested_by if d.forfeit else None}
+            if approve
+            else None,
+        )
+        if approve:
+            await add_notice(
+                conn,
+                now,
+                org_id=org_id,
+                object_type="project",
+                object_id=project_ref,
+                subject=f"保证金已没收 Deposit forfeited ({project_ref})",
+                body=f"{format_fen(d.amount_fen)} 元 yuan; {d.forfeit.cause.value if d.forfeit else ''}",
+            )
+    return d
+
+
 async def approve_forfeit(
     conn: asyncpg.Connection,
     audit: AuditLog,
@@ -184,29 +238,10 @@ async def approve_forfeit(
     command_id: str,
 ) -> Deposit:
     """D6: the second staff member's approval posts the forfeiture; the requester cannot approve."""
-    async with conn.transaction():
-        d = await post_forfeit(
-            Ledger(conn, now), command_id, project_ref, bidder_id(org_id), actor.username, now
-        )
-        await audit.append(
-            conn,
-            actor=actor,
-            action="ledger.deposit.forfeit_approve",
-            object_type="deposit",
-            object_id=d.account_id,
-            at=now,
-            payload={"requested_by": d.forfeit.requested_by if d.forfeit else None},
-        )
-        await add_notice(
-            conn,
-            now,
-            org_id=org_id,
-            object_type="project",
-            object_id=project_ref,
-            subject=f"保证金已没收 Deposit forfeited ({project_ref})",
-            body=f"{format_fen(d.amount_fen)} 元 yuan; {d.forfeit.cause.value if d.forfeit else ''}",
-        )
-    return d
+    return await _answer_forfeit(
+        conn, audit, actor, now,
+        project_ref=project_ref, org_id=org_id, command_id=command_id, approve=True,
+    )
 
 
 async def reject_forfeit(
@@ -219,19 +254,11 @@ async def reject_forfeit(
     org_id: int,
     command_id: str,
 ) -> Deposit:
-    async with conn.transaction():
-        d = await void_forfeit(
-            Ledger(conn, now), command_id, project_ref, bidder_id(org_id), actor.username, now
-        )
-        await audit.append(
-            conn,
-            actor=actor,
-            action="ledger.deposit.forfeit_reject",
-            object_type="deposit",
-            object_id=d.account_id,
-            at=now,
-        )
-    return d
+    """D6: the second staff member rejects; the reservation is voided."""
+    return await _answer_forfeit(
+        conn, audit, actor, now,
+        project_ref=project_ref, org_id=org_id, command_id=command_id, approve=False,
+    )
 
 
 async def convert(
