@@ -236,10 +236,6 @@ def parse_path_id(name: str, raw: str, *, max_value: int = INT64_MAX) -> int:
     return int(raw)
 
 
-def _path_adapter(tp: Any) -> TypeAdapter[Any]:
-    return TypeAdapter(tp)
-
-
 def validate_path(ep: Endpoint, match_info: Mapping[str, str]) -> dict[str, Any]:
     """Every declared path parameter, by its type: ints from ASCII digits only, text without
     control characters and bounded."""
@@ -293,7 +289,7 @@ class Endpoint:
 
     @cached_property
     def path_adapters(self) -> dict[str, tuple[Any, TypeAdapter[Any]]]:
-        return {name: (tp, _path_adapter(tp)) for name, tp in self.path_params.items()}
+        return {name: (tp, TypeAdapter(tp)) for name, tp in self.path_params.items()}
 
 
 def _path_types(path: str, declared: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -430,12 +426,13 @@ def _wrap(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]
         clock: Clock = request.app[keys.CLOCK]
         now = clock.now()
         user: User | None = None
+        actor = actor_for(request, None)
         if ep.roles is not None:
-            request[keys.ACTOR] = actor_for(request, None)
+            request[keys.ACTOR] = actor
             user = await authenticate(request, now)
-            request[keys.ACTOR] = actor_for(request, user)
+            request[keys.ACTOR] = actor = actor_for(request, user)
             check_role(ep, user)
-        call = Call(request=request, actor=actor_for(request, user), user=user, now=now)
+        call = Call(request=request, actor=actor, user=user, now=now)
         call.path = validate_path(ep, request.match_info)
         _check_query_text(request)
         if ep.query is not None:
