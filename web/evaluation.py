@@ -12,6 +12,7 @@ environment (``SUNLIT_EVALUATION_<NAME>``).
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import fields
 from decimal import Decimal
 from typing import Annotated, Any
@@ -229,11 +230,16 @@ def redact_panel(state: dict[str, Any], members: tuple[PanelMember, ...]) -> dic
        "signed score sheet (seated members, while the evaluation is open)", tag="evaluation",
        roles=EXPERT, body=SignedBody, status=201)  # fmt: skip
 async def submit_sheet(call: Call) -> dict[str, Any]:
+    return await _member_signs(call, service.submit_sheet)
+
+
+async def _member_signs(call: Call, act: Callable[..., Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    """A seated member hands in a signed document (a score sheet, a signature on the report)."""
     tender_id = call.path_int("tender_id")
     b: SignedBody = call.body
     async with call.pool.acquire() as conn:
         _, members = await panel_members(conn, tender_id)
-        return await service.submit_sheet(
+        return await act(
             conn, call.audit, call.actor, call.now, tender_id, members=members,
             document=b.document, signature=_signature(b.signature),
         )  # fmt: skip
@@ -306,14 +312,7 @@ async def generate_report(call: Call) -> dict[str, Any]:
        "dissent in writing or none (seated members; T17)", tag="evaluation", roles=EXPERT,
        body=SignedBody, status=201)  # fmt: skip
 async def sign_report(call: Call) -> dict[str, Any]:
-    tender_id = call.path_int("tender_id")
-    b: SignedBody = call.body
-    async with call.pool.acquire() as conn:
-        _, members = await panel_members(conn, tender_id)
-        return await service.sign_report(
-            conn, call.audit, call.actor, call.now, tender_id, members=members,
-            document=b.document, signature=_signature(b.signature),
-        )  # fmt: skip
+    return await _member_signs(call, service.sign_report)
 
 
 @route("GET", "/tenders/{tender_id}/evaluation/record", summary="The evaluation record in full, once "
