@@ -34,7 +34,7 @@ import asyncpg
 
 from auction import quota_store as store
 from auction.quota import QuotaBook, QuotaConfig, quota_config_from_dict, quota_config_to_dict
-from auction.verify import QUOTA_LOG_FORMAT, SIGNED_NOTE, log_digest, quota_result
+from auction.verify import QUOTA_LOG_FORMAT, log_digest, quota_result, signed_export
 from crypto.signing import canonical_json
 from trading import calendar
 from trading.audit import AuditLog
@@ -353,13 +353,7 @@ async def export_log(conn: asyncpg.Connection, audit: AuditLog, now: datetime, *
         "result": row["result"],
         "exported_at": now.isoformat(),
     }
-    return {
-        "log": document,
-        "signature": audit.sign(canonical_json(document)).hex(),
-        "key_id": audit.key_id,
-        "public_key": audit.public_key.hex(),
-        "signed": SIGNED_NOTE,
-    }
+    return signed_export(document, audit)
 
 
 # -- settlement ----------------------------------------------------------------------------------

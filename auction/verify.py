@@ -48,7 +48,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from auction.errors import AuctionRejected, CorruptLog
 from auction.model import (
@@ -109,6 +109,7 @@ __all__ = [
     "log_digest",
     "log_document",
     "quota_result",
+    "signed_export",
     "verify_auction",
     "verify_quota",
 ]
@@ -117,6 +118,27 @@ LOG_FORMAT = "sunlit/auction-log/v1"
 QUOTA_LOG_FORMAT = "sunlit/quota-log/v1"
 """A quota session's exported log (``auction.quota_service.export_log``): ``verify_quota``."""
 SIGNED_NOTE = "Ed25519 over the canonical JSON (sorted keys, no spaces, UTF-8) of 'log'"
+
+
+class Signer(Protocol):
+    """What signs an export (``trading.audit.AuditLog`` does)."""
+
+    key_id: str
+    public_key: bytes
+
+    def sign(self, message: bytes) -> bytes: ...
+
+
+def signed_export(document: Mapping[str, Any], signer: Signer) -> dict[str, Any]:
+    """An exported log as ``verify_auction`` and ``verify_quota`` read it: the document and
+    the signer's Ed25519 signature over its canonical JSON, with the key that checks it."""
+    return {
+        "log": document,
+        "signature": signer.sign(canonical_json(document)).hex(),
+        "key_id": signer.key_id,
+        "public_key": signer.public_key.hex(),
+        "signed": SIGNED_NOTE,
+    }
 
 
 def log_digest(events: list[Mapping[str, Any]]) -> str:

@@ -13,8 +13,8 @@ from auction.model import (
 )
 from auction.service.common import _not_found, lot_json, yuan
 from auction.service.settlement import _session_lots, _session_not_ended
-from auction.verify import SIGNED_NOTE, log_document
-from crypto.signing import canonical_json, sha256_hex
+from auction.verify import log_digest, log_document, signed_export
+from crypto.signing import canonical_json
 from trading.audit import AuditLog
 from trading.clock import iso_ms
 from trading.errors import Conflict
@@ -145,7 +145,6 @@ async def confirmation(
     row = await store.get_lot(conn, lot_id)
     assert row is not None
     events = await store.events_page(conn, lot_id, after_seq=0, limit=10_000_000, public_only=False)
-    log_digest = sha256_hex(canonical_json([e["data"] for e in events]))
     price = data["price_fen"]
     if row["session_id"] is None:
         deposit = row["config"]["deposit_fen"]
@@ -171,7 +170,7 @@ async def confirmation(
         "basis": data["basis"],
         "closed_at": iso_ms(data["closed_at"]),
         "log_seq": events[-1]["seq"] if events else 0,
-        "log_sha256": log_digest,
+        "log_sha256": log_digest([e["data"] for e in events]),
         "issued_at": iso_ms(now),
     }
     signature = audit.sign(canonical_json(document))
@@ -219,13 +218,7 @@ async def export_log(
         events=[e["data"] for e in events],
         exported_at=now,
     )
-    return {
-        "log": document,
-        "signature": audit.sign(canonical_json(document)).hex(),
-        "key_id": audit.key_id,
-        "public_key": audit.public_key.hex(),
-        "signed": SIGNED_NOTE,
-    }
+    return signed_export(document, audit)
 
 
 async def _plate_deposit_applied(conn: asyncpg.Connection, row: asyncpg.Record) -> tuple[int, int]:
