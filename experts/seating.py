@@ -56,10 +56,7 @@ class SeatedPanel:
         """The sitting (not replaced) member logged in as ``user_id``, if any."""
         if user_id is None:
             return None
-        for m in self.members:
-            if m.user_id == user_id and not m.replaced:
-                return m
-        return None
+        return next((m for m in self.sitting() if m.user_id == user_id), None)
 
 
 async def seated_for_tender(conn: asyncpg.Connection, tender_id: int) -> SeatedPanel | None:
