@@ -23,8 +23,8 @@ from ..rules.decisions import (
     decide_reject_forfeit,
     decide_request_forfeit,
 )
-from .context import Ledger, bidder_id, command, load_deposit, load_terms, remember
-from .transfers import write
+from .context import Ledger, bidder_id, load_terms
+from .transfers import deposit_command
 
 __all__ = [
     "approve_forfeit",
@@ -54,17 +54,14 @@ async def reserve_forfeit(
 ) -> Deposit:
     """D6: one staff member asks; the held cash is reserved by a pending FORFEIT transfer."""
     fingerprint = ("forfeit", project_id, bidder_id, cause, note, requested_by, cause_at)
-    async with lg.conn.transaction():
-        done, answer = await command(lg, command_id, fingerprint)
-        if done:
-            return answer  # type: ignore[no-any-return]
-        deposit = await load_deposit(lg, project_id, bidder_id, for_update=True)
+
+    async def decide(deposit: Deposit) -> Effects:
         terms = await load_terms(lg, project_id)
-        effects = decide_request_forfeit(
+        return decide_request_forfeit(
             command_id, deposit, terms, cause, note, requested_by, cause_at, at
         )
-        await write(lg, effects, at, was=deposit)
-        return await remember(lg, command_id, fingerprint, effects.deposit)  # type: ignore[no-any-return]
+
+    return await deposit_command(lg, command_id, fingerprint, project_id, bidder_id, at, decide)
 
 
 async def _reservation(lg: Ledger, deposit: Deposit) -> Transfer | None:
@@ -88,15 +85,12 @@ async def _settle_forfeit(
 ) -> Deposit:
     """The second staff member's answer to a forfeiture request: ``decide`` posts or voids the
     reservation; ``kind`` names the command in its idempotency fingerprint."""
+
+    async def decide_it(deposit: Deposit) -> Effects:
+        return decide(command_id, deposit, staff, pending=await _reservation(lg, deposit))
+
     fingerprint = (kind, project_id, bidder_id, staff)
-    async with lg.conn.transaction():
-        done, answer = await command(lg, command_id, fingerprint)
-        if done:
-            return answer  # type: ignore[no-any-return]
-        deposit = await load_deposit(lg, project_id, bidder_id, for_update=True)
-        effects = decide(command_id, deposit, staff, pending=await _reservation(lg, deposit))
-        await write(lg, effects, at, was=deposit)
-        return await remember(lg, command_id, fingerprint, effects.deposit)  # type: ignore[no-any-return]
+    return await deposit_command(lg, command_id, fingerprint, project_id, bidder_id, at, decide_it)
 
 
 async def post_forfeit(
@@ -123,15 +117,12 @@ async def convert_deposit(
     lg: Ledger, command_id: str, project_id: str, bidder_id: str, at: datetime
 ) -> Deposit:
     """A7: the auction winner's deposit becomes part of the price."""
+
+    async def decide(deposit: Deposit) -> Effects:
+        return decide_conversion(command_id, deposit, await load_terms(lg, project_id))
+
     fingerprint = ("convert", project_id, bidder_id)
-    async with lg.conn.transaction():
-        done, answer = await command(lg, command_id, fingerprint)
-        if done:
-            return answer  # type: ignore[no-any-return]
-        deposit = await load_deposit(lg, project_id, bidder_id, for_update=True)
-        effects = decide_conversion(command_id, deposit, await load_terms(lg, project_id))
-        await write(lg, effects, at, was=deposit)
-        return await remember(lg, command_id, fingerprint, effects.deposit)  # type: ignore[no-any-return]
+    return await deposit_command(lg, command_id, fingerprint, project_id, bidder_id, at, decide)
 
 
 # == the use cases at the edge ==================================================================

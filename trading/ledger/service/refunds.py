@@ -19,20 +19,17 @@ from .. import store
 from ..errors import LedgerReason
 from ..model import Deposit, DepositForm, DepositState, RefundCause, SuspenseState
 from ..reconcile import format_fen
-from ..rules.decisions import decide_refund
+from ..rules.decisions import Effects, decide_refund
 from ..rules.refunds import SUSPENSE_RETURN_DAYS
 from .context import (
     REFUND_DUE,
     Ledger,
     bidder_id,
-    command,
     end_of_china_day,
     get_terms,
-    load_deposit,
     load_terms,
-    remember,
 )
-from .transfers import write
+from .transfers import deposit_command
 
 __all__ = ["on_refund_due", "refund", "refund_all", "request_refund"]
 
@@ -50,17 +47,14 @@ async def refund(
     pending payout, or a guarantee released. The same command again answers the first
     answer; a second refund of the deposit is refused (deposit_already_resolved)."""
     fingerprint = ("refund", project_id, bidder_id, cause, cause_at)
-    async with lg.conn.transaction():
-        done, answer = await command(lg, command_id, fingerprint)
-        if done:
-            return answer  # type: ignore[no-any-return]
-        deposit = await load_deposit(lg, project_id, bidder_id, for_update=True)
+
+    async def decide(deposit: Deposit) -> Effects:
         terms = await load_terms(lg, project_id)
-        effects = decide_refund(
+        return decide_refund(
             command_id, deposit, terms, cause, cause_at, at, await lg.work_calendar()
         )
-        await write(lg, effects, at, was=deposit)
-        return await remember(lg, command_id, fingerprint, effects.deposit)  # type: ignore[no-any-return]
+
+    return await deposit_command(lg, command_id, fingerprint, project_id, bidder_id, at, decide)
 
 
 async def request_refund(

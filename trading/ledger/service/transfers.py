@@ -5,7 +5,7 @@ and writing a decision's ``Effects``; the calendar and the trial balance at the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 
@@ -32,12 +32,13 @@ from ..rules.decisions import Effects
 from ..rules.payers import normalize_bank_account
 from ..rules.transfers import validate_account
 from ..rules.values import reason_for_result
-from .context import Ledger
+from .context import Ledger, command, load_deposit, remember
 
 __all__ = [
     "commit",
     "create_accounts",
     "create_transfers",
+    "deposit_command",
     "install",
     "set_calendar_day",
     "trial_balance",
@@ -172,6 +173,27 @@ async def write(lg: Ledger, effects: Effects, at: datetime, *, was: Deposit | No
         )
         if effects.guarantee is not None:
             await store.insert_guarantee(conn, effects.guarantee.ref, new.project_id, new.bidder_id)
+
+
+async def deposit_command(
+    lg: Ledger,
+    command_id: str,
+    fingerprint: tuple[object, ...],
+    project_id: str,
+    bidder_id: str,
+    at: datetime,
+    decide: Callable[[Deposit], Awaitable[Effects]],
+) -> Deposit:
+    """One idempotent command on one deposit, in one transaction: the first answer again when
+    ``command_id`` ran before, else the deposit locked, ``decide``d, written and remembered."""
+    async with lg.conn.transaction():
+        done, answer = await command(lg, command_id, fingerprint)
+        if done:
+            return answer  # type: ignore[no-any-return]
+        deposit = await load_deposit(lg, project_id, bidder_id, for_update=True)
+        effects = await decide(deposit)
+        await write(lg, effects, at, was=deposit)
+        return await remember(lg, command_id, fingerprint, effects.deposit)  # type: ignore[no-any-return]
 
 
 # == at the edge ================================================================================
