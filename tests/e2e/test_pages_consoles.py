@@ -20,8 +20,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from bidding.client import seal_bid_bytes, signing_key_from
 from bidding.evaluation import records
 from crypto.keys import b64url_decode, b64url_encode
@@ -45,18 +43,6 @@ from web import keys
 
 PRICES = (700_000_000, 712_345_600, 698_000_000)
 CRITERIA = [{"code": "price", "name": "价格", "max_points": 40}, {"code": "technical", "name": "技术", "max_points": 60}]
-
-
-@pytest.fixture
-async def panel(make_client: Any, tmp_path: Path) -> Panel:
-    from tests.e2e.test_bidding_api import Centre
-
-    client = await make_client(extra={"bidding.store_chunk_bytes": "4096", "SUNLIT_EXPERTS_CHANNEL": "memory"})
-    centre = Centre(client, tmp_path)
-    await centre.start()
-    p = Panel(centre)
-    await p.start()
-    return p
 
 
 async def ok(r: Any, status: int = 200) -> Any:

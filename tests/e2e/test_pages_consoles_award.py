@@ -15,8 +15,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from bidding.evaluation import records
 from crypto.keys import b64url_encode
 from crypto.signing import canonical_json, generate_signing_key, public_key_bytes
@@ -25,19 +23,6 @@ from tests.e2e.test_pages_consoles import CRITERIA, hand_in_shares, ok, submit_b
 from tests.e2e.test_panel_api import Panel
 from tests.helpers import PASSWORD
 from web import keys
-
-
-@pytest.fixture
-async def panel(make_client: Any, tmp_path: Path) -> Panel:
-    """A centre with a panel of experts, as the consoles' tests have it."""
-    from tests.e2e.test_bidding_api import Centre
-
-    client = await make_client(extra={"bidding.store_chunk_bytes": "4096", "SUNLIT_EXPERTS_CHANNEL": "memory"})
-    centre = Centre(client, tmp_path)
-    await centre.start()
-    p = Panel(centre)
-    await p.start()
-    return p
 
 
 async def to_the_signed_report(panel: Panel, *, fail_every_bid: bool = False) -> int:

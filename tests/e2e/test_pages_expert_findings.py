@@ -10,9 +10,6 @@ changing the price or the substance).
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import pytest
 
 from tests.e2e import test_pages_consoles as consoles
@@ -20,19 +17,6 @@ from tests.e2e.browser import assert_no_horizontal_overflow, base_url, browser, 
 from tests.e2e.test_pages_consoles import CRITERIA, hand_in_shares, ok, submit_bids, to_the_opening
 from tests.e2e.test_panel_api import Panel
 from tests.helpers import PASSWORD
-
-
-@pytest.fixture
-async def panel(make_client: Any, tmp_path: Path) -> Panel:
-    """A centre with a panel of experts, as the consoles' tests have it."""
-    from tests.e2e.test_bidding_api import Centre
-
-    client = await make_client(extra={"bidding.store_chunk_bytes": "4096", "SUNLIT_EXPERTS_CHANNEL": "memory"})
-    centre = Centre(client, tmp_path)
-    await centre.start()
-    p = Panel(centre)
-    await p.start()
-    return p
 
 
 async def test_a_member_asks_the_bidder_of_a_below_cost_bid_and_records_the_finding_in_the_pages(

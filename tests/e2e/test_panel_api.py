@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from bidding.client import seal_bid_bytes, signing_key_from
 from crypto.keys import b64url_decode
 from experts.csvio import write_csv
-from tests.e2e.test_bidding_api import Centre, cli_in_thread, problem
-from tests.helpers import Party, login, make_org, user_headers
+from tests.e2e.test_bidding_api import Centre, cli_in_thread
+from tests.helpers import Party, login, make_org, problem, user_headers
 from tests.service.test_bidding_vault import holds, pg_dump
 from tests.service.test_experts_pool import expert_input
 from trading.context import Role
@@ -123,18 +122,6 @@ class Panel:
         for m in await self.members(tid):
             if m["status"] == "summoned":
                 await self.answer(m["expert_id"], "confirm")
-
-
-@pytest.fixture
-async def panel(make_client: Any, tmp_path: Path) -> Panel:
-    client: TestClient = await make_client(
-        extra={"bidding.store_chunk_bytes": "4096", "SUNLIT_EXPERTS_CHANNEL": "memory"}
-    )
-    centre = Centre(client, tmp_path)
-    await centre.start()
-    p = Panel(centre)
-    await p.start()
-    return p
 
 
 async def test_t15_the_tender_panel_composition_is_refused_when_even_small_or_short_of_experts(
