@@ -42,7 +42,7 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import ROOT, LoadResult, bare_process, free_port, report
+from bench.harness import ROOT, LoadResult, bare_process, drive, free_port, report
 from bidding import public_store as pstore
 from bidding.public import NoticeKind
 from trading import migrate
@@ -170,15 +170,10 @@ def serve_bare(dsn: str, timeout_s: float = 30) -> AbstractContextManager[str]:
     return bare_process(__file__, [dsn], "/page", timeout_s)
 
 async def timed(one: Any, requests: int, warmup: int) -> LoadResult:
+    """``requests`` calls one after another, after ``warmup`` untimed ones."""
     for _ in range(warmup):
         await one()
-    latencies = []
-    started = time.perf_counter()
-    for _ in range(requests):
-        t = time.perf_counter()
-        await one()
-        latencies.append(time.perf_counter() - t)
-    return LoadResult(len(latencies), time.perf_counter() - started, latencies)
+    return await drive(one, total=requests, concurrency=1)
 
 
 async def measure(
