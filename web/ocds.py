@@ -37,7 +37,7 @@ from pydantic import Field
 
 from trading.clock import iso_ms
 from trading.config import Config
-from trading.errors import ValidationFailed
+from trading.errors import NotFound, ValidationFailed
 from web import keys
 from web.api import Api, Call, Query, Text
 
@@ -333,6 +333,11 @@ async def list_releases(call: Call) -> dict[str, Any]:
         found = await releases_between(conn, s.prefix, _day_start(q.from_date), _day_start(q.to_date + timedelta(days=1)))
     if q.after:
         found = [r for r in found if f"{r['date']}|{r['id']}" > q.after]
+    if not found:  # a package holds one or more releases (the OCDS schema's minItems): say so instead
+        raise NotFound(f"no release is dated between {q.from_date} and {q.to_date}"
+                       + (" after the cursor" if q.after else ""),
+                       f"{q.from_date} 至 {q.to_date} 之间没有发布记录" + ("（游标之后）" if q.after else ""),
+                       code="no_releases_in_range")  # fmt: skip
     page = found[: q.limit]
     uri = (f"{s.public_url}/api/v1/public/ocds/releases?from_date={q.from_date}&to_date={q.to_date}"
            + (f"&after={q.after}" if q.after else ""))  # fmt: skip

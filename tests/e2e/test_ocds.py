@@ -148,6 +148,8 @@ async def test_the_api_pages_by_date_refuses_a_bad_range_and_the_export_writes_a
     assert r.status == 422
     r = await client.get("/api/v1/public/ocds/releases?from_date=2026-01-01")
     assert r.status == 422
+    r = await client.get("/api/v1/public/ocds/releases?from_date=2025-01-01&to_date=2025-01-31")
+    assert r.status == 404 and (await r.json())["code"] == "no_releases_in_range"  # never an invalid package
 
     monkeypatch.setenv("SUNLIT_URL", str(client.make_url("")).rstrip("/"))
     out = tmp_path / "ocds.json"
@@ -157,4 +159,6 @@ async def test_the_api_pages_by_date_refuses_a_bad_range_and_the_export_writes_a
     doc = valid(json.loads(out.read_text()))
     assert len(doc["releases"]) == 6 and len({r["id"] for r in doc["releases"]}) == 6
     code = await asyncio.to_thread(cli.main, ["export", "ocds", "--from", "2026-02-01", "--to", "2026-01-01"])
+    assert code == 2
+    code = await asyncio.to_thread(cli.main, ["export", "ocds", "--from", "2025-01-01", "--to", "2025-01-31"])
     assert code == 2
