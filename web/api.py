@@ -83,6 +83,7 @@ _CONTROL_FREE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]"
 _CONTROL_ANY = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _ASCII_ID = re.compile(r"[0-9]{1,19}")
 _ASCII_INT = re.compile(r"-?[0-9]{1,19}")
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 YEAR_MIN, YEAR_MAX = 1900, 9000
 """Dates and times outside these years are refused: nothing in the trade is dated there, and
 the rules' arithmetic (a deadline plus 20 days, a time in UTC) stays inside ``datetime``."""
@@ -135,15 +136,16 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, str_max_length=10_000)
 
 
-def _is_int_field(annotation: Any) -> bool:
-    if annotation is int:
+def _is_field_of(annotation: Any, kinds: tuple[type, ...]) -> bool:
+    if annotation in kinds:
         return True
-    return any(_is_int_field(a) for a in get_args(annotation) if a is not type(None))
+    return any(_is_field_of(a, kinds) for a in get_args(annotation) if a is not type(None))
 
 
 class Query(BaseModel):
     """Base for query strings: unknown parameters refused; strings converted to declared types,
-    an integer only from plain ASCII digits (pydantic alone would take ``+5``, ``5.0``, ``1_0``)."""
+    an integer only from plain ASCII digits (pydantic alone would take ``+5``, ``5.0``, ``1_0``),
+    a date or a time only as ISO 8601 (pydantic alone would read ``since=5`` as Unix time)."""
 
     model_config = ConfigDict(extra="forbid", str_max_length=500)
 
@@ -155,17 +157,25 @@ class Query(BaseModel):
         errors = []
         for name, raw in data.items():
             f = cls.model_fields.get(name)
-            if f is None or not isinstance(raw, str) or not _is_int_field(f.annotation):
+            if f is None or not isinstance(raw, str):
                 continue
-            if not _ASCII_INT.fullmatch(raw) or not INT64_MIN <= int(raw) <= INT64_MAX:
+            if _is_field_of(f.annotation, (int,)):
+                if not _ASCII_INT.fullmatch(raw) or not INT64_MIN <= int(raw) <= INT64_MAX:
+                    errors.append(
+                        {"field": name, "problem": "must be an integer written in ASCII digits, within the signed 64-bit range",
+                         "type": "int_parsing", "zh": "须为 ASCII 十进制数字表示的 64 位有符号整数"}
+                    )
+            elif _is_field_of(f.annotation, (datetime, date)) and not _ISO_DAY.match(raw):
                 errors.append(
-                    {"field": name, "problem": "must be an integer written in ASCII digits, within the signed 64-bit range",
-                     "type": "int_parsing"}
+                    {"field": name, "problem": "must be an ISO 8601 date (YYYY-MM-DD) or date and time "
+                     "(YYYY-MM-DDTHH:MM:SSZ), not a number", "type": "iso_8601",
+                     "zh": "须为 ISO 8601 日期（YYYY-MM-DD）或日期时间（YYYY-MM-DDTHH:MM:SSZ），不能是数字"}
                 )
         if errors:
+            zh = "；".join(f"{e['field']}：{e.pop('zh')}" for e in errors)
             raise ValidationFailed(
                 "the query is invalid: " + "; ".join(f"{e['field']}: {e['problem']}" for e in errors),
-                "查询参数无效：" + "；".join(f"{e['field']}：须为 ASCII 十进制数字表示的 64 位有符号整数" for e in errors),
+                "查询参数无效：" + zh,
                 details={"errors": errors},
             )
         return data
@@ -244,7 +254,7 @@ def validate_path(ep: Endpoint, match_info: Mapping[str, str]) -> dict[str, Any]
         raw = match_info.get(name)
         if raw is None:
             continue
-        if _is_int_field(tp):
+        if _is_field_of(tp, (int,)):
             if not _ASCII_INT.fullmatch(raw) or not INT64_MIN <= int(raw) <= INT64_MAX:
                 raise _path_problem(name, "must be an integer of ASCII digits 0-9 within the signed 64-bit range",
                                     "int_parsing")  # fmt: skip

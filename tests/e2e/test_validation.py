@@ -422,3 +422,17 @@ async def test_dates_and_times_outside_the_years_are_refused(
                               "lots": [{"title": "A", "starting_price_fen": 1, "increment_fen": 1, "deposit_fen": 1}]})  # fmt: skip
         await refused(r, 422)
     await refused(await client.get("/api/v1/audit", params={"since": "0001-01-01T00:00:00Z"}, headers=supervisor), 422)
+
+
+async def test_a_number_is_not_a_date_or_a_time_in_a_query(client: TestClient, supervisor: dict[str, str]) -> None:
+    """Issue 16 item 1: ``since=5`` is not read as Unix time, nor ``from_date=86400`` as 2 January
+    1970 (pydantic alone would); the answer names the field and the format to use."""
+    for params, path, headers in (
+        ({"since": "5"}, "/api/v1/audit", supervisor),
+        ({"until": "1700000000"}, "/api/v1/audit", supervisor),
+        ({"from_date": "86400", "to_date": "2026-01-31"}, "/api/v1/public/ocds/releases", {}),
+    ):
+        body = await refused(await client.get(path, params=params, headers=headers), 422)
+        assert body["errors"][0]["type"] == "iso_8601" and "ISO 8601" in body["detail"]
+    r = await client.get("/api/v1/audit", params={"since": "2026-01-01T00:00:00Z"}, headers=supervisor)
+    assert r.status == 200, await r.text()
