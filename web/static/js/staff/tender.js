@@ -210,6 +210,9 @@ async function showOpening() {
   const record = el("div", { id: "opening-record" });
   fill(box, section(t("opening_room"), head, record));
   let shown = false;
+  // Opened while this page watched: the sections that follow the opening are out of date.
+  // Opened before it loaded: refreshAll has just drawn them — do not draw them twice.
+  const openedHere = ["closed", "opening"].includes(tender.state);
   stopOpening = poll(async () => {
     let s;
     try { s = await api("GET", `/tenders/${TID}/opening`); } catch (err) { return failed(head, err); }
@@ -229,8 +232,10 @@ async function showOpening() {
       shown = true;
       await showRecord(record);
       if (stopOpening) stopOpening();
-      await Promise.all([showSummary(), showPanel()]);
-      await Promise.all([showEvaluation(), showAward()]);
+      if (openedHere) {
+        await Promise.all([showSummary(), showPanel()]);
+        await Promise.all([showEvaluation(), showAward()]);
+      }
     }
   }, ["closed", "opening"].includes(tender.state) ? 2000 : 15000);
 }
