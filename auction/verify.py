@@ -36,6 +36,12 @@ the confirmation, the opening records and the draw bundles.
    a lottery (A8) used the seed committed before bidding opened: a ``SeedCommitted`` event
    precedes the first bid and the revealed seed hashes to it (``rules.seed_commitment``;
    the replay refuses a mismatch as ``seed_mismatch``), and the draw re-runs to the winner;
+   a revealed reserve (A3) was committed (``ReserveSealed``) before the first bid and its
+   amount and salt hash to that commitment; a reserve held by custodians (issue 15 item 5;
+   ``log.reserve.custody``: the key's public half, k, each custodian's key id and share
+   commitment, the sealed box, the key rebuilt from their shares) is checked to be bound by
+   that commitment (the salt's second half is ``reserve.custody_digest``), the published
+   key to be the committed one, and the box to open to the revealed reserve and salt;
 5. with a confirmation: its signature (same trusted key), that it is of this lot, and that
    its winner's paddle, price, basis, close time, ``log_seq`` and ``log_sha256`` are the
    replay's.
@@ -96,7 +102,18 @@ from auction.quota import (
     QuotaClosed,
     quota_config_from_dict,
 )
-from auction.rules import decide, initial_state, lottery_pick, rebuild, recover, seed_commitment
+from auction.reserve import RESERVE_SALT_BYTES, ReserveKey, custody_digest
+from auction.rules import (
+    decide,
+    initial_state,
+    lottery_pick,
+    rebuild,
+    recover,
+    reserve_commitment,
+    seed_commitment,
+)
+from crypto.errors import CryptoError
+from crypto.keys import key_id, x25519_public
 from crypto.signing import canonical_json, sha256_hex
 from crypto.signing import verify as verify_signature
 from trading.clock import iso_ms, utc_ms
@@ -295,6 +312,7 @@ def verify_auction(
     if state is None:
         return report
     _check_seed(events, report)
+    _check_reserve(events, doc.get("reserve"), str(doc.get("lot_id")), report)
     report.state = state
     try:
         if rebuild(config, events) != state:
@@ -354,6 +372,88 @@ def _check_seed(events: list[Event], report: AuctionReport) -> None:
         f"{commitment.commitment} published at seq {commitment.seq}, before the first bid; "
         "the draw re-runs to the same winner"
     )
+
+
+def _check_reserve(events: list[Event], reserve: object, lot_id: str, report: AuctionReport) -> None:
+    """A revealed reserve was committed before the first bid and is the one revealed (A3);
+    held by custodians, the key that opened it is the one that commitment binds (issue 15
+    item 5: the salt's second half is the custody digest of the key and its shares, and the
+    published rebuilt key opens the sealed box to the revealed reserve and salt)."""
+    sealed = [e for e in events if isinstance(e, ReserveSealed)]
+    if not sealed:
+        return
+    seal = sealed[0]
+    first_bid = next((e.seq for e in events if isinstance(e, BidAccepted)), None)
+    if first_bid is not None and seal.seq > first_bid:
+        report.problems.append(
+            f"reserve: its commitment (seq {seal.seq}) follows the first bid (seq {first_bid})"
+        )
+        return
+    closed = next((e for e in events if isinstance(e, LotClosed) and e.reserve_fen is not None), None)
+    if closed is None or not isinstance(reserve, Mapping):
+        return  # not revealed (no bid, or terminated): nothing to check but the order
+    try:
+        fen = closed.reserve_fen
+        salt = bytes.fromhex(str(reserve["salt_hex"]))
+    except (KeyError, ValueError):
+        report.problems.append("reserve: the salt is missing or not hex")
+        return
+    if reserve_commitment(fen, salt) != seal.commitment or reserve.get("commitment") != seal.commitment:
+        report.problems.append(
+            f"reserve: the revealed reserve and salt do not hash to the commitment logged at seq {seal.seq}"
+        )
+        return
+    said = (
+        f"reserve: SHA-256 of the revealed {fen} fen and its salt is the commitment logged at "
+        f"seq {seal.seq}, before the first bid"
+    )
+    custody = reserve.get("custody")
+    if custody is None:
+        report.checked.append(said + " (sealed to the server's reserve key)")
+        return
+    problem = _custody_problem(custody, lot_id, fen, salt)
+    if problem is not None:
+        report.problems.append("reserve: " + problem)
+        return
+    assert isinstance(custody, Mapping)
+    report.checked.append(
+        said + f"; its key {custody['key_id']} was split {custody['threshold_k']} of "
+        f"{len(custody['custodians'])} among custodians, bound by that commitment, and the "
+        "key rebuilt from their shares opens the sealed box to the revealed reserve and salt"
+    )
+
+
+def _custody_problem(custody: object, lot_id: str, fen: int, salt: bytes) -> str | None:
+    try:
+        assert isinstance(custody, Mapping)
+        public = bytes.fromhex(custody["public_key_hex"])
+        k = int(custody["threshold_k"])
+        shares = [
+            (int(c["position"]), str(c["key_id"]), bytes.fromhex(c["share_commitment_hex"]))
+            for c in custody["custodians"]
+        ]
+        box = bytes.fromhex(custody["sealed_box_hex"])
+        opened = custody.get("opened_key_hex")
+        private = bytes.fromhex(opened) if isinstance(opened, str) else None
+        lot = int(lot_id)
+    except (AssertionError, KeyError, TypeError, ValueError) as exc:
+        return f"the custody block cannot be read: {exc!r}"
+    if key_id(public) != custody.get("key_id"):
+        return "the custody's key id is not its public key's"
+    if len(salt) != 2 * RESERVE_SALT_BYTES or salt[RESERVE_SALT_BYTES:].hex() != custody_digest(
+        lot, public, k, shares
+    ):
+        return "the custodians' key and shares are not the ones the commitment binds"
+    if private is None:
+        return "the rebuilt key is not published"
+    try:
+        if x25519_public(private) != public:
+            return "the published key is not the committed key"
+        if ReserveKey.from_private(private).open(lot, box) != (fen, salt):
+            return "the sealed box does not hold the revealed reserve and salt"
+    except (CryptoError, KeyError, TypeError, ValueError) as exc:
+        return f"the sealed box does not open with the published key: {exc!r}"
+    return None
 
 
 def _time(raw: str) -> datetime:

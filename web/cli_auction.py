@@ -12,6 +12,12 @@ the server's clock; it reconnects and resumes from the last sequence number it s
 
 ``export`` saves an ended lot's whole log, signed (``GET /api/v1/auctions/lots/{id}/log``),
 for ``sunlit verify-auction`` to replay offline.
+
+    sunlit auction reserve-share --lot 7 --key c1.x25519 --username custodian1 --password …
+
+``reserve-share`` (a custodian, once bidding has ended and the lot awaits its reserve):
+fetch my sealed share of the lot's reserve key, open it here with my X25519 private key
+(never sent), hand it in; the k-th share reveals the reserve and closes the lot.
 """
 
 from __future__ import annotations
@@ -67,6 +73,20 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--password")
     p.add_argument("--token", help="a bearer token instead of a username and password")
     p.set_defaults(fn=cmd_export)
+    p = group.add_parser(
+        "reserve-share",
+        help="custodian: fetch, open and hand in my share of a lot's reserve key",
+    )
+    p.add_argument(
+        "--url", default=None,
+        help="the server (default $SUNLIT_URL, else http://$SUNLIT_HOST:$SUNLIT_PORT)",
+    )
+    p.add_argument("--lot", type=int, required=True)
+    p.add_argument("--key", required=True, help="my X25519 private key file (sunlit bid keygen)")
+    p.add_argument("--username")
+    p.add_argument("--password")
+    p.add_argument("--token", help="a bearer token instead of a username and password")
+    p.set_defaults(fn=cmd_reserve_share)
     from web.cli_quota import register_quota  # sunlit auction quota …
 
     register_quota(group)
@@ -234,3 +254,61 @@ def cmd_export(args: argparse.Namespace, config: Config) -> int:
         Path(out).write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", "utf-8")
         print(f"wrote {out}")
     return 0
+
+
+async def reserve_share(args: argparse.Namespace, base: str, private: bytes) -> int:
+    """GET my sealed share, open it here, POST it; 0 once handed in (counted or not)."""
+    import aiohttp
+
+    from auction.reserve import open_sealed_share
+    from crypto.errors import CryptoError
+
+    token = await _token(args, base)
+    if token is None:
+        raise SystemExit("a custodian logs in: --username/--password or --token")
+    headers = {"Authorization": f"Bearer {token}"}
+    url = f"{base}/api/v1/auctions/lots/{args.lot}/reserve"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url + "/shares/mine", headers=headers) as r:
+            sealed = await r.json(content_type=None)
+            if r.status != 200:
+                print(f"error: HTTP {r.status} [{sealed.get('code')}]: {sealed.get('detail')}", file=sys.stderr)
+                return 1
+        try:
+            share = open_sealed_share(sealed["sealed_share"], private, args.lot)
+        except CryptoError as exc:
+            print(f"error: the sealed share does not open with this key / 份额无法用此密钥开启: {exc}",
+                  file=sys.stderr)  # fmt: skip
+            return 1
+        async with http.post(url + "/shares", json={"share": share}, headers=headers) as r:
+            result = await r.json(content_type=None)
+            if r.status != 200:
+                print(f"error: HTTP {r.status} [{result.get('code')}]: {result.get('detail')}", file=sys.stderr)
+                return 1
+    print(
+        f"share {sealed['position']} handed in{'' if result['counted'] else ' (already counted)'}: "
+        f"{result['shares_received']} of {result['threshold_k']} needed; lot {args.lot} {result['phase']}"
+        + (f" ({result['outcome']})" if result.get("outcome") else "")
+    )
+    if result.get("missing") and result["phase"] != "closed":
+        print("still missing: " + ", ".join(result["missing"]))
+    return 0
+
+
+def cmd_reserve_share(args: argparse.Namespace, config: Config) -> int:
+    import aiohttp
+
+    from bidding.client import load_key
+    from crypto.errors import CryptoError
+
+    try:
+        private = load_key(args.key)
+    except (OSError, ValueError, CryptoError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    base = _base(args, config)
+    try:
+        return asyncio.run(reserve_share(args, base, private))
+    except (aiohttp.ClientConnectionError, OSError) as exc:
+        print(f"error: cannot reach {base} ({exc}) / 无法连接服务器", file=sys.stderr)
+        return 2

@@ -21,7 +21,8 @@ session ended).
 
 The use cases live in one module per group — ``common`` (limits, money, a lot as JSON),
 ``lots`` (create, read, schedule), ``admission`` (paddles, the reserve, the lottery seed,
-staff actions), ``settlement`` (the close) and ``results`` (results, confirmations, the log
+staff actions), ``custody`` (a reserve held by custodians: their shares at the close),
+``settlement`` (the close) and ``results`` (results, confirmations, the log
 export) — and are re-exported here: callers write ``from auction import service``.
 """
 
@@ -41,6 +42,13 @@ from auction.service.common import (
     lot_json,
     yuan,
 )
+from auction.service.custody import (
+    HeldByCustodians,
+    call_custodians,
+    custody_status,
+    hand_in_share,
+    my_sealed_share,
+)
 from auction.service.lots import (
     create_land_lot,
     create_plate_session,
@@ -56,18 +64,23 @@ from auction.service.settlement import settle, settle_session_deposits
 
 __all__ = [
     "START_EVENT",
+    "HeldByCustodians",
     "admit",
+    "call_custodians",
     "bidders",
     "confirmation",
     "create_land_lot",
     "create_plate_session",
+    "custody_status",
     "deposit_ref",
     "enter_reserve",
     "export_log",
     "get_lot",
     "get_session",
+    "hand_in_share",
     "list_lots",
     "lot_json",
+    "my_sealed_share",
     "open_lottery_seed",
     "open_reserve",
     "lottery_seed_commitments",

@@ -9,13 +9,14 @@ from typing import Any
 
 import asyncpg
 
-from auction import store
+from auction import reserve_store, store
 from auction.errors import AuctionReason, AuctionRejected
 from auction.model import (
     MAX_AMOUNT_FEN,
 )
-from auction.reserve import ReserveKey, SealedReserve
+from auction.reserve import ReserveKey, SealedReserve, seal_with_custodians
 from auction.rules import reserve_commitment, seed_commitment
+from auction.service import custody
 from auction.service.common import MAX_ADMISSIONS_PER_CALL, PADDLE_DIGITS, _not_found, deposit_ref
 from crypto.sealedbox import open_from, seal_to
 from trading import admission, supervision
@@ -144,19 +145,34 @@ async def enter_reserve(
     lot_id: int,
     reserve_fen: int,
     key: ReserveKey,
+    custodian_user_ids: Sequence[int] = (),
+    threshold_k: int | None = None,
 ) -> SealedReserve:
     """Seal a reserve price (A3) and record the entry (audit, supervision alert). The
     caller then has the engine log ``SealReserve(commitment)``; an entry the engine refuses
-    stays unused."""
+    stays unused. With ``custodian_user_ids`` (and ``threshold_k``) the reserve is sealed
+    to a key of its own split among them (``auction.reserve``, ``service.custody``);
+    without, to the server's reserve key ``key``."""
     if not isinstance(reserve_fen, int) or not 0 < reserve_fen <= MAX_AMOUNT_FEN:
         raise AuctionRejected(AuctionReason.BAD_AMOUNT, "reserve_fen")
+    if not custodian_user_ids and threshold_k is not None:
+        raise custody.bad_threshold("threshold_k without custodians")
     async with conn.transaction():
         row = await store.get_lot(conn, lot_id)
         if row is None:
             raise _not_found("lot", lot_id)
         if row["status"] == "closed":
             raise AuctionRejected(AuctionReason.CLOSED)
-        sealed = key.seal(lot_id, reserve_fen)
+        split = None
+        held: dict[str, Any] = {}
+        if custodian_user_ids:
+            k, keys = await custody.check_custodians(conn, custodian_user_ids, threshold_k)
+            split = seal_with_custodians(lot_id, reserve_fen, keys, k)
+            sealed = split.sealed
+            held = {"custodians": list(custodian_user_ids), "threshold_k": k,
+                    "custody_digest": split.digest}  # fmt: skip
+        else:
+            sealed = key.seal(lot_id, reserve_fen)
         await store.insert_reserve(
             conn,
             lot_id=lot_id,
@@ -166,6 +182,10 @@ async def enter_reserve(
             entered_by=actor.user_id,
             now=now,
         )
+        if split is not None:
+            await custody.store_custody(
+                conn, lot_id=lot_id, user_ids=custodian_user_ids, split=split
+            )
         await audit.append(
             conn,
             actor=actor,
@@ -173,8 +193,8 @@ async def enter_reserve(
             object_type="auction_lot",
             object_id=lot_id,
             at=now,
-            payload={"commitment": sealed.commitment},
-            detail={"commitment": sealed.commitment, "key_id": sealed.key_id},
+            payload={"commitment": sealed.commitment, **held},
+            detail={"commitment": sealed.commitment, "key_id": sealed.key_id, **held},
         )
         await supervision.raise_alert(
             conn,
@@ -185,7 +205,7 @@ async def enter_reserve(
             object_id=str(lot_id),
             message_en=f"Reserve price for lot {lot_id} entered by {actor.username}, sealed",
             message_zh=f"标的 {lot_id} 的底价已由 {actor.username} 录入并封存",
-            detail={"commitment": sealed.commitment, "entered_by": actor.user_id},
+            detail={"commitment": sealed.commitment, "entered_by": actor.user_id, **held},
         )
     return sealed
 
@@ -194,7 +214,9 @@ async def open_reserve(
     conn: asyncpg.Connection, key: ReserveKey, *, lot_id: int, commitment: str
 ) -> tuple[int, bytes]:
     """Open the sealed reserve the lot's log names (at the close only: the engine calls
-    this when bidding has ended)."""
+    this when bidding has ended). A reserve revealed already (its custodians' shares came
+    in) answers what was revealed; one held by custodians and not yet revealed raises
+    ``HeldByCustodians`` (409 ``reserve_held_by_custodians``)."""
     row = await store.get_reserve(conn, lot_id, commitment)
     if row is None:
         raise NotFound(
@@ -202,7 +224,12 @@ async def open_reserve(
             f"标的 {lot_id} 无与日志相符的封存底价",
             code="reserve_not_found",
         )
-    reserve_fen, salt = key.open(lot_id, row["sealed_box"])
+    if row["revealed_at"] is not None:
+        reserve_fen, salt = int(row["revealed_fen"]), bytes(row["revealed_salt"])
+    elif await reserve_store.get_custody(conn, lot_id, commitment) is not None:
+        raise custody.HeldByCustodians(lot_id)
+    else:
+        reserve_fen, salt = key.open(lot_id, row["sealed_box"])
     if reserve_commitment(reserve_fen, salt) != commitment:
         raise AuctionRejected(AuctionReason.RESERVE_MISMATCH)
     return reserve_fen, salt

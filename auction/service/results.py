@@ -12,6 +12,7 @@ from auction.model import (
     Outcome,
 )
 from auction.service.common import _not_found, lot_json, yuan
+from auction.service.custody import custody_export
 from auction.service.settlement import _session_lots, _session_not_ended
 from auction.verify import log_digest, log_document, signed_export
 from crypto.signing import canonical_json
@@ -201,6 +202,9 @@ async def export_log(
     scope = f"session:{row['session_id']}" if row["session_id"] else f"lot:{lot_id}"
     holders = await store.paddle_holders(conn, scope)
     reserve = await store.revealed_reserve(conn, lot_id)
+    custody = (
+        None if reserve is None else await custody_export(conn, lot_id, reserve["commitment"])
+    )
     document = log_document(
         lot_id=lot_id,
         kind=row["kind"],
@@ -214,6 +218,7 @@ async def export_log(
             "reserve_fen": reserve["revealed_fen"],
             "salt_hex": bytes(reserve["revealed_salt"]).hex(),
             "commitment": reserve["commitment"],
+            **({} if custody is None else {"custody": custody}),
         },
         events=[e["data"] for e in events],
         exported_at=now,

@@ -17,7 +17,9 @@ from auction.model import (
     Close,
     DecideByCriterion,
     DrawLottery,
+    LotState,
     Pause,
+    Phase,
     Reinstate,
     Resume,
     RevealReserve,
@@ -37,6 +39,7 @@ from web.auction.common import (
     PaddleBody,
     ReasonBody,
     ReserveBody,
+    ShareBody,
     SuspendBody,
     _engine,
     _staff_command,
@@ -209,7 +212,7 @@ async def reinstate(call: Call) -> dict[str, Any]:
 @route(
     "POST",
     "/auctions/lots/{lot_id}/reserve",
-    summary="Enter the reserve price (底价): sealed at once, witnessed by supervision, revealed only at the close",
+    summary="Enter the reserve price (底价): sealed at once (to the server's key, or to a key split among custodians), witnessed by supervision, revealed only at the close",
     tag="auctions",
     roles=STAFF,
     body=ReserveBody,
@@ -228,6 +231,8 @@ async def enter_reserve(call: Call) -> dict[str, Any]:
             lot_id=lot_id,
             reserve_fen=call.body.reserve_fen,
             key=call.app[RESERVE_KEY],
+            custodian_user_ids=call.body.custodians or (),
+            threshold_k=call.body.threshold_k,
         )
     decision = await engine.execute(lot_id, SealReserve(commitment=sealed.commitment))
     async with call.pool.acquire() as conn:
@@ -245,6 +250,7 @@ async def enter_reserve(call: Call) -> dict[str, Any]:
         "lot_id": lot_id,
         "commitment": sealed.commitment,
         "key_id": sealed.key_id,
+        "held_by": "custodians" if call.body.custodians else "server",
         "seq": decision.state.seq,
     }
 
@@ -273,6 +279,95 @@ async def reveal_reserve(call: Call) -> dict[str, Any]:
         "auction.reserve.reveal",
         {"commitment": state.reserve_commitment},
     )
+
+
+# -- a reserve held by custodians (issue 15 item 5) --------------------------------------------------
+
+
+@route(
+    "GET",
+    "/auctions/lots/{lot_id}/reserve/custody",
+    summary="Who holds the reserve's key (custodians, k of n) and whose share is still missing",
+    tag="auctions",
+    roles=STAFF | {Role.SUPERVISOR, Role.CUSTODIAN},
+)
+async def reserve_custody(call: Call) -> dict[str, Any]:
+    lot_id = call.path_int("lot_id")
+    state = await _engine(call).committed_state(lot_id)
+    async with call.pool.acquire() as conn:
+        await service.get_lot(conn, lot_id)
+        status = await service.custody_status(
+            conn, lot_id=lot_id, commitment=state.reserve_commitment
+        )
+    return {**status, "phase": state.phase.value}
+
+
+def _refuse_if_closed(state: LotState) -> None:
+    if state.phase is Phase.CLOSED:
+        raise AuctionRejected(AuctionReason.CLOSED, "the lot has closed: its reserve is revealed")
+
+
+@route(
+    "GET",
+    "/auctions/lots/{lot_id}/reserve/shares/mine",
+    summary="My sealed share of the reserve's key (custodians, once bidding has ended; every fetch audited)",
+    tag="auctions",
+    roles={Role.CUSTODIAN},
+)
+async def my_reserve_share(call: Call) -> dict[str, Any]:
+    lot_id = call.path_int("lot_id")
+    state = await _engine(call).committed_state(lot_id)
+    _refuse_if_closed(state)
+    async with call.pool.acquire() as conn:
+        return await service.my_sealed_share(
+            conn,
+            call.audit,
+            call.actor,
+            call.now,
+            lot_id=lot_id,
+            commitment=state.reserve_commitment,
+            awaiting=state.phase is Phase.AWAITING_RESERVE,
+        )
+
+
+@route(
+    "POST",
+    "/auctions/lots/{lot_id}/reserve/shares",
+    summary="Hand in my opened share of the reserve's key; with k shares the reserve is revealed and the lot closes",
+    tag="auctions",
+    roles={Role.CUSTODIAN},
+    body=ShareBody,
+)
+async def hand_in_reserve_share(call: Call) -> dict[str, Any]:
+    lot_id = call.path_int("lot_id")
+    engine = _engine(call)
+    state = await engine.committed_state(lot_id)
+    _refuse_if_closed(state)
+    async with call.pool.acquire() as conn:
+        result = await service.hand_in_share(
+            conn,
+            call.audit,
+            call.actor,
+            call.now,
+            lot_id=lot_id,
+            commitment=state.reserve_commitment,
+            awaiting=state.phase is Phase.AWAITING_RESERVE,
+            share_text=call.body.share,
+        )
+    reveal = result.pop("reveal")
+    if reveal is not None:
+        fen, salt = reveal
+        try:
+            await engine.execute(lot_id, RevealReserve(reserve_fen=fen, salt=salt))
+        except AuctionRejected as err:  # closed meanwhile by another hand-in: nothing to do
+            if err.reason is not AuctionReason.CLOSED:
+                raise
+    after = await engine.committed_state(lot_id)
+    return {
+        **result,
+        "phase": after.phase.value,
+        "outcome": None if after.outcome is None else after.outcome.value,
+    }
 
 
 @route(

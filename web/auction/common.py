@@ -99,6 +99,16 @@ class PaddleBody(Body):
 
 class ReserveBody(Body):
     reserve_fen: Fen
+    custodians: Annotated[list[Id], Field(min_length=2, max_length=255)] | None = None
+    """User ids of custodians (role custodian, each with a registered X25519 key) among whom
+    the reserve's key is split, as a tender's opening key is; none: the server's key."""
+    threshold_k: Annotated[int, Field(ge=2, le=255)] | None = None
+    """How many of the custodians' shares open the reserve (2 ≤ k ≤ n)."""
+
+
+class ShareBody(Body):
+    share: Line(2000, min_length=1, strip=True)
+    """An opened key share, ``S1-<k>-<x>-<hex>`` (or its bytes as base64url)."""
 
 
 class CriterionBody(Body):

@@ -1,0 +1,224 @@
+"""Issue 15 item 5 (second half) through the real server: a lot's reserve price (RULES A3)
+held by custodians k of n, as a tender's opening key is (RULES T9), instead of by the
+server. The reserve's key is made for the lot and split among three custodians (k = 2); the
+server keeps nothing that opens it; at the close the lot waits in ``awaiting_reserve`` until
+two custodians have handed in their shares (``sunlit auction reserve-share``); a share that
+does not fit is refused; at most k − 1 shares are ever written; ``sunlit verify-auction``
+checks the reveal against the commitment logged before the first bid, and the key against
+the one that commitment binds."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from auction.reserve import ReserveKey
+from crypto.errors import SealedBoxError
+from crypto.shamir import Share
+from tests.e2e.test_auction_ws import INC, START, admitted_land_lot, post
+from tests.e2e.test_bidding_api import cli_in_thread, run_cli
+from tests.helpers import Party, user_headers
+from trading.context import Role
+from web import keys
+from web.auction.wiring import _reserve_key_path
+from web.auction_ws import ENGINE
+
+
+async def _custodians(client: Any, tmp: Path, n: int) -> list[tuple[Party, dict[str, str], Path]]:
+    """Custodian users, each with an X25519 key pair made by ``sunlit bid keygen`` and its
+    public half registered."""
+    out = []
+    for i in range(n):
+        party, headers = await user_headers(client, Role.CUSTODIAN)
+        assert run_cli("bid", "keygen", "--out-dir", str(tmp), "--name", f"rc{i}") == 0
+        pub = (tmp / f"rc{i}.x25519.pub").read_text().strip()
+        r = await client.post(
+            "/api/v1/me/keys", json={"public_key": pub, "algorithm": "x25519"}, headers=headers
+        )
+        assert r.status == 201, await r.text()
+        out.append((party, headers, tmp / f"rc{i}.x25519"))
+    return out
+
+
+async def _problem(client: Any, method: str, path: str, headers: dict[str, str], body: Any = None) -> tuple[int, str]:
+    r = await client.request(method, "/api/v1" + path, headers=headers, json=body)
+    return r.status, (await r.json()).get("code")
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {
+        str(p): p.read_bytes() for p in root.rglob("*") if p.is_file()
+    } if root.exists() else {}
+
+
+async def test_a_reserve_held_by_custodians_opens_only_with_k_of_their_shares(
+    make_client: Any, clock: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """RULES A3 (reserve secret until the close), A4 (sold at or above it), T9 (k of n
+    custodians, a share that does not fit refused); issue 15 item 5: the verifier checks
+    both the reveal and the key."""
+    client = await make_client(session_ttl_s=60 * 86400)  # the listing lasts ten days
+    app = client.server.app
+    url = str(client.make_url("")).rstrip("/")
+    staff, people, lot, paddles = await admitted_land_lot(client, clock, 2, countdown_s=60)
+    lot_id = lot["id"]
+    trio = await _custodians(client, tmp_path, 3)
+    (_, outsider_h, _), = await _custodians(client, tmp_path / "x", 1)  # of no share
+    no_key, _ = await user_headers(client, Role.CUSTODIAN)  # no X25519 key registered
+    ids = [p.user_id for p, _, _ in trio]
+    reserve = START + INC + 123_400  # an amount that appears nowhere else
+
+    # bad custody is refused with its code, and nothing is sealed
+    path = f"/auctions/lots/{lot_id}/reserve"
+    for body, status, code in (
+        ({"custodians": ids, "threshold_k": 4}, 422, "bad_custodian_threshold"),
+        ({"custodians": [ids[0], ids[0]], "threshold_k": 2}, 422, "bad_custodian_threshold"),
+        ({"custodians": ids}, 422, "bad_custodian_threshold"),
+        ({"threshold_k": 2}, 422, "bad_custodian_threshold"),
+        ({"custodians": [ids[0], people[0].user_id], "threshold_k": 2}, 422, "custodian_user_invalid"),
+        ({"custodians": [ids[0], no_key.user_id], "threshold_k": 2}, 409, "custodian_without_key"),
+    ):
+        got = await _problem(client, "POST", path, staff, {"reserve_fen": reserve, **body})
+        assert got == (status, code), (body, got)
+    data_dir = app[keys.CONFIG].data_dir
+    before = _files(data_dir)
+    sealed = await post(
+        client, path, staff, {"reserve_fen": reserve, "custodians": ids, "threshold_k": 2}, 201
+    )
+    assert sealed["held_by"] == "custodians"
+    server_key = ReserveKey.load_or_create(_reserve_key_path(app))
+    assert sealed["key_id"] != server_key.key_id
+
+    # the server holds nothing that opens it: no new key file, the box is not its key's
+    assert _files(data_dir) == before
+    async with app[keys.POOL].acquire() as conn:
+        box = bytes(await conn.fetchval(
+            "SELECT sealed_box FROM auction_reserves WHERE lot_id = $1", lot_id
+        ))  # fmt: skip
+        custody = await conn.fetchrow(
+            "SELECT * FROM auction_reserve_custody WHERE lot_id = $1", lot_id
+        )
+    assert custody["opened_key"] is None and custody["threshold_k"] == 2
+    with pytest.raises(SealedBoxError):
+        server_key.open(lot_id, box)
+
+    # before bidding ends no share is given out or taken
+    _, c0_h, c0_key = trio[0]
+    assert await _problem(client, "GET", f"/auctions/lots/{lot_id}/reserve/shares/mine", c0_h) == (
+        409, "reserve_not_due")  # fmt: skip
+    clock.advance(minutes=1)
+    await post(client, f"/auctions/lots/{lot_id}/start", staff)
+    a, b = people
+    await post(client, f"/auctions/lots/{lot_id}/bids", a.headers, {"bid_id": "a", "amount_fen": START}, 201)
+    await post(client, f"/auctions/lots/{lot_id}/bids", b.headers,
+               {"bid_id": "b", "amount_fen": START + 2 * INC}, 201)  # fmt: skip
+    clock.advance(days=10, seconds=60)
+    await app[ENGINE].tick()
+    await app[ENGINE].wait_idle()  # the reveal hook ran: it told the custodians and stopped
+
+    live = (await (await client.get(f"/api/v1/auctions/lots/{lot_id}")).json())["live"]
+    assert live["phase"] == "awaiting_reserve" and live["reserve_fen"] is None
+    async with app[keys.POOL].acquire() as conn:
+        told = await conn.fetch(
+            "SELECT user_id FROM notices WHERE object_type = 'auction_lot' AND object_id = $1 "
+            "AND user_id IS NOT NULL",
+            str(lot_id),
+        )
+    assert sorted(r["user_id"] for r in told) == sorted(ids)
+    assert await _problem(client, "POST", f"/auctions/lots/{lot_id}/reserve/reveal", staff) == (
+        409, "reserve_held_by_custodians")  # fmt: skip
+
+    # one share: still waiting; one share written
+    token = c0_h["Authorization"].split()[1]
+    capsys.readouterr()
+    assert await cli_in_thread("auction", "reserve-share", "--url", url, f"--token={token}",
+                               "--lot", str(lot_id), "--key", str(c0_key)) == 0  # fmt: skip
+    assert "1 of 2 needed" in capsys.readouterr().out
+    status = await (await client.get(f"/api/v1/auctions/lots/{lot_id}/reserve/custody", headers=staff)).json()
+    assert status["phase"] == "awaiting_reserve" and status["shares_received"] == 1
+    assert len(status["missing"]) == 2
+    async with app[keys.POOL].acquire() as conn:
+        written = await conn.fetchval(
+            "SELECT count(*) FROM auction_reserve_custodians WHERE lot_id = $1 AND share IS NOT NULL",
+            lot_id,
+        )
+    assert written == 1  # k - 1
+
+    # a share that does not fit, a malformed one, someone who is no custodian of it
+    shares_path = f"/auctions/lots/{lot_id}/reserve/shares"
+    _, c1_h, _ = trio[1]
+    forged = Share(x=2, k=2, y=os.urandom(32)).encode()
+    assert await _problem(client, "POST", shares_path, c1_h, {"share": forged}) == (422, "share_does_not_fit")
+    assert await _problem(client, "POST", shares_path, c1_h, {"share": "S1-2-2-zz"}) == (422, "malformed_share")
+    assert await _problem(client, "POST", shares_path, outsider_h, {"share": forged}) == (403, "not_a_custodian")
+    assert await _problem(client, "POST", shares_path, a.headers, {"share": forged}) == (403, "role_forbidden")
+    async with app[keys.POOL].acquire() as conn:
+        refused = await conn.fetch(
+            "SELECT outcome, detail FROM audit_log WHERE action = 'auction.reserve.share_hand_in' "
+            "AND object_id = $1 ORDER BY seq",
+            str(lot_id),
+        )
+        alerts = await conn.fetchval(
+            "SELECT count(*) FROM alerts WHERE kind = 'auction.share_does_not_fit' "
+            "AND object_id = $1",
+            str(lot_id),
+        )
+    assert [r["outcome"] for r in refused] == ["ok", "failed", "denied"] and alerts == 1
+    live = (await (await client.get(f"/api/v1/auctions/lots/{lot_id}")).json())["live"]
+    assert live["phase"] == "awaiting_reserve"
+
+    # the second share: the key is rebuilt in memory, the reserve revealed, the lot closed
+    _, c2_h, c2_key = trio[2]
+    token = c2_h["Authorization"].split()[1]
+    assert await cli_in_thread("auction", "reserve-share", "--url", url, f"--token={token}",
+                               "--lot", str(lot_id), "--key", str(c2_key)) == 0  # fmt: skip
+    assert "closed (sold)" in capsys.readouterr().out
+    await app[ENGINE].wait_idle()  # the settlement
+    result = await (await client.get(f"/api/v1/auctions/lots/{lot_id}/result")).json()
+    assert result["outcome"] == "sold" and result["winner"]["paddle"] == paddles[b.org_id]
+    assert result["price_fen"] == START + 2 * INC and result["reserve"]["reserve_fen"] == reserve
+    async with app[keys.POOL].acquire() as conn:
+        written = await conn.fetchval(
+            "SELECT count(*) FROM auction_reserve_custodians WHERE lot_id = $1 AND share IS NOT NULL",
+            lot_id,
+        )
+    assert written == 0  # wiped; the second was never written
+    assert _files(data_dir) == before
+    assert await _problem(client, "POST", shares_path, c1_h, {"share": forged}) == (409, "closed")
+
+    # the verifier checks the reveal against the commitment and the key against the custody
+    r = await client.get(f"/api/v1/auctions/lots/{lot_id}/log", headers=staff)
+    assert r.status == 200, await r.text()
+    export = await r.json()
+    assert export["log"]["reserve"]["custody"]["threshold_k"] == 2
+    log_file = tmp_path / "lot.json"
+    log_file.write_text(json.dumps(export, ensure_ascii=False))
+    server = (await (await client.get("/api/v1/bidding/server-key")).json())["public_key_hex"]
+    capsys.readouterr()
+    assert run_cli("verify-auction", "--log", str(log_file), "--public-key", server) == 0
+    out = capsys.readouterr().out
+    assert "VALID" in out and "split 2 of 3 among custodians" in out, out
+
+
+async def test_a_reserve_without_custodians_keeps_the_server_key(client: Any, clock: Any) -> None:
+    """RULES A3: a reserve entered without custodians is sealed to the server's reserve key
+    and opened by itself at the close, as before; its share endpoints say there is none."""
+    app = client.server.app
+    staff, people, lot, _ = await admitted_land_lot(client, clock, 1, countdown_s=60)
+    lot_id = lot["id"]
+    sealed = await post(client, f"/auctions/lots/{lot_id}/reserve", staff, {"reserve_fen": START}, 201)
+    assert sealed["held_by"] == "server"
+    assert await _problem(client, "GET", f"/auctions/lots/{lot_id}/reserve/custody", staff) == (
+        404, "reserve_custody_not_found")  # fmt: skip
+    clock.advance(minutes=1)
+    await post(client, f"/auctions/lots/{lot_id}/start", staff)
+    await post(client, f"/auctions/lots/{lot_id}/bids", people[0].headers, {"bid_id": "x", "amount_fen": START}, 201)
+    clock.advance(days=10, seconds=60)
+    await app[ENGINE].tick()
+    await app[ENGINE].wait_idle()
+    result = await (await client.get(f"/api/v1/auctions/lots/{lot_id}/result")).json()
+    assert result["outcome"] == "sold" and result["reserve"]["reserve_fen"] == START
