@@ -15,20 +15,15 @@ import os
 import urllib.parse
 from collections.abc import AsyncIterator
 from dataclasses import fields
-from decimal import Decimal
 from typing import Annotated, Any
 
 from aiohttp import web
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import AwareDatetime, Field
 
 from bidding import rules, store
 from bidding.errors import BidReason, BidRejected, not_found
 from bidding.evaluation.model import (
-    MAX_CRITERIA,
-    Criterion,
     EvaluationMethod,
-    MethodSpec,
-    PriceBenchmark,
 )
 from bidding.model import (
     DEFAULT_DEPOSIT_INTEREST_BP,
@@ -54,6 +49,7 @@ from trading.config import Config
 from trading.context import Role
 from web import collusion, keys
 from web.api import Api, Body, Call, Cursor, FreeText, Id, Query, Text
+from web.evaluation import MethodBody
 from web.register import refuse_if_banned
 
 __all__ = ["BIDDING_SETTINGS", "api_bidding", "settings_from", "setup"]
@@ -83,17 +79,9 @@ def settings_from(config: Config, environ: dict[str, str] | None = None) -> Bidd
     return BiddingSettings(**values)
 
 
-PointsText = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,3}(\.[0-9]{1,2})?$")]
-"""Points as a decimal string with at most two decimals (``"0.5"``): never a float."""
+class TenderBody(MethodBody):
+    """A new tender: its terms, its custodians, and (inherited) its evaluation terms."""
 
-
-class CriterionBody(Body):
-    code: Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[a-z0-9_]+$")]
-    name: Text200
-    max_points: Annotated[int, Field(ge=1, le=100)]
-
-
-class TenderBody(Body):
     code: Code
     project_name: Text200
     category: Category = Category.WORKS
@@ -112,27 +100,11 @@ class TenderBody(Body):
     threshold_k: Annotated[int, Field(ge=2, le=255)]
     """Shares needed to open: at least 2 (no one custodian opens alone), at most the custodians."""
     max_bid_bytes: Annotated[int, Field(ge=1, le=2**42)] | None = None
-    # The evaluation terms (T16, W3): optional; fixed at publication (bidding.evaluation).
     evaluation_method: EvaluationMethod = EvaluationMethod.LOWEST_PRICE
-    criteria: Annotated[list[CriterionBody], Field(max_length=MAX_CRITERIA)] = []
-    price_benchmark: PriceBenchmark = PriceBenchmark.LOWEST
-    points_per_percent: PointsText = "1.00"
-    control_price_fen: Annotated[int, Field(ge=1, le=MAX_AMOUNT_FEN)] | None = None
-    budget_fen: Annotated[int, Field(ge=1, le=MAX_AMOUNT_FEN)] | None = None
-    trim_extremes: bool = False
+    """The evaluation terms are optional here (the tender's default is the lowest price); fixed
+    at publication (bidding.evaluation)."""
     deposit_interest_rate_bp: Annotated[int, Field(ge=0, le=10_000)] = DEFAULT_DEPOSIT_INTEREST_BP
     """D5: the annual rate (basis points) the deposits earn until refunded after the contract."""
-
-    def method_spec(self) -> MethodSpec:
-        return MethodSpec(
-            method=self.evaluation_method,
-            criteria=tuple(Criterion(c.code, c.name, c.max_points) for c in self.criteria),
-            price_benchmark=self.price_benchmark,
-            points_per_percent=Decimal(self.points_per_percent),
-            control_price_fen=self.control_price_fen,
-            budget_fen=self.budget_fen,
-            trim_extremes=self.trim_extremes,
-        )
 
 
 class TenderQuery(Query):
@@ -210,7 +182,7 @@ async def create_tender(call: Call) -> dict[str, Any]:
         min_bidders=b.min_bidders,
         min_period_days=b.min_period_days,
         opening_mode=b.opening_mode,
-        evaluation=b.method_spec(),
+        evaluation=b.spec(),
         deposit_interest_rate_bp=b.deposit_interest_rate_bp,
     )
     async with call.pool.acquire() as conn:

@@ -32,6 +32,7 @@ from bidding.evaluation.model import (
     PanelMember,
     PriceBenchmark,
 )
+from bidding.model import MAX_AMOUNT_FEN
 from bidding.service.tenders import tender_summary
 from crypto.errors import KeyFormatError
 from crypto.keys import b64url_decode
@@ -75,12 +76,15 @@ class CriterionBody(Body):
 
 
 class MethodBody(Body):
+    """The evaluation terms (T16, W3): this body to change them before publication, and the
+    same fields inside a new tender's body (``web.bidding.TenderBody`` derives from it)."""
+
     evaluation_method: EvaluationMethod
     criteria: Annotated[list[CriterionBody], Field(max_length=MAX_CRITERIA)] = []
     price_benchmark: PriceBenchmark = PriceBenchmark.LOWEST
     points_per_percent: PointsText = "1.00"
-    control_price_fen: Annotated[int, Field(ge=1, le=10**15)] | None = None
-    budget_fen: Annotated[int, Field(ge=1, le=10**15)] | None = None
+    control_price_fen: Annotated[int, Field(ge=1, le=MAX_AMOUNT_FEN)] | None = None
+    budget_fen: Annotated[int, Field(ge=1, le=MAX_AMOUNT_FEN)] | None = None
     trim_extremes: bool = False
 
     def spec(self) -> MethodSpec:
