@@ -174,6 +174,11 @@ async def test_a_quota_session_runs_from_application_to_settled_deposits_and_ver
         assert (await bid(wa, sid, "a4", WARNING))["code"] == "closed"
         await watcher.until("quota_closed")
     app = second.server.app
+    late = await user_headers(second, Role.BIDDER)  # 报名 after the close is refused, nothing written
+    r = await second.post(f"/api/v1/auctions/quota/{sid}/apply", headers=late[1])
+    assert r.status == 409 and (await r.json())["code"] == "quota_session_ended", await r.text()
+    async with app[keys.POOL].acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM quota_bidders WHERE session_id = $1", sid) == 4
     await app[QUOTA_ENGINE].wait_idle()
     while await app[keys.SCHEDULER].run_due():  # the settlement, chunk by chunk
         pass
