@@ -203,6 +203,28 @@ async def test_a_reserve_held_by_custodians_opens_only_with_k_of_their_shares(
     out = capsys.readouterr().out
     assert "VALID" in out and "split 2 of 3 among custodians" in out, out
 
+    # another key, or another custodian's share commitment, is not the one committed
+    from auction.verify import verify_auction
+
+    other = ReserveKey.generate()
+    for name, change, why in (
+        ("key", lambda c: c.update(opened_key_hex=other.private.hex()),
+         "the published key is not the committed key"),
+        ("pub", lambda c: c.update(public_key_hex=other.public.hex(), key_id=other.key_id,
+                                   opened_key_hex=other.private.hex()),
+         "the custodians' key and shares are not the ones the commitment binds"),
+        ("share", lambda c: c["custodians"][0].update(share_commitment_hex="00" * 32),
+         "the custodians' key and shares are not the ones the commitment binds"),
+    ):  # fmt: skip
+        tampered = json.loads(log_file.read_text())
+        change(tampered["log"]["reserve"]["custody"])
+        bad = tmp_path / f"tampered-{name}.json"
+        bad.write_text(json.dumps(tampered, ensure_ascii=False))
+        capsys.readouterr()
+        assert run_cli("verify-auction", "--log", str(bad), "--public-key", server) == 1, name
+        problems = verify_auction(tampered, bytes.fromhex(server)).problems
+        assert "reserve: " + why in problems, (name, problems)
+
 
 async def test_a_reserve_without_custodians_keeps_the_server_key(client: Any, clock: Any) -> None:
     """RULES A3: a reserve entered without custodians is sealed to the server's reserve key
