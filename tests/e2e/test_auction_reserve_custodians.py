@@ -116,6 +116,8 @@ async def test_a_reserve_held_by_custodians_opens_only_with_k_of_their_shares(
     await post(client, f"/auctions/lots/{lot_id}/bids", a.headers, {"bid_id": "a", "amount_fen": START}, 201)
     await post(client, f"/auctions/lots/{lot_id}/bids", b.headers,
                {"bid_id": "b", "amount_fen": START + 2 * INC}, 201)  # fmt: skip
+    assert await _problem(client, "POST", path, staff, {"reserve_fen": START}) == (
+        409, "reserve_after_first_bid")  # fmt: skip
     clock.advance(days=10, seconds=60)
     await app[ENGINE].tick()
     await app[ENGINE].wait_idle()  # the reveal hook ran: it told the custodians and stopped

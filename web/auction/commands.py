@@ -29,6 +29,7 @@ from auction.model import (
 )
 from trading.conduct.model import Door
 from trading.context import Role
+from trading.errors import Conflict
 from web import keys
 from web.api import Call
 from web.auction.common import (
@@ -222,6 +223,12 @@ async def enter_reserve(call: Call) -> dict[str, Any]:
     lot_id = call.path_int("lot_id")
     engine = _engine(call)
     await engine.ensure(lot_id)
+    if (await engine.committed_state(lot_id)).highest_fen is not None:
+        raise Conflict(  # a reserve fixed after a bid was seen: the verifier refuses such a log
+            "the reserve is entered before the first bid",
+            "底价须在首次出价前录入",
+            code="reserve_after_first_bid",
+        )
     async with call.pool.acquire() as conn:
         sealed = await service.enter_reserve(
             conn,
