@@ -16,13 +16,16 @@ from typing import Any
 
 import pytest
 
-from auction.reserve import ReserveKey
+from auction import service
+from auction.reserve import ReserveKey, open_sealed_share
+from auction.verify import verify_auction
+from bidding.client import load_key
 from crypto.errors import SealedBoxError
 from crypto.shamir import Share
 from tests.e2e.test_auction_ws import INC, START, admitted_land_lot, post
 from tests.e2e.test_bidding_api import cli_in_thread, run_cli
 from tests.helpers import Party, user_headers
-from trading.context import Role
+from trading.context import Actor, Role
 from web import keys
 from web.auction.wiring import _reserve_key_path
 from web.auction_ws import ENGINE
@@ -206,8 +209,6 @@ async def test_a_reserve_held_by_custodians_opens_only_with_k_of_their_shares(
     assert "VALID" in out and "split 2 of 3 among custodians" in out, out
 
     # another key, or another custodian's share commitment, is not the one committed
-    from auction.verify import verify_auction
-
     other = ReserveKey.generate()
     for name, change, why in (
         ("key", lambda c: c.update(opened_key_hex=other.private.hex()),
@@ -246,3 +247,54 @@ async def test_a_reserve_without_custodians_keeps_the_server_key(client: Any, cl
     await app[ENGINE].wait_idle()
     result = await (await client.get(f"/api/v1/auctions/lots/{lot_id}/result")).json()
     assert result["outcome"] == "sold" and result["reserve"]["reserve_fen"] == START
+
+
+async def test_a_reveal_stored_but_not_yet_logged_is_sent_by_the_next_hand_in(
+    make_client: Any, clock: Any, tmp_path: Path
+) -> None:
+    """RULES A3 with custodians: if the process stops after the k-th share rebuilt the key
+    (the reveal stored) but before ``RevealReserve`` was logged, the lot is not stuck: a
+    later hand-in (or the engine's reveal hook, when the lot is loaded again) sends the
+    stored reveal, and the lot closes with it."""
+    client = await make_client(session_ttl_s=60 * 86400)
+    app = client.server.app
+    staff, people, lot, _ = await admitted_land_lot(client, clock, 1, countdown_s=60)
+    lot_id = lot["id"]
+    trio = await _custodians(client, tmp_path, 3)
+    reserve = START + 7 * INC  # above the only bid: no sale
+    await post(client, f"/auctions/lots/{lot_id}/reserve", staff,
+               {"reserve_fen": reserve, "custodians": [p.user_id for p, _, _ in trio], "threshold_k": 2}, 201)  # fmt: skip
+    clock.advance(minutes=1)
+    await post(client, f"/auctions/lots/{lot_id}/start", staff)
+    await post(client, f"/auctions/lots/{lot_id}/bids", people[0].headers, {"bid_id": "x", "amount_fen": START}, 201)
+    clock.advance(days=10, seconds=60)
+    await app[ENGINE].tick()
+    await app[ENGINE].wait_idle()
+    state = await app[ENGINE].committed_state(lot_id)
+    assert state.phase.value == "awaiting_reserve"
+
+    async with app[keys.POOL].acquire() as conn:  # two hand-ins through the service only
+        for party, _, key_file in trio[:2]:
+            actor = Actor(party.user_id, party.username, Role.CUSTODIAN)
+            mine = await service.my_sealed_share(
+                conn, app[keys.AUDIT], actor, clock.now(), lot_id=lot_id,
+                commitment=state.reserve_commitment, awaiting=True,
+            )  # fmt: skip
+            share = open_sealed_share(mine["sealed_share"], load_key(key_file), lot_id)
+            got = await service.hand_in_share(
+                conn, app[keys.AUDIT], actor, clock.now(), lot_id=lot_id,
+                commitment=state.reserve_commitment, awaiting=True, share_text=share,
+            )  # fmt: skip
+    assert got["key_rebuilt"] and got["reveal"][0] == reserve
+    assert (await app[ENGINE].committed_state(lot_id)).phase.value == "awaiting_reserve"
+
+    party, headers, key_file = trio[2]
+    mine = await (await client.get(f"/api/v1/auctions/lots/{lot_id}/reserve/shares/mine", headers=headers)).json()
+    share = open_sealed_share(mine["sealed_share"], load_key(key_file), lot_id)
+    r = await client.post(f"/api/v1/auctions/lots/{lot_id}/reserve/shares", json={"share": share}, headers=headers)
+    answer = await r.json()
+    assert r.status == 200 and answer["counted"] is False, answer
+    assert answer["phase"] == "closed" and answer["outcome"] == "no_sale"
+    await app[ENGINE].wait_idle()
+    result = await (await client.get(f"/api/v1/auctions/lots/{lot_id}/result")).json()
+    assert result["basis"] == "below_reserve" and result["reserve"]["reserve_fen"] == reserve
