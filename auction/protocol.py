@@ -171,6 +171,56 @@ def _text(value: object, name: str, limit: int, context: dict[str, Any]) -> str:
     return value
 
 
+def _plain(data: Any) -> bool:
+    """No float anywhere in ``data`` (orjson's reading of a non-integer number, or of an
+    integer too large for 64 bits): the fast reading holds only when this is true."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        kind = type(value)
+        if kind is float:
+            return False
+        if kind is dict:
+            values = value.values()
+        elif kind is list:
+            values = value
+        else:
+            continue
+        for item in values:
+            kind = type(item)
+            if kind is float:
+                return False
+            if kind is dict or kind is list:
+                stack.append(item)
+    return True
+
+
+def _loads(text: str, context: dict[str, Any]) -> Any:
+    """The frame's JSON. orjson first (a twentieth of the standard library's time, and the
+    gateway reads every bid); a frame it refuses, or one holding a number it read as a
+    float, is read again by the standard library with the protocol's number hooks, so
+    refusals (``bad_amount`` for 1.5, NaN or 10**30; ``malformed_frame`` for the rest) are
+    exactly what they were."""
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        pass
+    else:
+        if _plain(data):
+            return data
+    return _loads_exactly(text, context)
+
+
+def _loads_exactly(text: str, context: dict[str, Any]) -> Any:
+    """The standard library's reading, every number through the protocol's hooks."""
+    try:
+        return json.loads(
+            text, parse_int=_parse_int, parse_float=_Unusable, parse_constant=_Unusable
+        )
+    except (ValueError, RecursionError) as exc:
+        raise _refuse(StreamReason.MALFORMED_FRAME, f"not JSON: {exc}"[:200], context) from None
+
+
 def parse_frame(text: str) -> Op:
     """One text frame → one operation, or ``StreamRejected``/``AuctionRejected`` whose
     ``details`` carry what could be read of the frame (``op``, ``req``, ``lot_id``,
@@ -180,12 +230,7 @@ def parse_frame(text: str) -> Op:
         raise _refuse(
             StreamReason.MALFORMED_FRAME, f"longer than {MAX_FRAME_CHARS} characters", context
         )
-    try:
-        data = json.loads(
-            text, parse_int=_parse_int, parse_float=_Unusable, parse_constant=_Unusable
-        )
-    except (ValueError, RecursionError) as exc:
-        raise _refuse(StreamReason.MALFORMED_FRAME, f"not JSON: {exc}"[:200], context) from None
+    data = _loads(text, context)
     if not isinstance(data, dict):
         raise _refuse(StreamReason.MALFORMED_FRAME, "a frame is a JSON object", context)
     op = data.get("op")

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
+from auction import protocol
 from auction.errors import AuctionRejected, StreamRejected
 from auction.model import BidAccepted, _to_dict, event_to_dict
 from auction.protocol import (
@@ -134,3 +135,57 @@ def test_the_hot_path_encoders_agree_with_the_codec(
     }
     broadcast = json.loads(event_frame(7, event))
     assert "bid_id" not in broadcast["event"] and broadcast["event"]["paddle"] == "100001"
+
+
+
+
+def _outcome(read: object, text: str) -> object:
+    """What a reading of ``text`` gives, comparable: the value (a number the protocol never
+    takes as its text) or the refusal's code."""
+
+    def plain(value: object) -> object:
+        if isinstance(value, protocol._Unusable):
+            return ("unusable", value.text)
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return (type(value).__name__, value)
+
+    try:
+        return plain(read(text, {}))  # type: ignore[operator]
+    except StreamRejected as exc:
+        return exc.code
+
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**40), 10**40)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    _json_values.map(json.dumps)
+    | st.sampled_from(
+        [
+            '{"amount_fen": NaN}',
+            '{"amount_fen": -Infinity}',
+            '{"a": 1, "a": 2.5}',
+            '{"a": 1e400}',
+            '"\\ud800"',
+            "[" * 2000 + "]" * 2000,
+            '{"op": "bid", "lot_id": 7, "bid_id": "a", "amount_fen": 18446744073709551616}',
+        ]
+    )
+)
+def test_the_fast_reading_of_a_frame_is_the_exact_reading(text: str) -> None:
+    """Issue 15 item 6: the gateway reads frames with orjson first; whatever it gives, or
+    refuses, is what the standard library with the protocol's number hooks gives (so 1.5,
+    NaN or 10**30 as an amount stay ``bad_amount``, never a float taken as fen)."""
+    assert _outcome(protocol._loads, text) == _outcome(protocol._loads_exactly, text)
