@@ -51,8 +51,9 @@ INC_FEN = 10_000
 class Node:
     """One ``sunlit serve`` process on the shared database."""
 
-    def __init__(self, name: str, dsn: str, root: Path) -> None:
+    def __init__(self, name: str, dsn: str, root: Path, env: dict[str, str] | None = None) -> None:
         self.name = name
+        self.env = env or {}
         self.dsn = dsn
         self.data = root / f"data-{name}"
         self.log = root / f"server-{name}.log"
@@ -70,6 +71,7 @@ class Node:
             "PYTHONPATH": str(ROOT),
             "SUNLIT_AUCTION_BID_RATE_PER_S": "100000",
             "SUNLIT_AUCTION_BID_BURST": "100000",
+            **self.env,
         }
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
@@ -181,7 +183,8 @@ async def main_async(kills: int, lots: int) -> dict[str, Any]:
         dsn = pg.start()
         nodes = [Node("a", dsn, root), Node("b", dsn, root)]
         try:
-            await asyncio.gather(*(asyncio.to_thread(n.start) for n in nodes))
+            for n in nodes:  # one after the other: two fresh starts race in trading.calendar.schedule
+                await asyncio.to_thread(n.start)
             staff_id, staff = await seed_staff(dsn)
             bidders = await seed_bidders(dsn, 4)
             async with aiohttp.ClientSession() as http:
