@@ -12,6 +12,7 @@ from auction.reserve import SealedShare
 
 __all__ = [
     "custodian_of",
+    "custody_of_user",
     "custodians",
     "get_custody",
     "insert_custody",
@@ -171,3 +172,23 @@ async def mark_notified(
         now,
     )
     return done is not None
+
+
+async def custody_of_user(
+    conn: asyncpg.Connection, user_id: int, *, limit: int
+) -> list[asyncpg.Record]:
+    """The reserves whose key ``user_id`` holds a share of, newest lot first, with the lot's
+    title and status (the share itself is not selected)."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT c.lot_id, c.commitment, c.position, c.handed_in_at, k.threshold_k, "
+        "k.custodian_count, k.opened_key IS NOT NULL AS key_rebuilt, l.title, l.status, "
+        "(SELECT count(*) FROM auction_reserve_custodians o WHERE o.lot_id = c.lot_id "
+        " AND o.commitment = c.commitment AND o.handed_in_at IS NOT NULL) AS shares_received "
+        "FROM auction_reserve_custodians c "
+        "JOIN auction_reserve_custody k USING (lot_id, commitment) "
+        "JOIN auction_lots l ON l.id = c.lot_id "
+        "WHERE c.user_id = $1 ORDER BY c.lot_id DESC LIMIT $2",
+        user_id,
+        limit,
+    )
+    return rows

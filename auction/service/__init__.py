@@ -47,6 +47,7 @@ from auction.service.custody import (
     call_custodians,
     custody_status,
     hand_in_share,
+    my_custody,
     my_sealed_share,
 )
 from auction.service.lots import (
@@ -80,6 +81,7 @@ __all__ = [
     "hand_in_share",
     "list_lots",
     "lot_json",
+    "my_custody",
     "my_sealed_share",
     "open_lottery_seed",
     "open_reserve",

@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 
 from auction import reserve_store, store
-from auction.reserve import CustodySplit, ReserveKey, share_commitment
+from auction.reserve import CustodySplit, ReserveKey, share_commitment, share_context
 from auction.rules import reserve_commitment
 from crypto.errors import KeyFormatError, SealedBoxError, ShamirError
 from crypto.keys import b64url_decode, b64url_encode, x25519_public
@@ -39,6 +39,7 @@ __all__ = [
     "custody_export",
     "custody_status",
     "hand_in_share",
+    "my_custody",
     "my_sealed_share",
     "store_custody",
 ]
@@ -237,7 +238,30 @@ async def my_sealed_share(
         "sealed_share": b64url_encode(bytes(custodian["sealed_share"])),
         "reserve_key_id": custody["key_id"],
         "reserve_public_key": b64url_encode(bytes(custody["public_key"])),
+        "context": share_context(lot_id).decode(),
     }
+
+
+async def my_custody(conn: asyncpg.Connection, actor: Actor, *, limit: int = 100) -> list[dict[str, Any]]:
+    """The lots whose reserve key the actor holds a share of (the custodian's page); the
+    caller keeps those whose commitment is the one the lot's log names."""
+    if actor.user_id is None:
+        return []
+    return [
+        {
+            "lot_id": r["lot_id"],
+            "title": r["title"],
+            "status": r["status"],
+            "commitment": r["commitment"],
+            "position": r["position"],
+            "handed_in": r["handed_in_at"] is not None,
+            "threshold_k": r["threshold_k"],
+            "custodian_count": r["custodian_count"],
+            "shares_received": r["shares_received"],
+            "key_rebuilt": r["key_rebuilt"],
+        }
+        for r in await reserve_store.custody_of_user(conn, actor.user_id, limit=limit)
+    ]
 
 
 def _parse_share(text: str) -> Share:

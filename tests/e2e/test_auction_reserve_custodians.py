@@ -298,3 +298,51 @@ async def test_a_reveal_stored_but_not_yet_logged_is_sent_by_the_next_hand_in(
     await app[ENGINE].wait_idle()
     result = await (await client.get(f"/api/v1/auctions/lots/{lot_id}/result")).json()
     assert result["basis"] == "below_reserve" and result["reserve"]["reserve_fen"] == reserve
+
+
+async def test_custodians_hand_in_the_reserve_share_in_their_page(
+    make_client: Any, clock: Any, tmp_path: Path
+) -> None:
+    """RULES A3 with custodians, in the browser: the custodian's page lists the lot whose
+    reserve key they hold a share of; the share is opened in the page with the key file the
+    custodian picks (never uploaded) and handed in; the second one closes the lot."""
+    from tests.e2e.browser import assert_no_horizontal_overflow, base_url, browser, login, new_page
+    from tests.helpers import PASSWORD
+
+    client = await make_client(session_ttl_s=60 * 86400)
+    app = client.server.app
+    staff, people, lot, _ = await admitted_land_lot(client, clock, 1, countdown_s=60, title="保管人地块 Custody plot")
+    lot_id = lot["id"]
+    trio = await _custodians(client, tmp_path, 3)
+    await post(client, f"/auctions/lots/{lot_id}/reserve", staff,
+               {"reserve_fen": START, "custodians": [p.user_id for p, _, _ in trio], "threshold_k": 2}, 201)  # fmt: skip
+    clock.advance(minutes=1)
+    await post(client, f"/auctions/lots/{lot_id}/start", staff)
+    await post(client, f"/auctions/lots/{lot_id}/bids", people[0].headers, {"bid_id": "x", "amount_fen": START}, 201)
+    clock.advance(days=10, seconds=60)
+    await app[ENGINE].tick()
+    await app[ENGINE].wait_idle()
+    base = base_url(client)
+    bodies: list[bytes] = []
+    async with browser() as b:
+        for n, (party, _headers, key_file) in enumerate(trio[:2]):
+            page = await new_page(b, "zh-CN")
+            page.on("request", lambda r: bodies.append(r.post_data_buffer or b""))
+            await login(page, base, party.username, PASSWORD, next_path="/custodian")
+            row = page.locator(f".share-row[data-lot='{lot_id}']")
+            assert "保管人地块" in (await row.text_content() or "")
+            await page.set_input_files("#key-file", str(key_file))
+            await page.wait_for_selector("#key-state.ok")
+            await row.locator("button.hand-in").click()
+            await page.wait_for_function(
+                f"() => document.querySelector(\".share-row[data-lot='{lot_id}'] .share-result\").classList.contains('ok')"
+            )
+            assert await row.get_attribute("data-state") == ("awaiting_reserve" if n == 0 else "closed")
+            if n == 1:
+                assert "底价已开启" in (await row.locator(".share-result").text_content() or "")
+                await assert_no_horizontal_overflow(page)
+    await app[ENGINE].wait_idle()
+    result = await (await client.get(f"/api/v1/auctions/lots/{lot_id}/result")).json()
+    assert result["outcome"] == "sold" and result["reserve"]["reserve_fen"] == START
+    private_keys = [key_file.read_text().strip().encode() for _, _, key_file in trio]
+    assert bodies and not any(k in body for k in private_keys for body in bodies)  # never sent

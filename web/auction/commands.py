@@ -309,6 +309,25 @@ async def reserve_custody(call: Call) -> dict[str, Any]:
     return {**status, "phase": state.phase.value}
 
 
+@route(
+    "GET",
+    "/auctions/reserve/mine",
+    summary="The lots whose reserve key I hold a share of (custodians), with each lot's phase",
+    tag="auctions",
+    roles={Role.CUSTODIAN},
+)
+async def my_reserve_custody(call: Call) -> list[dict[str, Any]]:
+    async with call.pool.acquire() as conn:
+        rows = await service.my_custody(conn, call.actor)
+    engine = _engine(call)
+    out = []
+    for row in rows:
+        state = await engine.committed_state(row["lot_id"])
+        if state.reserve_commitment == row["commitment"]:  # an entry the log refused is unused
+            out.append({**row, "phase": state.phase.value})
+    return out
+
+
 def _refuse_if_closed(state: LotState) -> None:
     if state.phase is Phase.CLOSED:
         raise AuctionRejected(AuctionReason.CLOSED, "the lot has closed: its reserve is revealed")

@@ -26,13 +26,15 @@ async function handIn(button) {
   const row = button.closest(".share-row");
   const out = row.querySelector(".share-result");
   const tenderId = button.dataset.tender;
+  const lotId = button.dataset.lot;  // a lot's reserve key instead of a tender's opening key
+  const base = lotId ? `/api/v1/auctions/lots/${lotId}/reserve` : `/api/v1/tenders/${tenderId}`;
   mark(out, ""); out.textContent = "";
   if (!privateKey) { out.textContent = t("choose_key"); mark(out, "error"); document.getElementById("key-file").focus(); return; }
   if (!(await hasX25519())) { out.textContent = t("no_x25519"); mark(out, "error"); return; }
   button.disabled = true;
   try {
     out.textContent = t("opening");
-    const sealed = await api(`/api/v1/tenders/${tenderId}/shares/mine`);
+    const sealed = await api(`${base}/shares/mine`);
     let share;
     try {
       share = encodeShare(await openSealedBox(privateKey, b64urlDecode(sealed.sealed_share), sealed.context));
@@ -41,11 +43,12 @@ async function handIn(button) {
       throw e;
     }
     out.textContent = t("handing_in");
-    const r = await api(`/api/v1/tenders/${tenderId}/shares`, { json: { share } });
-    out.textContent = fmt(t("handed_in"), { position: sealed.position, received: r.shares_received, needed: r.threshold_k, state: t("state." + r.state) === "state." + r.state ? r.state : t("state." + r.state) })
-      + (r.state === "opened" ? " " + t("opened") : "");
+    const r = await api(`${base}/shares`, { json: { share } });
+    const state = lotId ? r.phase : r.state;
+    out.textContent = fmt(t("handed_in"), { position: sealed.position, received: r.shares_received, needed: r.threshold_k, state: t("state." + state) === "state." + state ? state : t("state." + state) })
+      + (state === "opened" ? " " + t("opened") : "") + (lotId && state === "closed" ? " " + t("revealed") : "");
     mark(out, "ok");
-    row.dataset.state = r.state;
+    row.dataset.state = state;
     row.querySelector(".shares-received").textContent = r.shares_received;
     button.remove();
   } catch (e) { showError(out, e); button.disabled = false; }
