@@ -16,7 +16,9 @@ Modes (``plan["mode"]``):
   bids at the planned moments (most in the last stretch: the surge), the amount rising with
   time and, after a ``below_minimum``, the minimum the server named. HTTP bidders do the same
   through ``POST /auctions/lots/{id}/bids``. Every ack is returned for checking against the
-  database log.
+  database log. Optional: ``resend_unavailable`` (N) sends a bid answered
+  ``engine_unavailable`` again with the same bid id, N times at most (the protocol's advice;
+  its time counts from the first send); ``answer_times`` returns each answer's lot and time.
 
 Every loop is bounded in count and in time.
 """
@@ -272,6 +274,9 @@ async def plate(plan: dict[str, Any]) -> dict[str, Any]:
     per_second: dict[int, int] = {}
     errors = [0]
     fen0, inc = plan["start_fen"], plan["increment_fen"]
+    resends_max = int(plan.get("resend_unavailable", 0))
+    resent = [0]
+    answer_times: list[list[float]] | None = [] if plan.get("answer_times") else None
 
     def amount_at(now: float) -> int:
         # rises with time (one increment per 10 ms), plus a little of the bidder's own
@@ -279,6 +284,8 @@ async def plate(plan: dict[str, Any]) -> dict[str, Any]:
 
     def record(lot_id: int, answer: dict[str, Any], took: float) -> int | None:
         latencies.append(took)
+        if answer_times is not None:
+            answer_times.append([lot_id, round(took * 1000, 2)])
         if answer.get("type") == "ack":
             acks.append([lot_id, answer["seq"], answer["amount_fen"], answer["bid_id"]])
             sec = int(time.time() - t_start)
@@ -299,21 +306,25 @@ async def plate(plan: dict[str, Any]) -> dict[str, Any]:
                 for attempt in range(3):
                     bid_id = f"w{i}-{n}-{attempt}"
                     sent = time.perf_counter()
-                    await ws.send(
-                        json.dumps(
-                            {
-                                "op": "bid",
-                                "lot_id": b["lot_id"],
-                                "bid_id": bid_id,
-                                "amount_fen": amount,
-                            }
+                    for resend in range(resends_max + 1):  # the same bid id again
+                        await ws.send(
+                            json.dumps(
+                                {
+                                    "op": "bid",
+                                    "lot_id": b["lot_id"],
+                                    "bid_id": bid_id,
+                                    "amount_fen": amount,
+                                }
+                            )
                         )
-                    )
-                    answer = None
-                    while answer is None:
-                        raw = await asyncio.wait_for(ws.recv(), 120)
-                        if bid_id in raw:
-                            answer = next(f for f in frames_of(raw) if f.get("bid_id") == bid_id)
+                        answer = None
+                        while answer is None:
+                            raw = await asyncio.wait_for(ws.recv(), 120)
+                            if bid_id in raw:
+                                answer = next(f for f in frames_of(raw) if f.get("bid_id") == bid_id)
+                        if answer.get("code") != "engine_unavailable" or resend == resends_max:
+                            break
+                        resent[0] += 1
                     retry = record(b["lot_id"], answer, time.perf_counter() - sent)
                     if retry is None:
                         break
@@ -374,6 +385,8 @@ async def plate(plan: dict[str, Any]) -> dict[str, Any]:
         "p99_ms": round(pct(latencies, 99) * 1000, 2),
         "max_ms": round(max(latencies, default=0) * 1000, 2),
         "acks_per_second": per_second,
+        "resent_unavailable": resent[0],
+        **({"answer_times": answer_times} if answer_times is not None else {}),
     }
 
 
