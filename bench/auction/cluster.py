@@ -14,13 +14,17 @@ half on A, half on B, each process at most 10,000 sockets (the container caps op
 does not own their lot and are forwarded to the owner through PostgreSQL. The bidders bid as
 in section 3 of ``docs/benchmarks-auction.md`` (``plate_schedule``: 12 % early, the rest in
 the last 15 s of a 35 s window, half of them twice; after a ``below_minimum`` the minimum the
-server named).
+server named). A bid answered ``engine_unavailable`` (its owner did not answer the forward
+in time) is sent again with the same bid id, ``--resends`` times at most, as the protocol
+asks; its time counts from the first send.
 
 Figures: bids sent (answered), acknowledged, refused by code; every acknowledged bid looked
 up in ``auction_events`` afterwards (lot, seq, amount, bid id: **acknowledged bids lost**);
 the server-side bid → ack p50/p99 of each process (``GET /auctions/engine``), the client-side
-p50/p99 of each generator; bids forwarded; CPU seconds of each server process, of the
-generators and of PostgreSQL during the session; the load average. A table and one JSON line.
+p50/p99 of each generator, and over the bids answered by their own process against the
+forwarded ones; bids forwarded; CPU seconds of each server process, of the generators and of
+PostgreSQL during the session; the load average; what PostgreSQL's busy client backends were
+doing (``pg_stat_activity`` every 0.5 s). A table and one JSON line.
 """
 
 from __future__ import annotations
@@ -90,6 +94,32 @@ async def sample_load(samples: list[float], stop: asyncio.Event) -> None:
             pass
 
 
+async def sample_postgres(dsn: str, counts: dict[str, int], stop: asyncio.Event) -> None:
+    """What the database's client backends are doing, every 0.5 s: state, wait event and the
+    statement's start (where a bid's time goes)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        while not stop.is_set():
+            for r in await conn.fetch(
+                "SELECT state, coalesce(wait_event_type || ':' || wait_event, '-') AS wait, "
+                "left(regexp_replace(query, '\\s+', ' ', 'g'), 48) AS q FROM pg_stat_activity "
+                "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND state <> 'idle'"
+            ):
+                key = f"{r['state']} | {r['wait']} | {r['q']}"
+                counts[key] = counts.get(key, 0) + 1
+            try:
+                await asyncio.wait_for(stop.wait(), 0.5)
+            except TimeoutError:
+                pass
+    finally:
+        await conn.close()
+
+
+def pct(xs: list[float], p: float) -> float | None:
+    ys = sorted(xs)
+    return round(ys[min(len(ys) - 1, int(p / 100 * len(ys)))], 1) if ys else None
+
+
 async def engine_stats(http: aiohttp.ClientSession, node: Node, staff: str) -> dict[str, Any]:
     async with http.get(
         node.url + "/api/v1/auctions/engine", headers={"Authorization": f"Bearer {staff}"}
@@ -100,7 +130,9 @@ async def engine_stats(http: aiohttp.ClientSession, node: Node, staff: str) -> d
     return data
 
 
-async def main_async(bidders_n: int, lots: int, countdown_s: int, generators: int) -> dict[str, Any]:
+async def main_async(
+    bidders_n: int, lots: int, countdown_s: int, generators: int, resends: int
+) -> dict[str, Any]:
     per_node = [bidders_n - bidders_n // 2, bidders_n // 2]
     if max(per_node) > SOCKETS_PER_NODE_MAX:
         raise SystemExit(f"at most {2 * SOCKETS_PER_NODE_MAX} bidders (10,000 sockets per process)")
@@ -143,12 +175,18 @@ async def main_async(bidders_n: int, lots: int, countdown_s: int, generators: in
                     }
                     for b in bidders
                 ]
-                common = {"mode": "plate", "start_fen": START_FEN, "increment_fen": INC_FEN}
+                common = {
+                    "mode": "plate", "start_fen": START_FEN, "increment_fen": INC_FEN,
+                    "resend_unavailable": resends, "answer_times": True,
+                }
+                owner_of = {lot_id: i % 2 for i, lot_id in enumerate(lot_ids)}  # 0: A, 1: B
+                gen_node: list[int] = []
                 first = 0
-                for node, count in zip(nodes, per_node, strict=True):
+                for k, (node, count) in enumerate(zip(nodes, per_node, strict=True)):
                     mine, first = planned[first : first + count], first + count
                     step = -(-len(mine) // generators)
                     for g in range(generators):
+                        gen_node.append(k)
                         gens.append(Generator({
                             **common,
                             "url": node.url.replace("http", "ws") + "/api/v1/auctions/ws",
@@ -165,6 +203,8 @@ async def main_async(bidders_n: int, lots: int, countdown_s: int, generators: in
                 load: list[float] = []
                 stop = asyncio.Event()
                 sampler = asyncio.create_task(sample_load(load, stop))
+                pg_activity: dict[str, int] = {}
+                pg_sampler = asyncio.create_task(sample_postgres(dsn, pg_activity, stop))
                 cpu_before = [process_cpu_s(n.proc.pid) for n in nodes if n.proc is not None]
                 pg_before, gens_before = postgres_cpu_s(root / "pg"), children_cpu_s()
                 start_wall = time.time() + 1.0
@@ -192,6 +232,7 @@ async def main_async(bidders_n: int, lots: int, countdown_s: int, generators: in
                     pg_cpu = postgres_cpu_s(root / "pg") - pg_before
                     stop.set()
                     await sampler
+                    await pg_sampler
                     session_s = time.time() - start_wall
                     rows = await conn.fetch(
                         "SELECT lot_id, seq, bid_id, (data->>'amount_fen')::bigint AS amount "
@@ -225,6 +266,12 @@ async def main_async(bidders_n: int, lots: int, countdown_s: int, generators: in
         for sec, n in r["acks_per_second"].items():
             per_second[int(sec)] = per_second.get(int(sec), 0) + n
     half = len(results) // 2
+    local: list[float] = []
+    forwarded: list[float] = []
+    for r, k in zip(results, gen_node, strict=True):
+        for lot_id, ms in r["answer_times"]:
+            (local if owner_of[int(lot_id)] == k else forwarded).append(ms)
+    acked_keys = {(a[0], a[1]) for a in acks}
     return {
         "bidders": bidders_n,
         "lots": lots,
@@ -240,6 +287,8 @@ async def main_async(bidders_n: int, lots: int, countdown_s: int, generators: in
         "refusals": refusals,
         "in_log": len(rows),
         "acked_not_in_log": len(lost),
+        "in_log_not_acked": sum(1 for key in in_log if key not in acked_keys),
+        "resent_unavailable": sum(r["resent_unavailable"] for r in results),
         "client_errors": sum(r["errors"] for r in results),
         "server_ack_ms_p50": [s["bid_to_ack_ms_p50"] for s in after],
         "server_ack_ms_p99": [s["bid_to_ack_ms_p99"] for s in after],
@@ -250,6 +299,9 @@ async def main_async(bidders_n: int, lots: int, countdown_s: int, generators: in
         ],
         "client_ms_p99_by_process": [max(r["p99_ms"] for r in part) for part in (results[:half], results[half:])],
         "client_ms_max": max(r["max_ms"] for r in results),
+        "client_ms_p50_p99_local": [pct(local, 50), pct(local, 99)],
+        "client_ms_p50_p99_forwarded": [pct(forwarded, 50), pct(forwarded, 99)],
+        "answers_local_forwarded": [len(local), len(forwarded)],
         "forwarded": [s["forwarded"] for s in after],
         "forward_retries": [s["forward_retries"] for s in after],
         "calls_served": [s["cluster"].get("calls_served") for s in after],
@@ -268,6 +320,7 @@ async def main_async(bidders_n: int, lots: int, countdown_s: int, generators: in
         "postgres_cpu_s": round(pg_cpu, 1),
         "server_rss_mb_connected": rss_connected,
         "loadavg_1min_start_max_end": [round(x, 2) for x in (load[0], max(load), load[-1])] if load else None,
+        "postgres_busy_samples": dict(sorted(pg_activity.items(), key=lambda kv: -kv[1])[:12]),
     }
 
 
@@ -278,6 +331,8 @@ def main() -> None:
     parser.add_argument("--lots", type=int)
     parser.add_argument("--countdown", type=int, help="seconds")
     parser.add_argument("--generators", type=int, help="load generator processes per server process")
+    parser.add_argument("--resends", type=int, default=5,
+                        help="times a bid answered engine_unavailable is sent again, same bid id")
     args = parser.parse_args()
     quick = (1_000, 20, 10, 1)
     full = (20_000, 300, 30, 2)
@@ -285,7 +340,8 @@ def main() -> None:
     print(f"open files per process: {raise_fd_limit()}", flush=True)
     started = time.monotonic()
     figures = asyncio.run(main_async(
-        args.bidders or bidders, args.lots or lots, args.countdown or countdown, args.generators or generators
+        args.bidders or bidders, args.lots or lots, args.countdown or countdown,
+        args.generators or generators, args.resends,
     ))
     figures["total_s"] = round(time.monotonic() - started, 1)
     report("auction plate session across 2 processes (websockets)", figures)
