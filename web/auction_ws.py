@@ -211,15 +211,22 @@ class Gateway:
         """Write every waiting queue to its socket, one write per client — except a client
         with only broadcasts waiting that was written less than ``broadcast_gap_ms`` ago: it
         is held until the gap has passed (one message for the gap's broadcasts, not one per
-        commit: under a surge that is most of a watcher's work, and of the server's writes)."""
+        commit: under a surge that is most of a watcher's work, and of the server's writes).
+        Clients with an answer waiting are written first."""
         self._flush_scheduled = False
         dirty, self._dirty = self._dirty, {}
         loop = asyncio.get_running_loop()
         now = loop.time()
         started = time.perf_counter()
         writes = self.writes
-        for client in dirty:
-            if client.urgent or now - client.written_at >= self._gap_s:
+        later: list[Client] = []
+        for client in dirty:  # first the clients with an answer waiting (an ack, an error)
+            if client.urgent:
+                client.write_out()
+            else:
+                later.append(client)
+        for client in later:  # then the watchers: 10,000 writes must not delay an ack
+            if now - client.written_at >= self._gap_s:
                 client.write_out()
             else:
                 self._held[client] = None

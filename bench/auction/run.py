@@ -69,6 +69,12 @@ class Scale:
     plate_http_bidders: int
     plate_countdown_s: int
     rounds: int = 3
+    fanout_processes: int = 1
+    """``sunlit serve`` processes on one database sharing the fan-out's watchers."""
+    fanout_client: str = "websockets"
+    """The fan-out's watchers: ``websockets`` (the library, as every other phase) or ``raw``
+    (``loadgen.RawWatcher``: a few µs a message, so the figure shows the server more than
+    the generator)."""
     sweep: tuple[int, ...] = ()
     """Bidder counts for the throughput benchmark (lots and watchers: half as many each);
     empty: ``bidders``/``lots``/``watchers`` as given."""
@@ -307,6 +313,7 @@ async def bench_throughput(
     staff_id: int,
     bidders: list[dict[str, Any]],
     echo_port: int,
+    pg_root: Path | None = None,
 ) -> dict[str, Any]:
     mine = bidders[: scale.bidders]
     session = await plate_session(
@@ -355,12 +362,27 @@ async def bench_throughput(
             "watcher_generator_cpu_pct": watched["generator_cpu_pct"],
         }
 
+    def pg_cpu_s() -> float:
+        from bench.auction.cluster import postgres_cpu_s  # (it imports this module)
+
+        return postgres_cpu_s(pg_root) if pg_root is not None else 0.0
+
     async def measured(pid: int, bidding: dict[str, Any], prefix: str) -> dict[str, Any]:
-        before = process_cpu_s(pid)
+        """One round against one server, with where the machine's CPU went per answer:
+        the server, PostgreSQL (nothing for the echo), the generators; and the load average."""
+        load_before = os.getloadavg()[0]
+        before, pg_before = process_cpu_s(pid), pg_cpu_s()
         result = await drive(bidding, prefix)
-        result["server_cpu_us_per_answer"] = round(
-            (process_cpu_s(pid) - before) / max(1, result["answered_total"]) * 1e6, 1
+        answers = max(1, result["answered_total"])
+        result["server_cpu_us_per_answer"] = round((process_cpu_s(pid) - before) / answers * 1e6, 1)
+        result["postgres_cpu_us_per_answer"] = (
+            round((pg_cpu_s() - pg_before) / answers * 1e6, 1) if pid == server_pid else 0.0
         )
+        window = max(1, result["answered"]) / bidding["duration_s"]  # answers/s in the window
+        result["generators_cpu_us_per_answer"] = round(
+            (result["generator_cpu_pct"] + result["watcher_generator_cpu_pct"]) / 100 / window * 1e6, 1
+        )
+        result["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
         return result
 
     rounds: list[tuple[dict[str, Any], dict[str, Any]]] = []
@@ -404,18 +426,32 @@ async def bench_throughput(
         "p99_ratio_median": round(statistics.median(p99s), 2),
         "echo_server_cpu_us_per_message": [e["server_cpu_us_per_answer"] for e, _ in rounds],
         "sunlit_server_cpu_us_per_bid": [s["server_cpu_us_per_answer"] for _, s in rounds],
+        "sunlit_postgres_cpu_us_per_bid": [s["postgres_cpu_us_per_answer"] for _, s in rounds],
+        "echo_generators_cpu_us_per_answer": [e["generators_cpu_us_per_answer"] for e, _ in rounds],
+        "sunlit_generators_cpu_us_per_answer": [s["generators_cpu_us_per_answer"] for _, s in rounds],
+        "load_average_echo_sunlit": [[e["load_average"], s["load_average"]] for e, s in rounds],
         "p99_ratios": [round(x, 2) for x in p99s],
         "refusals": {k: v for _, s in rounds for k, v in s["refusals"].items()},
         "acked_in_window": acked,
         "bids_in_log": logged,
     }
-    report("auction throughput vs echo (target ≥ 0.5, p99 ≤ 3×)", figures)
+    report("auction throughput vs echo (issue 15: ≥ 0.8, p99 ≤ 2×)", figures)
     return figures
 
 
 async def bench_fanout(
-    scale: Scale, base: str, api: Api, dsn: str, staff_id: int, bidder: dict[str, Any]
+    scale: Scale,
+    base: str,
+    api: Api,
+    dsn: str,
+    staff_id: int,
+    bidder: dict[str, Any],
+    peers: tuple[str, ...] = (),
 ) -> dict[str, Any]:
+    """One lot, ``scale.fanout_watchers`` watchers, ``scale.fanout_events`` bids. With
+    ``peers`` (base URLs of other ``sunlit serve`` processes on the same database) the
+    watchers are split evenly across this server and them; the bidder stays on this one,
+    which owns the lot (the others follow its log through NOTIFY)."""
     session = await plate_session(
         api,
         dsn,
@@ -430,30 +466,34 @@ async def bench_fanout(
     await api.post(f"/auctions/sessions/{session['id']}/start")
     lot_id = session["lots"][0]["id"]
     ws_url = base.replace("http", "ws") + "/api/v1/auctions/ws"
-    halves = [scale.fanout_watchers // 2, scale.fanout_watchers - scale.fanout_watchers // 2]
-    gens = [
-        Generator(
-            {
-                "mode": "watchers",
-                "url": ws_url,
-                "lot_id": lot_id,
-                "count": n,
-                "events": scale.fanout_events,
-                "timeout_s": 240,
-            }
-        )
-        for n in halves
-    ]
-    started = time.monotonic()
-    for g in gens:
-        await asyncio.to_thread(g.wait_ready, 240)
-    connect_s = time.monotonic() - started
-    sent: dict[int, float] = {}
-    acked: dict[int, float] = {}
+    urls = [u.replace("http", "ws") + "/api/v1/auctions/ws" for u in (base, *peers)]
+    # two generator processes at least (as many as there are servers): 5,000 sockets each
+    parts = max(2, len(urls))
+    counts = [scale.fanout_watchers // parts + (i < scale.fanout_watchers % parts) for i in range(parts)]
     async with websockets.connect(f"{ws_url}?token={bidder['token']}") as ws:
-        await ws.send(json.dumps({"op": "subscribe", "lots": [lot_id]}))
+        await ws.send(json.dumps({"op": "subscribe", "lots": [lot_id]}))  # this server owns the lot
         while "snapshot" not in await ws.recv():
             pass
+        gens = [
+            Generator(
+                {
+                    "mode": "watchers",
+                    "url": urls[i % len(urls)],
+                    "lot_id": lot_id,
+                    "count": n,
+                    "events": scale.fanout_events,
+                    "timeout_s": 240,
+                    "client": scale.fanout_client,
+                }
+            )
+            for i, n in enumerate(counts)
+        ]
+        started = time.monotonic()
+        for g in gens:
+            await asyncio.to_thread(g.wait_ready, 240)
+        connect_s = time.monotonic() - started
+        sent: dict[int, float] = {}
+        acked: dict[int, float] = {}
         for n in range(scale.fanout_events):
             await asyncio.sleep(1.5)
             t = time.time()
@@ -496,6 +536,8 @@ async def bench_fanout(
             medians.append(got[len(got) // 2] - t)
     figures = {
         "watchers": scale.fanout_watchers,
+        "server_processes": len(urls),
+        "client": scale.fanout_client,
         "connected": sum(r["connected"] for r in results),
         "connect_s": round(connect_s, 1),
         "events": len(sent),
@@ -676,10 +718,29 @@ async def phase(name: str, scale: Scale, echo_port: int, echo_pid: int) -> dict[
                         me["id"],
                         bidders,
                         echo_port,
+                        server.data_dir / "pg",
                     )
                     for s in scales
                 }
                 figures = {"by_bidders": by_bidders}
+            elif name == "fanout" and scale.fanout_processes > 1:
+                from bench.auction.takeover import Node  # (it imports this module)
+
+                peers = [
+                    Node(f"peer{i}", dsn, server.data_dir.parent, SERVER_ENV)
+                    for i in range(1, scale.fanout_processes)
+                ]
+                try:
+                    await asyncio.gather(*(asyncio.to_thread(p.start) for p in peers))
+                    figures = await bench_fanout(
+                        scale, server.url, api, dsn, me["id"], bidders[0], tuple(p.url for p in peers)
+                    )
+                    figures["peers"] = [await api_at(http, p.url, headers) for p in peers]
+                    for i, peer in enumerate(figures["peers"], 1):
+                        report(f"auction fanout: peer {i}, server-side figures", peer)
+                finally:
+                    for p in peers:
+                        p.stop()
             elif name == "fanout":
                 figures = await bench_fanout(scale, server.url, api, dsn, me["id"], bidders[0])
             else:
@@ -690,6 +751,12 @@ async def phase(name: str, scale: Scale, echo_port: int, echo_pid: int) -> dict[
             figures["server"] = {k: v for k, v in engine.items() if k not in ("lots", "queued")}
             report(f"auction {name}: server-side figures", figures["server"])
     return figures
+
+
+async def api_at(http: aiohttp.ClientSession, base: str, headers: dict[str, str]) -> dict[str, Any]:
+    """Another process's engine figures (``GET /auctions/engine``), less the lot list."""
+    engine = await Api(http, base, headers).get("/auctions/engine")
+    return {k: v for k, v in engine.items() if k not in ("lots", "queued", "cluster")}
 
 
 async def main_async(scale: Scale, only: set[str], echo_port: int, echo_pid: int) -> dict[str, Any]:
@@ -711,10 +778,12 @@ def main() -> None:
         "watchers",
         "rounds",
         "fanout_watchers",
+        "fanout_processes",
         "plate_ws_bidders",
         "plate_lots",
     ):
         parser.add_argument("--" + name.replace("_", "-"), type=int, help="override the scale")
+    parser.add_argument("--fanout-client", choices=("websockets", "raw"), help="the fan-out's watchers")
     args = parser.parse_args()
     scale = QUICK if args.quick else FULL
     overrides = {

@@ -84,3 +84,31 @@ async def test_without_a_gap_every_turn_writes() -> None:
         client.push(event(seq))
         await turn()
     assert [m["seq"] for m in transport.messages()] == [1, 2, 3]
+
+
+async def test_an_answer_is_written_before_the_watchers_broadcasts() -> None:
+    """Issue 15 item 6: in one turn of the writer, the clients with an answer waiting (an
+    ack) are written before the watchers with only broadcasts — with 10,000 watchers the
+    bidder's ack does not wait for the 10,000 writes of the event."""
+    order: list[str] = []
+
+    class Recording(Transport):
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.name = name
+
+        def write(self, data: bytes) -> None:
+            order.append(self.name)
+            super().write(data)
+
+    app = web.Application()
+    app[ENGINE] = None  # type: ignore[assignment]
+    gateway = Gateway(app, GatewaySettings(broadcast_gap_ms=100))
+    watchers = [Client(gateway, None, Recording(f"w{i}")) for i in range(3)]  # type: ignore[arg-type]
+    bidder = Client(gateway, None, Recording("bidder"))  # type: ignore[arg-type]
+    for c in [*watchers, bidder]:  # the event reaches every subscriber, the bidder last
+        c.push(event(1))
+    bidder.send(protocol.encode({"type": "ack", "seq": 1}))
+    await turn()
+    assert order == ["bidder", "w0", "w1", "w2"]
+    assert bidder.transport.messages() == [[{"type": "event", "seq": 1}, {"type": "ack", "seq": 1}]]  # type: ignore[union-attr]
