@@ -26,7 +26,7 @@ from crypto.keys import b64url_decode, b64url_encode, x25519_public
 from crypto.shamir import MAX_SHARES, Share, combine
 from trading import supervision
 from trading.audit import AuditLog
-from trading.context import Actor, Role
+from trading.context import Actor
 from trading.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from trading.notices import add_notice
 from trading.parties import service as parties
@@ -76,15 +76,7 @@ async def check_custodians(
     n = len(user_ids)
     if threshold_k is None or len(set(user_ids)) != n or not 2 <= threshold_k <= n <= MAX_SHARES:
         raise bad_threshold(f"k={threshold_k} of {n} custodians ({len(set(user_ids))} distinct)")
-    bad: list[int] = []
-    for uid in user_ids:
-        try:
-            user = await parties.get_user(conn, uid)
-        except NotFound:
-            bad.append(uid)
-            continue
-        if user.role is not Role.CUSTODIAN or not user.active:
-            bad.append(uid)
+    bad = await parties.not_custodians(conn, user_ids)
     if bad:
         raise ValidationFailed(
             f"Each custodian must be an active user with the custodian role: users {bad}",
@@ -92,14 +84,8 @@ async def check_custodians(
             code="custodian_user_invalid",
             details={"errors": [f"custodians: user {uid}" for uid in bad], "user_ids": bad},
         )
-    keys: list[bytes] = []
-    missing: list[int] = []
-    for uid in user_ids:
-        registered = await parties.active_keys(conn, user_id=uid, algorithm="x25519")
-        if registered:
-            keys.append(registered[-1].public_key)
-        else:
-            missing.append(uid)
+    keys = await parties.x25519_keys(conn, user_ids)
+    missing = [uid for uid in user_ids if uid not in keys]
     if missing:
         raise Conflict(
             f"A custodian has not registered an X25519 key (POST /api/v1/me/keys "
@@ -108,7 +94,7 @@ async def check_custodians(
             code="custodian_without_key",
             details={"user_ids": missing},
         )
-    return threshold_k, keys
+    return threshold_k, [keys[uid] for uid in user_ids]
 
 
 async def store_custody(

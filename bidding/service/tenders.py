@@ -36,8 +36,7 @@ from crypto.shamir import split
 from trading.audit import AuditLog
 from trading.calendar import events as calendar
 from trading.clock import iso_ms
-from trading.context import Actor, Role
-from trading.errors import NotFound
+from trading.context import Actor
 from trading.parties import service as parties
 from trading.parties.model import OrgKind
 
@@ -64,15 +63,7 @@ async def _apply_timers(
 
 
 async def _check_custodians(conn: asyncpg.Connection, user_ids: tuple[int, ...]) -> None:
-    bad: list[int] = []
-    for uid in user_ids:
-        try:
-            user = await parties.get_user(conn, uid)
-        except NotFound:
-            bad.append(uid)
-            continue
-        if user.role is not Role.CUSTODIAN or not user.active:
-            bad.append(uid)
+    bad = await parties.not_custodians(conn, user_ids)
     if bad:
         raise BidRejected(
             BidReason.CUSTODIAN_USER_INVALID,
@@ -222,14 +213,8 @@ async def publish_tender(
         if not await store.list_documents(conn, tender_id):
             raise BidRejected(BidReason.NO_TENDER_DOCUMENTS)
         custodians = await store.list_custodians(conn, tender_id)
-        keys: list[bytes] = []
-        missing: list[str] = []
-        for c in custodians:
-            registered = await parties.active_keys(conn, user_id=c.user_id, algorithm="x25519")
-            if registered:
-                keys.append(registered[-1].public_key)
-            else:
-                missing.append(c.username)
+        found = await parties.x25519_keys(conn, [c.user_id for c in custodians])
+        missing = [c.username for c in custodians if c.user_id not in found]
         if missing:
             raise BidRejected(
                 BidReason.CUSTODIAN_WITHOUT_KEY, ", ".join(missing), details={"custodians": missing}
@@ -238,8 +223,9 @@ async def publish_tender(
         shares = split(private, tender.threshold_k, len(custodians), randbytes)
         del private  # never stored, never logged; only its shares leave, sealed
         context = share_context(tender.id)
-        for custodian, share, custodian_key in zip(custodians, shares, keys, strict=True):
+        for custodian, share in zip(custodians, shares, strict=True):
             assert share.x == custodian.position
+            custodian_key = found[custodian.user_id]
             blob = share.to_bytes()
             await store.set_custodian_share(
                 conn,

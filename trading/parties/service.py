@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -348,3 +349,29 @@ async def active_keys(
         org_id, user_id, algorithm,
     )
     return [_key(r) for r in rows]
+
+
+async def not_custodians(conn: asyncpg.Connection, user_ids: Iterable[int]) -> list[int]:
+    """Those of ``user_ids`` that are not active users with the custodian role (unknown ones
+    included), in their order: who may not hold a share of a tender's or a lot's key."""
+    bad: list[int] = []
+    for uid in user_ids:
+        try:
+            user = await get_user(conn, uid)
+        except NotFound:
+            bad.append(uid)
+            continue
+        if user.role is not Role.CUSTODIAN or not user.active:
+            bad.append(uid)
+    return bad
+
+
+async def x25519_keys(conn: asyncpg.Connection, user_ids: Iterable[int]) -> dict[int, bytes]:
+    """Each user's X25519 public key, the last registered (a custodian's, to seal its share
+    to); a user without one is left out."""
+    keys: dict[int, bytes] = {}
+    for uid in user_ids:
+        registered = await active_keys(conn, user_id=uid, algorithm="x25519")
+        if registered:
+            keys[uid] = registered[-1].public_key
+    return keys
