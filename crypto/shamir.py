@@ -27,9 +27,19 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from crypto.errors import ShamirCode, ShamirError
+from crypto.errors import KeyFormatError, ShamirCode, ShamirError
+from crypto.keys import b64url_decode, x25519_public
 
-__all__ = ["MAX_SHARES", "Share", "combine", "gf_div", "gf_mul", "interpolate", "split"]
+__all__ = [
+    "MAX_SHARES",
+    "Share",
+    "combine",
+    "gf_div",
+    "gf_mul",
+    "interpolate",
+    "rebuild_x25519",
+    "split",
+]
 
 MAX_SHARES = 255
 _SHARE_VERSION = 1
@@ -109,6 +119,12 @@ class Share:
             raise ShamirError(ShamirCode.MALFORMED_SHARE, "non-canonical share text")
         return share
 
+    @classmethod
+    def parse(cls, text: str) -> Share:
+        """A share handed in: ``S1-<k>-<x>-<hex>``, or its bytes as unpadded base64url
+        (``KeyFormatError`` if that is not what it is)."""
+        return cls.decode(text) if text.startswith("S1-") else cls.from_bytes(b64url_decode(text))
+
 
 def split(
     secret: bytes,
@@ -169,6 +185,16 @@ def combine(shares: Iterable[Share]) -> bytes:
         if interpolate(basis, share.x) != share.y:
             raise ShamirError(ShamirCode.INCONSISTENT_SHARES, f"share x={share.x} disagrees")
     return interpolate(basis, 0)
+
+
+def rebuild_x25519(shares: Iterable[Share], public: bytes | None) -> bytes | None:
+    """The X25519 private key the shares combine to if its public half is ``public``; None
+    if they do not combine, or combine to another key (a share that does not fit)."""
+    try:
+        private = combine(shares)
+        return private if x25519_public(private) == public else None
+    except (ShamirError, KeyFormatError):
+        return None
 
 
 def interpolate(points: Sequence[Share], at: int) -> bytes:

@@ -22,8 +22,8 @@ from auction import reserve_store, store
 from auction.reserve import CustodySplit, ReserveKey, share_commitment, share_context
 from auction.rules import reserve_commitment
 from crypto.errors import KeyFormatError, SealedBoxError, ShamirError
-from crypto.keys import b64url_decode, b64url_encode, x25519_public
-from crypto.shamir import MAX_SHARES, Share, combine
+from crypto.keys import b64url_encode
+from crypto.shamir import MAX_SHARES, Share, rebuild_x25519
 from trading import supervision
 from trading.audit import AuditLog
 from trading.context import Actor
@@ -252,9 +252,7 @@ async def my_custody(conn: asyncpg.Connection, actor: Actor, *, limit: int = 100
 
 def _parse_share(text: str) -> Share:
     try:
-        if text.startswith("S1-"):
-            return Share.decode(text)
-        return Share.from_bytes(b64url_decode(text))
+        return Share.parse(text)
     except (ShamirError, KeyFormatError):
         raise ValidationFailed(
             "The key share is malformed (expected S1-<k>-<x>-<hex> or base64url bytes)",
@@ -415,12 +413,8 @@ async def _rebuild_and_open(
 ) -> tuple[int, bytes]:
     row = await store.get_reserve(conn, lot_id, commitment)
     assert row is not None
-    try:
-        private = combine(shares)
-        fits = x25519_public(private) == public
-    except (ShamirError, KeyFormatError):
-        fits = False
-    if not fits:
+    private = rebuild_x25519(shares, public)
+    if private is None:
         raise _does_not_fit("the shares do not rebuild the reserve's key")
     try:
         reserve_fen, salt = ReserveKey.from_private(private).open(lot_id, bytes(row["sealed_box"]))

@@ -62,9 +62,9 @@ from bidding.service.common import (
 from bidding.vault import EvaluationKeys, ThreadBlobReader
 from crypto.envelope import open_envelope
 from crypto.errors import EnvelopeError, KeyFormatError, ShamirError
-from crypto.keys import b64url_decode, b64url_encode, x25519_public
+from crypto.keys import b64url_encode
 from crypto.merkle import merkle_root
-from crypto.shamir import Share, combine
+from crypto.shamir import Share, rebuild_x25519
 from trading.audit import AuditLog
 from trading.calendar import events as calendar
 from trading.clock import iso_ms
@@ -299,9 +299,7 @@ async def sealed_share(
 def parse_share(text: str) -> Share:
     """``S1-<k>-<x>-<hex>`` or the share's bytes as unpadded base64url."""
     try:
-        if text.startswith("S1-"):
-            return Share.decode(text)
-        return Share.from_bytes(b64url_decode(text))
+        return Share.parse(text)
     except (ShamirError, KeyFormatError):
         raise BidRejected(BidReason.MALFORMED_SHARE) from None
 
@@ -438,12 +436,8 @@ async def _open(
     settings: BiddingSettings,
     evaluation_keys: EvaluationKeys | None = None,
 ) -> tuple[Tender, Signed]:
-    try:
-        private = combine(shares)
-        fits = x25519_public(private) == tender.opening_public_key
-    except (ShamirError, KeyFormatError):
-        fits = False
-    if not fits:
+    private = rebuild_x25519(shares, tender.opening_public_key)
+    if private is None:
         raise BidRejected(BidReason.SHARE_DOES_NOT_FIT, "the shares do not rebuild the opening key")
     decision = rules.decide(tender, rules.CompleteOpening(), now)
     loop = asyncio.get_running_loop()
