@@ -14,8 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crypto.errors import ShamirCode, ShamirError
-from crypto.shamir import Share, combine, gf_div, gf_mul, interpolate, split
+from crypto.errors import KeyFormatError, ShamirCode, ShamirError
+from crypto.keys import b64url_encode, generate_x25519
+from crypto.shamir import Share, combine, gf_div, gf_mul, interpolate, rebuild_x25519, split
 
 SETTINGS = settings(max_examples=100, deadline=None)
 
@@ -196,6 +197,7 @@ def test_a_share_survives_its_encodings(x: int, k: int, y: bytes) -> None:
     share = Share(x=x, k=k, y=y)
     assert Share.from_bytes(share.to_bytes()) == share
     assert Share.decode(share.encode()) == share
+    assert Share.parse(share.encode()) == share == Share.parse(b64url_encode(share.to_bytes()))
 
 
 def test_malformed_shares_are_refused() -> None:
@@ -207,6 +209,23 @@ def test_malformed_shares_are_refused() -> None:
     for data in [b"", b"\x01\x02\x01", b"\x02\x02\x01a", b"\x01\x00\x01a", b"\x01\x02\x00a"]:
         with pytest.raises(ShamirError):
             Share.from_bytes(data)
+
+
+def test_a_handed_in_share_is_s1_text_or_base64url_bytes() -> None:
+    with pytest.raises(ShamirError):
+        Share.parse("S1-2-1-zz")
+    with pytest.raises(KeyFormatError):
+        Share.parse("not base64url!")
+
+
+def test_shares_rebuild_an_x25519_key_only_if_its_public_half_is_the_one_expected() -> None:
+    """T9: the custodians' shares rebuild the opening (or reserve) key; too few shares, or
+    shares of another key, rebuild nothing."""
+    private, public = generate_x25519()
+    shares = split(private, 2, 3)
+    assert rebuild_x25519(shares[1:], public) == private
+    assert rebuild_x25519(shares[:1], public) is None
+    assert rebuild_x25519(split(generate_x25519()[0], 2, 3)[:2], public) is None
 
 
 def test_interpolation_passes_through_the_points() -> None:
