@@ -151,9 +151,13 @@ async def call_custodians(
     return True
 
 
-async def _custody(conn: asyncpg.Connection, lot_id: int, commitment: str | None) -> asyncpg.Record:
+async def _custody(
+    conn: asyncpg.Connection, lot_id: int, commitment: str | None, *, lock: bool = False
+) -> asyncpg.Record:
     row = (
-        await reserve_store.get_custody(conn, lot_id, commitment) if commitment is not None else None
+        await reserve_store.get_custody(conn, lot_id, commitment, lock=lock)
+        if commitment is not None
+        else None
     )
     if row is None:
         raise NotFound(
@@ -181,12 +185,26 @@ async def _custodian(
     return row
 
 
-def _not_due(lot_id: int) -> Conflict:
-    return Conflict(
-        f"lot {lot_id}'s reserve opens only once bidding has ended (phase awaiting_reserve)",
-        f"标的 {lot_id} 的底价须待竞价结束（等待开启底价阶段）后方可开启",
-        code="reserve_not_due",
-    )
+async def _my_share(
+    conn: asyncpg.Connection,
+    lot_id: int,
+    commitment: str | None,
+    actor: Actor,
+    awaiting: bool,
+    *,
+    lock: bool = False,
+) -> tuple[asyncpg.Record, asyncpg.Record]:
+    """The custody and the actor's place in it, once bidding has ended: 404 without a
+    custody, 403 for someone who holds no share of it, 409 before the close."""
+    custody = await _custody(conn, lot_id, commitment, lock=lock)
+    custodian = await _custodian(conn, lot_id, custody["commitment"], actor)
+    if not awaiting:
+        raise Conflict(
+            f"lot {lot_id}'s reserve opens only once bidding has ended (phase awaiting_reserve)",
+            f"标的 {lot_id} 的底价须待竞价结束（等待开启底价阶段）后方可开启",
+            code="reserve_not_due",
+        )
+    return custody, custodian
 
 
 async def my_sealed_share(
@@ -201,10 +219,7 @@ async def my_sealed_share(
 ) -> dict[str, Any]:
     """A custodian fetches its sealed share — only once bidding has ended; every fetch is in
     the audit log."""
-    custody = await _custody(conn, lot_id, commitment)
-    custodian = await _custodian(conn, lot_id, custody["commitment"], actor)
-    if not awaiting:
-        raise _not_due(lot_id)
+    custody, custodian = await _my_share(conn, lot_id, commitment, actor, awaiting)
     async with conn.transaction():
         await audit.append(
             conn,
@@ -326,14 +341,9 @@ async def hand_in_share(
     and checked against the commitment, the reveal and the key stored, and the answer
     carries ``reveal: (reserve_fen, salt)`` for the caller to send ``RevealReserve`` (also
     when the key was rebuilt before but the lot has not closed yet — a crash in between)."""
-    custody = await _custody(conn, lot_id, commitment)
-    commitment = str(custody["commitment"])
-    await _custodian(conn, lot_id, commitment, actor)
+    commitment = str((await _custody(conn, lot_id, commitment))["commitment"])  # 404 unrecorded
     async with _refusals_recorded(conn, audit, actor, now, lot_id), conn.transaction():
-        if not awaiting:
-            raise _not_due(lot_id)
-        custody = await _custody_locked(conn, lot_id, commitment)
-        custodian = await _custodian(conn, lot_id, commitment, actor)
+        custody, custodian = await _my_share(conn, lot_id, commitment, actor, awaiting, lock=True)
         share = _parse_share(share_text.strip())
         k = custody["threshold_k"]
         public = bytes(custody["public_key"])
@@ -385,12 +395,6 @@ async def hand_in_share(
                 [Share.decode(s) for s in stored] + [share],
             )  # fmt: skip
         return {**await _status(conn, lot_id, commitment), "counted": True, "reveal": reveal}
-
-
-async def _custody_locked(conn: asyncpg.Connection, lot_id: int, commitment: str) -> asyncpg.Record:
-    row = await reserve_store.get_custody(conn, lot_id, commitment, lock=True)
-    assert row is not None
-    return row
 
 
 async def _stored_reveal(
