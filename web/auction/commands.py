@@ -17,7 +17,6 @@ from auction.model import (
     Close,
     DecideByCriterion,
     DrawLottery,
-    LotState,
     Pause,
     Phase,
     Reinstate,
@@ -328,9 +327,15 @@ async def my_reserve_custody(call: Call) -> list[dict[str, Any]]:
     return out
 
 
-def _refuse_if_closed(state: LotState) -> None:
+async def _my_share_of(call: Call) -> dict[str, Any]:
+    """The service's ``lot_id``, ``commitment`` and ``awaiting`` for a custodian's share of
+    the lot's reserve key; 409 closed once the reserve is revealed."""
+    lot_id = call.path_int("lot_id")
+    state = await _engine(call).committed_state(lot_id)
     if state.phase is Phase.CLOSED:
         raise AuctionRejected(AuctionReason.CLOSED, "the lot has closed: its reserve is revealed")
+    awaiting = state.phase is Phase.AWAITING_RESERVE
+    return {"lot_id": lot_id, "commitment": state.reserve_commitment, "awaiting": awaiting}
 
 
 @route(
@@ -341,19 +346,9 @@ def _refuse_if_closed(state: LotState) -> None:
     roles={Role.CUSTODIAN},
 )
 async def my_reserve_share(call: Call) -> dict[str, Any]:
-    lot_id = call.path_int("lot_id")
-    state = await _engine(call).committed_state(lot_id)
-    _refuse_if_closed(state)
+    share_of = await _my_share_of(call)
     async with call.pool.acquire() as conn:
-        return await service.my_sealed_share(
-            conn,
-            call.audit,
-            call.actor,
-            call.now,
-            lot_id=lot_id,
-            commitment=state.reserve_commitment,
-            awaiting=state.phase is Phase.AWAITING_RESERVE,
-        )
+        return await service.my_sealed_share(conn, call.audit, call.actor, call.now, **share_of)
 
 
 @route(
@@ -365,20 +360,11 @@ async def my_reserve_share(call: Call) -> dict[str, Any]:
     body=ShareBody,
 )
 async def hand_in_reserve_share(call: Call) -> dict[str, Any]:
-    lot_id = call.path_int("lot_id")
-    engine = _engine(call)
-    state = await engine.committed_state(lot_id)
-    _refuse_if_closed(state)
+    share_of = await _my_share_of(call)
+    lot_id, engine = share_of["lot_id"], _engine(call)
     async with call.pool.acquire() as conn:
         result = await service.hand_in_share(
-            conn,
-            call.audit,
-            call.actor,
-            call.now,
-            lot_id=lot_id,
-            commitment=state.reserve_commitment,
-            awaiting=state.phase is Phase.AWAITING_RESERVE,
-            share_text=call.body.share,
+            conn, call.audit, call.actor, call.now, **share_of, share_text=call.body.share
         )
     reveal = result.pop("reveal")
     if reveal is not None:
