@@ -22,7 +22,7 @@ from auction.verify import verify_auction
 from bidding.client import load_key
 from crypto.errors import SealedBoxError
 from crypto.shamir import Share
-from tests.e2e.test_auction_ws import INC, START, admitted_land_lot, post
+from tests.e2e.test_auction_ws import INC, START, Bidder, admitted_land_lot, post
 from tests.e2e.test_bidding_api import cli_in_thread, run_cli
 from tests.helpers import Party, user_headers
 from trading.context import Actor, Role
@@ -56,6 +56,29 @@ def _files(root: Path) -> dict[str, bytes]:
     return {
         str(p): p.read_bytes() for p in root.rglob("*") if p.is_file()
     } if root.exists() else {}
+
+
+async def _bid_and_end(client: Any, clock: Any, lot_id: int, staff: dict[str, str], bidder: Bidder) -> None:
+    """Start the lot, one bid at the start price, and let bidding end (the reveal hook ran)."""
+    clock.advance(minutes=1)
+    await post(client, f"/auctions/lots/{lot_id}/start", staff)
+    await post(client, f"/auctions/lots/{lot_id}/bids", bidder.headers, {"bid_id": "x", "amount_fen": START}, 201)
+    clock.advance(days=10, seconds=60)
+    await client.server.app[ENGINE].tick()
+    await client.server.app[ENGINE].wait_idle()
+
+
+async def _awaiting_custodians(
+    client: Any, clock: Any, tmp: Path, reserve: int, **lot: Any
+) -> tuple[int, list[tuple[Party, dict[str, str], Path]]]:
+    """A lot with one bidder whose reserve is held by three custodians (k = 2), one bid,
+    bidding ended: the lot awaits their shares."""
+    staff, people, row, _ = await admitted_land_lot(client, clock, 1, countdown_s=60, **lot)
+    trio = await _custodians(client, tmp, 3)
+    await post(client, f"/auctions/lots/{row['id']}/reserve", staff,
+               {"reserve_fen": reserve, "custodians": [p.user_id for p, _, _ in trio], "threshold_k": 2}, 201)  # fmt: skip
+    await _bid_and_end(client, clock, row["id"], staff, people[0])
+    return row["id"], trio
 
 
 async def test_a_reserve_held_by_custodians_opens_only_with_k_of_their_shares(
@@ -232,19 +255,13 @@ async def test_a_reserve_held_by_custodians_opens_only_with_k_of_their_shares(
 async def test_a_reserve_without_custodians_keeps_the_server_key(client: Any, clock: Any) -> None:
     """RULES A3: a reserve entered without custodians is sealed to the server's reserve key
     and opened by itself at the close, as before; its share endpoints say there is none."""
-    app = client.server.app
     staff, people, lot, _ = await admitted_land_lot(client, clock, 1, countdown_s=60)
     lot_id = lot["id"]
     sealed = await post(client, f"/auctions/lots/{lot_id}/reserve", staff, {"reserve_fen": START}, 201)
     assert sealed["held_by"] == "server"
     assert await _problem(client, "GET", f"/auctions/lots/{lot_id}/reserve/custody", staff) == (
         404, "reserve_custody_not_found")  # fmt: skip
-    clock.advance(minutes=1)
-    await post(client, f"/auctions/lots/{lot_id}/start", staff)
-    await post(client, f"/auctions/lots/{lot_id}/bids", people[0].headers, {"bid_id": "x", "amount_fen": START}, 201)
-    clock.advance(days=10, seconds=60)
-    await app[ENGINE].tick()
-    await app[ENGINE].wait_idle()
+    await _bid_and_end(client, clock, lot_id, staff, people[0])
     result = await (await client.get(f"/api/v1/auctions/lots/{lot_id}/result")).json()
     assert result["outcome"] == "sold" and result["reserve"]["reserve_fen"] == START
 
@@ -258,18 +275,8 @@ async def test_a_reveal_stored_but_not_yet_logged_is_sent_by_the_next_hand_in(
     stored reveal, and the lot closes with it."""
     client = await make_client(session_ttl_s=60 * 86400)
     app = client.server.app
-    staff, people, lot, _ = await admitted_land_lot(client, clock, 1, countdown_s=60)
-    lot_id = lot["id"]
-    trio = await _custodians(client, tmp_path, 3)
     reserve = START + 7 * INC  # above the only bid: no sale
-    await post(client, f"/auctions/lots/{lot_id}/reserve", staff,
-               {"reserve_fen": reserve, "custodians": [p.user_id for p, _, _ in trio], "threshold_k": 2}, 201)  # fmt: skip
-    clock.advance(minutes=1)
-    await post(client, f"/auctions/lots/{lot_id}/start", staff)
-    await post(client, f"/auctions/lots/{lot_id}/bids", people[0].headers, {"bid_id": "x", "amount_fen": START}, 201)
-    clock.advance(days=10, seconds=60)
-    await app[ENGINE].tick()
-    await app[ENGINE].wait_idle()
+    lot_id, trio = await _awaiting_custodians(client, clock, tmp_path, reserve)
     state = await app[ENGINE].committed_state(lot_id)
     assert state.phase.value == "awaiting_reserve"
 
@@ -311,17 +318,7 @@ async def test_custodians_hand_in_the_reserve_share_in_their_page(
 
     client = await make_client(session_ttl_s=60 * 86400)
     app = client.server.app
-    staff, people, lot, _ = await admitted_land_lot(client, clock, 1, countdown_s=60, title="保管人地块 Custody plot")
-    lot_id = lot["id"]
-    trio = await _custodians(client, tmp_path, 3)
-    await post(client, f"/auctions/lots/{lot_id}/reserve", staff,
-               {"reserve_fen": START, "custodians": [p.user_id for p, _, _ in trio], "threshold_k": 2}, 201)  # fmt: skip
-    clock.advance(minutes=1)
-    await post(client, f"/auctions/lots/{lot_id}/start", staff)
-    await post(client, f"/auctions/lots/{lot_id}/bids", people[0].headers, {"bid_id": "x", "amount_fen": START}, 201)
-    clock.advance(days=10, seconds=60)
-    await app[ENGINE].tick()
-    await app[ENGINE].wait_idle()
+    lot_id, trio = await _awaiting_custodians(client, clock, tmp_path, START, title="保管人地块 Custody plot")
     base = base_url(client)
     bodies: list[bytes] = []
     async with browser() as b:
