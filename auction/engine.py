@@ -71,23 +71,53 @@ the sealed reserve when bidding ends (``AWAITING_RESERVE``), and settling a clos
 
 Limits: ``EngineSettings`` names every one (rows per flush, events kept for resume,
 remembered refusals per lot, heartbeat period).
+
+Collaborators. ``Engine`` keeps the lots and takes every decision; it owns one object of
+each of these, each in its own module with its own interface (constructor arguments and
+callbacks), and none of them decides anything about a lot:
+
+- ``auction.writer.GroupWriter``: the queue and the writer task (group commit); the engine
+  gives it ``_write`` (one ``LogStore.append``) and hears ``_committed`` / ``_failed``.
+- ``auction.timers.Timers``: one ``loop.call_at`` per lot, at or before its deadline; it
+  calls ``_fire`` (→ ``Tick``).
+- ``auction.following.Following``: claims, forwarding to the owner, following the owner's
+  log, takeovers and the sweep; it hands lots back through ``_lot``, ``_adopt``, ``_fold``
+  and ``_demote``.
+- ``auction.fanout.Fanout``: each lot's watchers (its ``Feed``), the frames encoded once,
+  the resume ring and the resume from the log.
+
+The log's row formats and the store's interface (``LogStore``) are in ``auction.lot_log``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
-
-import orjson
+from operator import attrgetter
+from typing import Any
 
 from auction import protocol
 from auction.errors import AuctionReason, AuctionRejected, EngineUnavailable
+from auction.fanout import Fanout, Feed, Watcher
+from auction.following import HERE, Following, NotOwner, Peers
+from auction.lot_log import (
+    BidKey,
+    LoadedLot,
+    LogRow,
+    LogStore,
+    RefusalRow,
+    log_row,
+    refusal_copy,
+    refusal_from_row,
+    refusal_row,
+    refusal_to_dict,
+    reused,
+    rows_of,
+)
 from auction.model import (
     BidAccepted,
     Command,
@@ -102,6 +132,8 @@ from auction.model import (
     event_to_dict,
 )
 from auction.rules import apply, decide, next_deadline, public_view, rebuild, recover
+from auction.timers import Timers
+from auction.writer import GroupWriter
 from trading.clock import Clock, utc_ms
 from trading.errors import NotFound
 
@@ -116,122 +148,18 @@ __all__ = [
     "RefusalRow",
     "LogStore",
     "Watcher",
+    "refusal_from_row",
+    "refusal_to_dict",
+    "rows_of",
     "scope_of",
 ]
 
 log = logging.getLogger("sunlit.auction.engine")
 
-LogRow = tuple[int, int, datetime, str, bool, str | None, str | None, str]
-"""(lot_id, seq, at, type, public, paddle, bid_id, data as JSON text): one row of a lot's log."""
-
-RefusalRow = tuple[int, str, str, int, datetime, str, str]
-"""(lot_id, paddle, bid_id, amount_fen, at, code, answer as JSON text): one refused bid id
-(``auction_refusals``); the answer is ``refusal_to_dict``."""
-
-BidKey = tuple[str, str]
-"""(paddle, bid_id)."""
-
 
 def scope_of(config: LotConfig, lot_id: int) -> str:
     """Where a lot's admissions live: its plate session, or the lot itself."""
     return f"session:{config.session_id}" if config.session_id else f"lot:{lot_id}"
-
-
-@dataclass(frozen=True)
-class LoadedLot:
-    """What the store hands the engine to rebuild one lot."""
-
-    lot_id: int
-    title: str
-    config: LotConfig
-    events: list[Event]
-    refusals: list[RefusalRow] = field(default_factory=list)
-    """The lot's refused bid ids, oldest first (at most ``refusals_max`` of the newest)."""
-
-
-def refusal_to_dict(exc: AuctionRejected) -> dict[str, Any]:
-    """What a refused bid id is answered with, as stored (JSON)."""
-    return {
-        "code": exc.reason.code,
-        "message_en": exc.message_en,
-        "message_zh": exc.message_zh,
-        "details": exc.details,
-    }
-
-
-def refusal_from_row(row: RefusalRow) -> tuple[BidKey, int, AuctionRejected]:
-    """((paddle, bid_id), amount_fen, the refusal) of a stored refusal row."""
-    _lot_id, paddle, bid_id, amount_fen, _at, code, text = row
-    data = orjson.loads(text)
-    reason = next((r for r in AuctionReason if r.code == code), AuctionReason.BAD_COMMAND)
-    exc = AuctionRejected(reason, details=dict(data.get("details") or {}))
-    exc.message_en = data.get("message_en", exc.message_en)
-    exc.message_zh = data.get("message_zh", exc.message_zh)
-    return (paddle, bid_id), amount_fen, exc
-
-
-class LogStore(Protocol):
-    """What the engine needs from the database (``auction.store.PgLogStore``; tests fake it)."""
-
-    async def open(self) -> None:
-        """Take the engine lock and the writer's connection."""
-
-    async def close(self) -> None: ...
-
-    async def append(self, rows: Sequence[LogRow], refusals: Sequence[RefusalRow] = ()) -> None:
-        """Write the rows (and the refusals) in one statement; return once durable, raise if not."""
-
-    async def unsettled_lot_ids(self) -> list[int]: ...
-
-    async def load_lot(self, lot_id: int, *, refusals_max: int = 50_000) -> LoadedLot | None:
-        """The lot, its log, and the newest ``refusals_max`` + 1 of its refusals (so that the
-        engine knows whether it has them all)."""
-
-    async def refusal_of(self, lot_id: int, paddle: str, bid_id: str) -> RefusalRow | None:
-        """The stored refusal of one bid id, if any."""
-
-    async def load_scope(self, scope: str) -> dict[int, str]:
-        """org id → paddle of every admission in the scope."""
-
-    async def paddle_of(self, scope: str, org_id: int) -> str | None: ...
-
-    async def public_events(
-        self, lot_id: int, after_seq: int, upto_seq: int
-    ) -> list[tuple[int, dict[str, Any]]]:
-        """(seq, event dict) of the public events in (after_seq, upto_seq], in order."""
-
-    async def heartbeat(self, at: datetime) -> None: ...
-
-    async def last_heartbeat(self) -> datetime | None: ...
-
-
-class Watcher(Protocol):
-    """A subscriber's outlet (the gateway's client). ``push`` must not block, must not raise
-    and must not call back into the engine: a client whose queue is full marks itself and
-    closes later. ``room`` is how many frames it can take now: a resume that would not fit
-    is coalesced into a fresh snapshot."""
-
-    def push(self, frame: bytes) -> None: ...
-
-    def room(self) -> int: ...
-
-
-class NotOwner(Exception):
-    """A forwarded command reached a process that does not own the lot (any more)."""
-
-
-class Peers(Protocol):
-    """The other processes (``auction.ownership.Cluster``): forward a command to a lot's
-    owner, by node id. Each raises the owner's domain error, ``NotOwner``, or ``TimeoutError``."""
-
-    node_id: str
-
-    async def bid(
-        self, node_id: str, lot_id: int, paddle: str, bid_id: str, amount_fen: int, timeout_s: float
-    ) -> BidAccepted: ...
-
-    async def execute(self, node_id: str, lot_id: int, command: Command, timeout_s: float) -> int:
-        """The lot's seq once the command's events are durable."""
 
 
 @dataclass
@@ -287,19 +215,13 @@ class _Lot:
     scope: _Scope
     state: LotState
     committed: LotState
-    recent: deque[tuple[int, bytes]]
-    """The latest public event frames (seq, frame), for resuming from memory."""
-    dropped_upto: int = 0
-    """The newest seq the ring has let go of: a resume after it is served from memory."""
-    watchers: dict[Watcher, list[tuple[int, bytes]] | None] = field(default_factory=dict)
-    """watcher → None (live) or the frames held back while its resume is read from the log."""
+    feed: Feed
+    """Its watchers and latest public frames (``auction.fanout``)."""
     accepted: dict[BidKey, BidAccepted] = field(default_factory=dict)
     refused: OrderedDict[BidKey, tuple[int, AuctionRejected]] = field(default_factory=OrderedDict)
     refusals_let_go: bool = False
     """Some refusals are no longer in ``refused`` (the bound): a new bid id is looked up first."""
     inflight: dict[BidKey, tuple[int, asyncio.Future[Any]]] = field(default_factory=dict)
-    timer: asyncio.TimerHandle | None = None
-    timer_at: datetime | None = None
     reloading: bool = False
     hooks_started: set[tuple[str, int]] = field(default_factory=set)
     owned: bool = True
@@ -326,31 +248,6 @@ class _Pending:
     def size(self) -> int:
         """Rows it adds to a flush."""
         return len(self.rows) + (self.refusal is not None)
-
-
-def _row(lot_id: int, event: Event, data: dict[str, Any] | None = None) -> LogRow:
-    data = event_to_dict(event) if data is None else data
-    return (
-        lot_id,
-        event.seq,
-        event.at,
-        event.type_name,
-        event.public,
-        getattr(event, "paddle", None),
-        getattr(event, "bid_id", None),
-        orjson.dumps(data).decode(),
-    )
-
-
-def _refusal_copy(exc: AuctionRejected) -> AuctionRejected:
-    """A fresh exception carrying the same answer (an exception is raised once)."""
-    copy = AuctionRejected(exc.reason, details=dict(exc.details))
-    copy.message_en, copy.message_zh = exc.message_en, exc.message_zh
-    return copy
-
-
-_HERE = object()
-"""``_at_owner``: this process owns the lot now."""
 
 
 def _done(
@@ -383,35 +280,52 @@ class Engine:
         store lets it)."""
         self._store = store
         self._peers = peers
-        self._sweeper: asyncio.Task[None] | None = None
-        self.takeovers = 0
-        self.forwarded = 0
-        self.forward_retries = 0
-        self.takeover_ms: deque[float] = deque(maxlen=256)
-        """How long each takeover took here: from claiming the lock to the lot rebuilt from
-        its log and taking commands."""
         self._wire = wire or (lambda frame: frame)
         self._clock = clock
-        self.settings = settings or EngineSettings()
+        self.settings = s = settings or EngineSettings()
         self.hooks = hooks or EngineHooks()
         self._lots: dict[int, _Lot] = {}
         self._scopes: dict[str, _Scope] = {}
         self._loading: dict[int, asyncio.Future[_Lot | None]] = {}
-        self._queue: deque[_Pending] = deque()
-        self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._flushing = False
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._writer: asyncio.Task[None] | None = None
         self._beater: asyncio.Task[None] | None = None
         self._running = False
         self._down_since: datetime | None = None
-        self.flushes = 0
         self.rows_written = 0
         self.refusals_written = 0
-        self.flush_ms: deque[float] = deque(maxlen=4096)
-        """Durations of the latest flushes (the writer's commit round trips)."""
+        self._writer: GroupWriter[_Pending] = GroupWriter(
+            self._write,
+            committed=self._committed,
+            failed=self._failed,
+            size=attrgetter("size"),
+            rows_max=s.flush_rows_max,
+            pause_after_failure_s=s.retry_after_s,
+            name="auction-writer",
+        )
+        self._timers: Timers[int] = Timers(clock, self._fire, slack_s=0.001)
+        self._fanout = Fanout(
+            wire=self._wire,
+            now=self.now,
+            read_log=lambda lot_id, after, upto: self._store.public_events(lot_id, after, upto),
+            recent_max=s.recent_events_max,
+            resume_from_log_max=s.resume_from_log_max,
+        )
+        self._following: Following[_Lot] = Following(
+            store,
+            peers,
+            self._lots,
+            load=self._lot,
+            adopt=self._adopt,
+            fold=self._fold,
+            demote=self._demote,
+            spawn=self._spawn,
+            refusals_max=s.refusals_max,
+            retry_after_s=s.retry_after_s,
+            claim_interval_s=s.claim_interval_s,
+            forward_attempt_s=s.forward_attempt_s,
+            owner_check_s=s.owner_check_s,
+            forward_total_s=s.forward_total_s,
+        )
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -420,48 +334,22 @@ class Engine:
         platform was down (no other process up), else take the lots over as they stand."""
         await self._store.open()
         self._down_since = await self._store.last_heartbeat()
-        peers_up = self._peers is not None and bool(await self._call_store("peers_alive", False))
+        peers_up = await self._following.peers_alive()
         self._running = True
-        self._writer = asyncio.create_task(self._write_loop(), name="auction-writer")
-        self._writer.add_done_callback(self._writer_done)
-        live = await self._call_store("live_lot_ids", None)
+        self._writer.start()
+        live = await self._following.live_lot_ids()
         lot_ids = await self._store.unsettled_lot_ids() if live is None else live
-        for lot_id in await self._claim(lot_ids):
+        for lot_id in await self._following.claim(lot_ids):
             await self._lot(lot_id, down_since=None if peers_up else self._down_since, restart=not peers_up)
         await self._store.heartbeat(self._clock.now())
         self._beater = asyncio.create_task(self._beat_loop(), name="auction-heartbeat")
-        if self._peers is not None and hasattr(self._store, "claim"):
-            self._sweeper = asyncio.create_task(self._sweep_loop(), name="auction-sweep")
-
-    def _writer_done(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.critical("the auction log writer stopped", exc_info=task.exception())
-
-    async def _call_store(self, name: str, default: Any, *args: Any) -> Any:
-        """An optional store method (a test's fake store has no ownership)."""
-        method = getattr(self._store, name, None)
-        return default if method is None else await method(*args)
-
-    async def _claim(self, lot_ids: Iterable[int]) -> list[int]:
-        """The lots among ``lot_ids`` this process owns once it has tried to take them."""
-        ids = list(lot_ids)
-        claim = getattr(self._store, "claim", None)
-        return ids if claim is None else list(await claim(ids))
-
-    def _owns(self, lot_id: int) -> bool:
-        owns = getattr(self._store, "owns", None)
-        return True if owns is None else bool(owns(lot_id))
+        self._following.start()
 
     async def stop(self) -> None:
         """Stop the timers, let the writer flush what is queued, note the time (the outage
         begins now), release the store."""
-        for lot in self._lots.values():
-            if lot.timer is not None:
-                lot.timer.cancel()
-                lot.timer = None
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            await asyncio.gather(self._sweeper, return_exceptions=True)
+        self._timers.cancel_all()
+        await self._following.stop()
         if self._beater is not None:
             self._beater.cancel()
             await asyncio.gather(self._beater, return_exceptions=True)
@@ -471,9 +359,7 @@ class Engine:
         except TimeoutError:
             log.warning("auction engine stopped with work outstanding")
         self._running = False
-        self._wake.set()
-        if self._writer is not None:
-            await asyncio.gather(self._writer, return_exceptions=True)
+        await self._writer.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -482,15 +368,16 @@ class Engine:
     async def wait_idle(self, *, rounds_max: int = 10_000) -> None:
         """Until the queue is flushed and the after-commit tasks (reveal, settle) are done,
         including what those tasks queue in turn."""
+        writer = self._writer
         for _ in range(rounds_max):
-            if self._queue or self._flushing:
-                await self._idle.wait()
+            if writer.busy:
+                await writer.wait_flushed()
                 await asyncio.sleep(0)
             elif self._tasks:
                 await asyncio.gather(*list(self._tasks), return_exceptions=True)
             else:
                 await asyncio.sleep(0)
-                if not (self._queue or self._flushing or self._tasks):
+                if not (writer.busy or self._tasks):
                     return
         raise RuntimeError("the auction engine did not become idle")
 
@@ -602,19 +489,19 @@ class Engine:
         first = lot.accepted.get(key)
         if first is not None:
             if first.amount_fen != amount_fen:
-                return _done(loop, error=self._reused(first.amount_fen))
+                return _done(loop, error=reused(first.amount_fen))
             return _done(loop, first)
         refused = lot.refused.get(key)
         if refused is not None:
             amount, exc = refused
             if amount != amount_fen:
-                return _done(loop, error=self._reused(amount))
-            return _done(loop, error=_refusal_copy(exc))
+                return _done(loop, error=reused(amount))
+            return _done(loop, error=refusal_copy(exc))
         inflight = lot.inflight.get(key)
         if inflight is not None:
             amount, fut = inflight
             if amount != amount_fen:
-                return _done(loop, error=self._reused(amount))
+                return _done(loop, error=reused(amount))
             return fut
         if not lot.owned:
             return asyncio.ensure_future(self._bid_at_owner(lot, paddle, bid_id, amount_fen, now))
@@ -637,19 +524,14 @@ class Engine:
             )
         except AuctionRejected as exc:
             if exc.reason in (AuctionReason.BAD_COMMAND, AuctionReason.BAD_AMOUNT):
-                return _done(loop, error=_refusal_copy(exc))
-            refused: asyncio.Future[Any] = loop.create_future()
-            lot.inflight[key] = (amount_fen, refused)
-            row: RefusalRow = (
-                lot.id, paddle, bid_id, amount_fen, when, exc.reason.code,
-                orjson.dumps(refusal_to_dict(exc)).decode(),
-            )  # fmt: skip
-            self._queue.append(
-                _Pending(lot, None, [], [], refused, None, key, (amount_fen, exc, row))
+                return _done(loop, error=refusal_copy(exc))
+            refused_fut: asyncio.Future[Any] = loop.create_future()
+            lot.inflight[key] = (amount_fen, refused_fut)
+            row = refusal_row(lot.id, paddle, bid_id, amount_fen, when, exc)
+            self._writer.put(
+                _Pending(lot, None, [], [], refused_fut, None, key, (amount_fen, exc, row))
             )
-            self._idle.clear()
-            self._wake.set()
-            return refused
+            return refused_fut
         accepted = next(e for e in reversed(decision.events) if isinstance(e, BidAccepted))
         fut: asyncio.Future[Any] = loop.create_future()
         lot.inflight[key] = (amount_fen, fut)
@@ -682,198 +564,14 @@ class Engine:
                 node_id, lot.id, paddle, bid_id, amount_fen, self.settings.forward_attempt_s
             )
 
-        answer = await self._at_owner(lot, send)
-        if answer is _HERE:
+        answer = await self._following.at_owner(lot, send)
+        if answer is HERE:
             result: BidAccepted = await self._bid(
                 asyncio.get_running_loop(), lot, paddle, bid_id, amount_fen, now
             )
             return result
         assert isinstance(answer, BidAccepted)
         return answer
-
-    async def _at_owner(self, lot: _Lot, send: Callable[[str], Awaitable[Any]]) -> Any:
-        """Send a command to the lot's owner and return its answer; ``_HERE`` once this
-        process owns the lot (it was free: taken over). Retried while the owner changes,
-        ``forward_total_s`` at most, then ``engine_unavailable`` (send again, same bid id)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.forward_total_s
-        first = True
-        while True:
-            if lot.owned:
-                return _HERE
-            if not first:
-                self.forward_retries += 1
-            first = False
-            owner: str | None = None
-            try:
-                owner = await self._call_store("owner_of", None, lot.id)
-                here = owner is None or (self._peers is not None and owner == self._peers.node_id)
-                taken = here and await self._take_over(lot)
-            except Exception as exc:  # the database, for a moment: log, ask again
-                log.warning("owner lookup failed", extra={"lot_id": lot.id, "error": str(exc)})
-                here = taken = False
-                owner = None
-            if taken:
-                return _HERE
-            if not here and owner is not None:
-                try:
-                    self.forwarded += 1
-                    return await self._await_owner(lot, owner, send)
-                except (NotOwner, TimeoutError, EngineUnavailable) as exc:
-                    log.info(
-                        "forwarded command not answered; asking again who owns the lot",
-                        extra={"lot_id": lot.id, "owner": owner, "error": type(exc).__name__},
-                    )
-            if loop.time() >= deadline:
-                raise EngineUnavailable("the lot's owner is changing over")
-            await asyncio.sleep(self.settings.retry_after_s)
-
-    # -- ownership -----------------------------------------------------------------------------
-
-    def owns(self, lot_id: int) -> bool:
-        """This process owns the lot and holds it in memory."""
-        lot = self._lots.get(lot_id)
-        return lot is not None and lot.owned
-
-    async def serve_bid(
-        self, lot_id: int, paddle: str, bid_id: str, amount_fen: int
-    ) -> BidAccepted:
-        """A bid forwarded by another process: judged here if this process owns the lot
-        (taking it if nobody does), else ``NotOwner``."""
-        lot = await self._lot(lot_id)
-        if not lot.owned:
-            raise NotOwner(lot_id)
-        result: BidAccepted = await self._bid(
-            asyncio.get_running_loop(), lot, paddle, bid_id, amount_fen, None
-        )
-        return result
-
-    async def serve_execute(self, lot_id: int, command: Command) -> int:
-        """A command forwarded by another process; the lot's seq once it is durable."""
-        lot = await self._lot(lot_id)
-        if not lot.owned:
-            raise NotOwner(lot_id)
-        decision = await self.execute(lot_id, command)
-        return max(decision.state.seq, lot.committed.seq)
-
-    async def _take_over(self, lot: _Lot) -> bool:
-        """Own a lot held as a follower, if nobody else does: claim its lock, rebuild it from
-        the log (watchers get what they had not seen yet), take what fell due meanwhile."""
-        async with lot.catch_lock:
-            if lot.owned:
-                return True
-            if not await self._claim([lot.id]):
-                return False
-            started = time.perf_counter()
-            try:
-                loaded = await self._store.load_lot(lot.id, refusals_max=self.settings.refusals_max)
-                assert loaded is not None
-                state = rebuild(loaded.config, loaded.events)
-            except BaseException:
-                await self._call_store("release", None, lot.id)
-                raise
-            for event in loaded.events[lot.committed.seq :]:
-                self._publish(lot, event)
-            self._load_refusals(lot, loaded)
-            lot.state = lot.committed = state
-            lot.owned = True
-            lot.reloading = False
-            self.takeovers += 1
-            self._resume_owned(lot, down_since=None, restart=False)
-            self.takeover_ms.append((time.perf_counter() - started) * 1000)
-            log.warning(
-                "took over a lot whose owner is gone",
-                extra={"lot_id": lot.id, "seq": state.seq, "phase": state.phase.value},
-            )
-            return True
-
-    def on_log(self, reached: dict[int, int]) -> None:
-        """Another process committed events: ``{lot id: its newest seq}`` (NOTIFY). Each
-        followed lot reads what it lacks from the log, in order."""
-        for lot_id, seq in reached.items():
-            lot = self._lots.get(lot_id)
-            if lot is not None and not lot.owned and lot.committed.seq < seq:
-                self._spawn(self._catch_up(lot, seq), f"catch-up-{lot_id}")
-
-    def catch_up_all(self) -> None:
-        """Notifications may have been missed (the listening connection was lost): read
-        every followed lot's log again from where it stands."""
-        for lot in list(self._lots.values()):
-            if not lot.owned:
-                self._spawn(self._catch_up(lot, 2**31 - 1), f"catch-up-{lot.id}")
-
-    async def _catch_up(self, lot: _Lot, upto: int) -> None:
-        async with lot.catch_lock:
-            while not lot.owned and lot.committed.seq < upto:
-                events = await self._store.events_after(lot.id, lot.committed.seq)  # type: ignore[attr-defined]
-                if not events:
-                    return
-                for event in events:
-                    lot.committed = lot.state = apply(lot.committed, event)
-                    self._publish(lot, event)
-
-    async def sweep(self) -> list[int]:
-        """Take over every live lot left without an owner (its process died); let go of
-        lots whose lock this process lost. Returns the lots taken over."""
-        for lot_id in list(getattr(self._store, "lost", ())):
-            lot = self._lots.get(lot_id)
-            if lot is not None and lot.owned and not self._owns(lot_id):
-                lot.owned = False
-                lot.state = lot.committed
-                self._arm(lot)
-            self._store.lost.discard(lot_id)  # type: ignore[attr-defined]
-        ids = await self._call_store("live_lot_ids", [])
-        fresh = [i for i in ids if not self._owns(i)]
-        taken = await self._claim(fresh) if fresh else []
-        for lot_id in taken:
-            lot = self._lots.get(lot_id)
-            if lot is None:
-                started = time.perf_counter()
-                await self._lot(lot_id)
-                self.takeovers += 1
-                self.takeover_ms.append((time.perf_counter() - started) * 1000)
-                log.warning("took over a lot whose owner is gone", extra={"lot_id": lot_id})
-            else:
-                await self._take_over(lot)
-        return taken
-
-    async def _sweep_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.claim_interval_s)
-            try:
-                await self.sweep()
-            except Exception as exc:  # the database, for a moment: log, sweep again
-                log.warning("ownership sweep failed", extra={"error": str(exc)})
-
-    async def _await_owner(
-        self, lot: _Lot, owner: str, send: Callable[[str], Awaitable[Any]]
-    ) -> Any:
-        """The owner's answer; ``NotOwner`` as soon as the owner has let go of the lot (it
-        died while the command was on its way: no need to wait out ``forward_attempt_s``)."""
-        task = asyncio.ensure_future(send(owner))
-        try:
-            while True:
-                done, _ = await asyncio.wait({task}, timeout=self.settings.owner_check_s)
-                if done:
-                    return task.result()
-                try:
-                    still = await self._call_store("owner_of", owner, lot.id)
-                except Exception as exc:  # the database, for a moment: keep waiting
-                    log.warning("owner lookup failed", extra={"lot_id": lot.id, "error": str(exc)})
-                    continue
-                if still != owner:
-                    raise NotOwner(lot.id)
-        finally:
-            if not task.done():
-                task.cancel()
-
-    @staticmethod
-    def _reused(amount_fen: int) -> AuctionRejected:
-        return AuctionRejected(
-            AuctionReason.BID_ID_REUSED,
-            f"first used for {amount_fen} fen",
-            details={"first_amount_fen": amount_fen},
-        )
 
     async def execute(
         self, lot_id: int, command: Command, *, now: datetime | None = None
@@ -890,9 +588,9 @@ class Engine:
                 assert peers is not None
                 return await peers.execute(node_id, lot.id, command, self.settings.forward_attempt_s)
 
-            answer = await self._at_owner(lot, send)
-            if answer is not _HERE:
-                await self._catch_up(lot, int(answer))
+            answer = await self._following.at_owner(lot, send)
+            if answer is not HERE:
+                await self._following.catch_up(lot, int(answer))
                 return Decision(state=lot.committed, events=(), next_deadline=None)
         if lot.reloading:
             raise EngineUnavailable("the lot is being reloaded")
@@ -924,7 +622,92 @@ class Engine:
         else:
             self._arm(lot)
 
-    # -- watchers ------------------------------------------------------------------------------
+    # -- ownership (auction.following) ---------------------------------------------------------
+
+    def owns(self, lot_id: int) -> bool:
+        """This process owns the lot and holds it in memory."""
+        lot = self._lots.get(lot_id)
+        return lot is not None and lot.owned
+
+    async def serve_bid(
+        self, lot_id: int, paddle: str, bid_id: str, amount_fen: int
+    ) -> BidAccepted:
+        """A bid forwarded by another process: judged here if this process owns the lot
+        (taking it if nobody does), else ``NotOwner``."""
+        lot = await self._lot(lot_id)
+        if not lot.owned:
+            raise NotOwner(lot_id)
+        result: BidAccepted = await self._bid(
+            asyncio.get_running_loop(), lot, paddle, bid_id, amount_fen, None
+        )
+        return result
+
+    async def serve_execute(self, lot_id: int, command: Command) -> int:
+        """A command forwarded by another process; the lot's seq once it is durable."""
+        lot = await self._lot(lot_id)
+        if not lot.owned:
+            raise NotOwner(lot_id)
+        decision = await self.execute(lot_id, command)
+        return max(decision.state.seq, lot.committed.seq)
+
+    def on_log(self, reached: dict[int, int]) -> None:
+        """Another process committed events: ``{lot id: its newest seq}`` (NOTIFY). Each
+        followed lot reads what it lacks from the log, in order."""
+        self._following.on_log(reached)
+
+    def catch_up_all(self) -> None:
+        """Notifications may have been missed (the listening connection was lost): read
+        every followed lot's log again from where it stands."""
+        self._following.catch_up_all()
+
+    async def sweep(self) -> list[int]:
+        """Take over every live lot left without an owner (its process died); let go of
+        lots whose lock this process lost. Returns the lots taken over."""
+        return await self._following.sweep()
+
+    @property
+    def takeovers(self) -> int:
+        return self._following.takeovers
+
+    @property
+    def takeover_ms(self) -> Sequence[float]:
+        """How long each takeover took here: from claiming the lock to the lot rebuilt from
+        its log and taking commands."""
+        return self._following.takeover_ms
+
+    @property
+    def forwarded(self) -> int:
+        return self._following.forwarded
+
+    @property
+    def forward_retries(self) -> int:
+        return self._following.forward_retries
+
+    def _adopt(self, lot: _Lot, loaded: LoadedLot) -> None:
+        """A followed lot taken over: rebuilt from its log (watchers get what they had not
+        seen yet), then what fell due meanwhile is taken."""
+        state = rebuild(loaded.config, loaded.events)
+        for event in loaded.events[lot.committed.seq :]:
+            self._publish(lot, event)
+        self._load_refusals(lot, loaded)
+        lot.state = lot.committed = state
+        lot.owned = True
+        lot.reloading = False
+        self._resume_owned(lot, down_since=None, restart=False)
+
+    def _fold(self, lot: _Lot, events: Sequence[Event]) -> None:
+        """A followed lot: the owner's events, read from the log, in order."""
+        for event in events:
+            lot.committed = lot.state = apply(lot.committed, event)
+            self._publish(lot, event)
+
+    def _demote(self, lot: _Lot) -> None:
+        """This process lost the lot's lock: follow it from now on."""
+        lot.owned = False
+        lot.state = lot.committed
+        self._arm(lot)
+
+    # -- watchers (auction.fanout) -------------------------------------------------------------
 
     async def subscribe(
         self,
@@ -938,72 +721,40 @@ class Engine:
         (with ``after_seq``) a ``resumed`` frame and the events it missed — from memory,
         else from the log, else a fresh snapshot. Then every event in order."""
         lot = await self._lot(lot_id)
-        lot.watchers.pop(watcher, None)
-        seq = lot.committed.seq
-        if after_seq is None or after_seq > seq:
-            self._push_snapshot(lot, watcher, paddle)
-            lot.watchers[watcher] = None
-            return
-        if after_seq >= lot.dropped_upto:  # memory holds every public event after it
-            missed = [frame for s, frame in lot.recent if s > after_seq]
-            if len(missed) + 1 > watcher.room():
-                self._push_snapshot(lot, watcher, paddle)
-                lot.watchers[watcher] = None
-                return
-            watcher.push(
-                self._wire(protocol.resumed_frame(lot.id, after_seq, seq, len(missed), self.now()))
-            )
-            for frame in missed:
-                watcher.push(frame)
-            lot.watchers[watcher] = None
-            return
-        if seq - after_seq > min(self.settings.resume_from_log_max, watcher.room() - 1):
-            self._push_snapshot(lot, watcher, paddle)
-            lot.watchers[watcher] = None
-            return
-        held: list[tuple[int, bytes]] = []
-        lot.watchers[watcher] = held
-        rows: list[tuple[int, dict[str, Any]]] | None
-        try:
-            rows = await self._store.public_events(lot.id, after_seq, seq)
-        except Exception as exc:  # the database, unreachable or refusing: log, carry on
-            log.warning(
-                "resume from the log failed; sending a snapshot",
-                extra={"lot_id": lot.id, "error": str(exc)},
-            )
-            rows = None
-        if lot.watchers.get(watcher) is not held:
-            return  # unsubscribed meanwhile
-        if rows is None or len(rows) + len(held) + 1 > watcher.room():
-            self._push_snapshot(lot, watcher, paddle)
-            last = lot.committed.seq
-        else:
-            watcher.push(
-                self._wire(protocol.resumed_frame(lot.id, after_seq, seq, len(rows), self.now()))
-            )
-            for s, data in rows:
-                watcher.push(self._wire(protocol.event_frame_from_dict(lot.id, s, data)))
-            last = seq
-        for s, frame in held:
-            if s > last:
-                watcher.push(frame)
-        lot.watchers[watcher] = None
+        await self._fanout.subscribe(
+            lot.feed,
+            watcher,
+            after_seq,
+            lambda: lot.committed.seq,
+            lambda: self._snapshot_frame(lot, paddle),
+        )
 
     def unsubscribe(self, lot_id: int, watcher: Watcher) -> None:
         lot = self._lots.get(lot_id)
         if lot is not None:
-            lot.watchers.pop(watcher, None)
+            lot.feed.watchers.pop(watcher, None)
 
     def watcher_count(self, lot_id: int) -> int:
         lot = self._lots.get(lot_id)
-        return 0 if lot is None else len(lot.watchers)
+        return 0 if lot is None else len(lot.feed.watchers)
 
-    def _push_snapshot(self, lot: _Lot, watcher: Watcher, paddle: str | None) -> None:
+    def _snapshot_frame(self, lot: _Lot, paddle: str | None) -> bytes:
         view = public_view(lot.committed)
         frame = protocol.snapshot_frame(
             lot.id, view, title=lot.title, server_time=self.now(), paddle=paddle
         )
-        watcher.push(self._wire(frame))
+        return self._wire(frame)
+
+    def _publish(self, lot: _Lot, event: Event, data: dict[str, Any] | None = None) -> None:
+        """A durable event: answer its bid (a repeat that waits), then broadcast it."""
+        if isinstance(event, BidAccepted):
+            key = (event.paddle, event.bid_id)
+            lot.accepted[key] = event
+            pending = lot.inflight.pop(key, None)
+            if pending is not None and not pending[1].done():
+                pending[1].set_result(event)
+        if event.public:
+            self._fanout.publish(lot.feed, event, data)
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -1036,7 +787,7 @@ class Engine:
 
     async def _load(self, lot_id: int, down_since: datetime | None, restart: bool) -> _Lot | None:
         # the lock before the log: once it is ours, the previous owner writes nothing more
-        owned = bool(await self._claim([lot_id]))
+        owned = bool(await self._following.claim([lot_id]))
         loaded = await self._store.load_lot(lot_id, refusals_max=self.settings.refusals_max)
         if loaded is None:
             return None
@@ -1052,16 +803,9 @@ class Engine:
             scope=scope,
             state=state,
             committed=state,
-            recent=deque(maxlen=self.settings.recent_events_max),
+            feed=self._fanout.feed(lot_id, loaded.events),
             owned=owned,
         )
-        for event in loaded.events[-self.settings.recent_events_max :]:
-            if event.public:
-                self._remember(lot, event.seq, self._wire(protocol.event_frame(lot_id, event)))
-        if len(loaded.events) > self.settings.recent_events_max:
-            lot.dropped_upto = max(
-                lot.dropped_upto, loaded.events[-self.settings.recent_events_max - 1].seq
-            )
         for event in loaded.events:
             if isinstance(event, BidAccepted):
                 lot.accepted[(event.paddle, event.bid_id)] = event
@@ -1116,12 +860,12 @@ class Engine:
             self._load_refusals(lot, loaded)  # a failed flush may have made some durable
             lot.state = lot.committed = state
             lot.reloading = False
-            lot.owned = self._owns(lot.id)  # a new writer connection may have lost the lock
+            lot.owned = self._following.holds(lot.id)  # a new writer connection may have lost the lock
             self._arm(lot)
             self._after_commit(lot)
             return
 
-    # -- the writer ----------------------------------------------------------------------------
+    # -- the log (auction.writer) --------------------------------------------------------------
 
     def _enqueue(
         self,
@@ -1134,57 +878,26 @@ class Engine:
     ) -> None:
         lot.state = decision.state
         datas = [event_to_dict(e) for e in decision.events]
-        rows = [_row(lot.id, e, d) for e, d in zip(decision.events, datas, strict=True)]
-        self._queue.append(_Pending(lot, decision, datas, rows, future, result, bid_key))
-        self._idle.clear()
-        self._wake.set()
+        rows = [log_row(lot.id, e, d) for e, d in zip(decision.events, datas, strict=True)]
+        self._writer.put(_Pending(lot, decision, datas, rows, future, result, bid_key))
         self._arm(lot)
 
-    async def _write_loop(self) -> None:
-        while self._running or self._queue:
-            if not self._queue:
-                self._idle.set()
-                self._wake.clear()
-                if not self._running:
-                    return
-                await self._wake.wait()
-                continue
-            batch: list[_Pending] = []
-            rows: list[LogRow] = []
-            refusals: list[RefusalRow] = []
-            while self._queue and (
-                not batch
-                or len(rows) + len(refusals) + self._queue[0].size
-                <= self.settings.flush_rows_max
-            ):
-                item = self._queue.popleft()
-                batch.append(item)
-                rows.extend(item.rows)
-                if item.refusal is not None:
-                    refusals.append(item.refusal[2])
-            self._flushing = True
-            started = time.perf_counter()
-            try:
-                if refusals:
-                    await self._store.append(rows, refusals)
-                else:
-                    await self._store.append(rows)
-            except Exception as exc:  # any failure (asyncpg, OS, timeout): the outcome is uncertain
-                self._flushing = False
-                log.exception("auction log flush failed")
-                self._failed(batch, exc)
-                await asyncio.sleep(self.settings.retry_after_s)
-                continue
-            self._flushing = False
-            self.flush_ms.append((time.perf_counter() - started) * 1000)
-            self.flushes += 1
-            self.rows_written += len(rows)
-            self.refusals_written += len(refusals)
-            self._committed(batch)
-            if not self._queue:
-                self._idle.set()
+    async def _write(self, batch: list[_Pending]) -> None:
+        """One flush: the batch's log rows and refusal rows in one statement."""
+        rows: list[LogRow] = []
+        refusals: list[RefusalRow] = []
+        for item in batch:
+            rows.extend(item.rows)
+            if item.refusal is not None:
+                refusals.append(item.refusal[2])
+        if refusals:
+            await self._store.append(rows, refusals)
+        else:
+            await self._store.append(rows)
+        self.rows_written += len(rows)
+        self.refusals_written += len(refusals)
 
-    def _committed(self, batch: list[_Pending]) -> None:
+    def _committed(self, batch: list[_Pending], _written: None) -> None:
         """A flush has committed: answer every bid of it, then broadcast its events. The
         answers first, all of them: their callbacks then run before the gateway's writer,
         so each client gets one write per flush, its ack and the broadcasts together."""
@@ -1197,7 +910,7 @@ class Engine:
                 amount_fen, exc, _row_ = item.refusal
                 self._note_refusal(item.lot, item.bid_key, amount_fen, exc)
                 if item.future is not None and not item.future.done():
-                    item.future.set_exception(_refusal_copy(exc))
+                    item.future.set_exception(refusal_copy(exc))
                 continue
             assert item.decision is not None
             item.lot.committed = item.decision.state
@@ -1210,44 +923,22 @@ class Engine:
                 self._publish(item.lot, event, data)
             self._after_commit(item.lot)
 
-    def _publish(self, lot: _Lot, event: Event, data: dict[str, Any] | None = None) -> None:
-        if isinstance(event, BidAccepted):
-            key = (event.paddle, event.bid_id)
-            lot.accepted[key] = event
-            pending = lot.inflight.pop(key, None)
-            if pending is not None and not pending[1].done():
-                pending[1].set_result(event)
-        if not event.public:
-            return
-        if data is None:
-            frame = self._wire(protocol.event_frame(lot.id, event))
-        else:
-            frame = self._wire(protocol.event_frame_from_dict(lot.id, event.seq, data))
-        self._remember(lot, event.seq, frame)
-        for watcher, held in lot.watchers.items():
-            if held is None:
-                watcher.push(frame)
-            else:
-                held.append((event.seq, frame))
-
-    @staticmethod
-    def _remember(lot: _Lot, seq: int, frame: bytes) -> None:
-        if lot.recent.maxlen is not None and len(lot.recent) == lot.recent.maxlen:
-            lot.dropped_upto = lot.recent[0][0]
-        lot.recent.append((seq, frame))
-
-    def _failed(self, batch: list[_Pending], exc: BaseException) -> None:
-        """A flush failed: give up on every undurable decision, reload the lots concerned."""
+    def _failed(
+        self, batch: list[_Pending], queued: list[_Pending], exc: BaseException
+    ) -> list[_Pending]:
+        """A flush failed: give up on every undurable decision (none stays queued), reload
+        the lots concerned."""
         log.error(
-            "auction log flush failed; reloading the lots concerned", extra={"error": str(exc)}
+            "auction log flush failed; reloading the lots concerned",
+            extra={"error": str(exc)},
+            exc_info=exc,
         )
         lots: dict[int, _Lot] = {}
-        for item in [*batch, *self._queue]:
+        for item in [*batch, *queued]:
             lots[item.lot.id] = item.lot
             if item.future is not None and not item.future.done():
                 item.future.set_exception(EngineUnavailable(type(exc).__name__))
                 item.future.exception()
-        self._queue.clear()
         for lot in lots.values():
             for _amount, fut in lot.inflight.values():
                 if not fut.done():
@@ -1256,41 +947,29 @@ class Engine:
             lot.inflight.clear()
             lot.reloading = True
             lot.state = lot.committed
-            if lot.timer is not None:
-                lot.timer.cancel()
-                lot.timer, lot.timer_at = None, None
+            self._timers.cancel(lot.id)
             self._spawn(self._reload(lot), f"reload-{lot.id}")
+        return []
 
-    # -- timers --------------------------------------------------------------------------------
+    @property
+    def flushes(self) -> int:
+        return self._writer.flushes
+
+    @property
+    def flush_ms(self) -> Sequence[float]:
+        """Durations of the latest flushes (the writer's commit round trips)."""
+        return self._writer.flush_ms
+
+    # -- timers (auction.timers) ---------------------------------------------------------------
 
     def _arm(self, lot: _Lot) -> None:
-        """Keep the lot's timer at or before its deadline. A bid moves the deadline later:
-        the armed timer then fires early, finds nothing due, and arms again — cheaper than
-        re-arming on every bid of a surge."""
-        due = next_deadline(lot.state) if lot.owned else None
-        if (
-            lot.timer is not None
-            and due is not None
-            and lot.timer_at is not None
-            and lot.timer_at <= due
-        ):
-            return
-        if lot.timer is not None:
-            lot.timer.cancel()
-            lot.timer, lot.timer_at = None, None
-        if due is None or not self._running:
-            return
-        loop = asyncio.get_running_loop()
-        delay_s = max(0.0, (due - self._clock.now()).total_seconds()) + 0.001
-        lot.timer = loop.call_at(loop.time() + delay_s, self._fire, lot.id)
-        lot.timer_at = due
+        """Keep the lot's timer at or before its deadline (an owned lot's, while running)."""
+        self._timers.arm(lot.id, next_deadline(lot.state) if lot.owned and self._running else None)
 
     def _fire(self, lot_id: int) -> None:
         lot = self._lots.get(lot_id)
-        if lot is None:
-            return
-        lot.timer, lot.timer_at = None, None
-        self._tick_lot(lot, self.now())
+        if lot is not None:
+            self._tick_lot(lot, self.now())
 
     # -- after commit --------------------------------------------------------------------------
 
@@ -1315,7 +994,7 @@ class Engine:
         finite (``max_locks_per_transaction`` x connections) for a process that runs for months."""
         assert self.hooks.lot_closed is not None
         await self.hooks.lot_closed(lot_id, state)
-        await self._call_store("release", None, lot_id)
+        await self._following.release(lot_id)
 
     async def _reveal(self, lot_id: int, commitment: str) -> None:
         assert self.hooks.reveal_reserve is not None
@@ -1361,26 +1040,20 @@ class Engine:
                 else None
             )
 
+        lots = self._lots.values()
         return {
             "lots": len(self._lots),
-            "lots_owned": sum(1 for lot in self._lots.values() if lot.owned),
-            "lots_followed": sum(1 for lot in self._lots.values() if not lot.owned),
+            "lots_owned": sum(1 for lot in lots if lot.owned),
+            "lots_followed": sum(1 for lot in lots if not lot.owned),
             "takeovers": self.takeovers,
             "forwarded": self.forwarded,
             "forward_retries": self.forward_retries,
-            "live_lots": sum(
-                1 for lot in self._lots.values() if lot.committed.phase is not Phase.CLOSED
-            ),
-            "watchers": sum(len(lot.watchers) for lot in self._lots.values()),
-            "queued": len(self._queue),
+            "live_lots": sum(1 for lot in lots if lot.committed.phase is not Phase.CLOSED),
+            "watchers": sum(len(lot.feed.watchers) for lot in lots),
+            "queued": len(self._writer.queue),
             "flushes": self.flushes,
             "rows_written": self.rows_written,
             "rows_per_flush": round(self.rows_written / self.flushes, 2) if self.flushes else None,
             "flush_ms_p50": pct(50),
             "flush_ms_p99": pct(99),
         }
-
-
-def rows_of(lot_id: int, events: Iterable[Event]) -> list[LogRow]:
-    """The log rows of events (for stores and tests)."""
-    return [_row(lot_id, e) for e in events]
