@@ -302,7 +302,7 @@ class Engine:
             pause_after_failure_s=s.retry_after_s,
             name="auction-writer",
         )
-        self._timers: Timers[int] = Timers(clock, self._fire, slack_s=0.001)
+        self._timers: Timers[int] = Timers(clock.now, self._fire, slack_s=0.001)
         self._fanout = Fanout(
             wire=self._wire,
             now=self.now,

@@ -14,9 +14,9 @@ Commands (a bid, admissions, the close) are judged on the event loop by
 it: the event loop is the session's single writer and the order of arrival is the order of
 the log. The book therefore runs ahead of the database; every decision's rows join one
 queue, and the writer task flushes the queue with **one** ``INSERT … unnest`` of many rows
-and starts the next flush as soon as the previous one returns (group commit, as
-``auction.engine`` does for lots). Only once a flush has committed are its bids
-acknowledged: nobody hears of a bid that is not durable.
+and starts the next flush as soon as the previous one returns (group commit: the same
+``auction.writer.GroupWriter`` as ``auction.engine``'s for lots). Only once a flush has
+committed are its bids acknowledged: nobody hears of a bid that is not durable.
 
 What watchers see. The public view (the bid count and the current lowest winning price,
 never a bidder's price) is published at a fixed cadence (``publish_s``, once a second as
@@ -36,7 +36,7 @@ pending commands ``engine_unavailable`` (send again, same bid id) and is rebuilt
 log; a bid found there was accepted, and a repeat of its id answers the ack.
 
 Time. The engine reads its clock once per command. Each session's close is armed on the
-loop (``loop.call_later``); the rules never trust the timer: a bid at or after the end is
+loop (``auction.timers``, as a lot's deadline is); the rules never trust the timer: a bid at or after the end is
 refused ``closed`` and the close is logged then, at its true time. Tests with a fake clock
 call ``tick()`` and ``wait_idle()``.
 
@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -58,6 +57,8 @@ import orjson
 from auction.errors import AuctionReason, AuctionRejected, EngineUnavailable
 from auction.model import Admit, Event, PlaceBid, Tick, event_to_dict
 from auction.quota import QuotaBidAccepted, QuotaBook, QuotaConfig, rebuild_quota
+from auction.timers import Timers
+from auction.writer import GroupWriter
 from trading.clock import Clock, iso_ms, utc_ms
 from trading.errors import NotFound
 
@@ -180,7 +181,6 @@ class _Session:
     watchers: set[Watcher] = field(default_factory=set)
     queued: int = 0
     reloading: bool = False
-    timer: asyncio.TimerHandle | None = None
     close_hook_started: bool = False
     published_seq: int = -1
 
@@ -247,17 +247,24 @@ class QuotaEngine:
         self._wire = wire or (lambda frame: frame)
         self._sessions: dict[int, _Session] = {}
         self._loading: dict[int, asyncio.Future[_Session]] = {}
-        self._queue: deque[_Pending] = deque()
-        self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._flushing = False
         self._running = False
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._writer: asyncio.Task[None] | None = None
         self._publisher: asyncio.Task[None] | None = None
-        self.flushes = 0
         self.rows_written = 0
+        self._writer: GroupWriter[_Pending] = GroupWriter(
+            self._write,
+            committed=self._committed,
+            failed=self._failed,
+            size=lambda p: len(p.rows),
+            rows_max=self.settings.flush_rows_max,
+            fill_past_max=True,
+            name="quota-writer",
+        )
+        self._timers: Timers[int] = Timers(self.now, self._fire)
+
+    @property
+    def flushes(self) -> int:
+        return self._writer.flushes
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -266,7 +273,7 @@ class QuotaEngine:
         not yet recorded is recorded again), start the writer and the publisher."""
         await self._store.open()
         self._running = True
-        self._writer = asyncio.create_task(self._write_loop(), name="quota-writer")
+        self._writer.start()
         for session_id in await self._store.live_session_ids():
             try:
                 await self._session(session_id)
@@ -276,10 +283,7 @@ class QuotaEngine:
             self._publisher = asyncio.create_task(self._publish_loop(), name="quota-publisher")
 
     async def stop(self) -> None:
-        for s in self._sessions.values():
-            if s.timer is not None:
-                s.timer.cancel()
-                s.timer = None
+        self._timers.cancel_all()
         if self._publisher is not None:
             self._publisher.cancel()
             await asyncio.gather(self._publisher, return_exceptions=True)
@@ -288,9 +292,7 @@ class QuotaEngine:
         except TimeoutError:
             log.warning("quota engine stopped with work outstanding")
         self._running = False
-        self._wake.set()
-        if self._writer is not None:
-            await asyncio.gather(self._writer, return_exceptions=True)
+        await self._writer.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -298,15 +300,16 @@ class QuotaEngine:
 
     async def wait_idle(self, *, rounds_max: int = 10_000) -> None:
         """Until the queue is flushed and the after-commit tasks (recording a close) are done."""
+        writer = self._writer
         for _ in range(rounds_max):
-            if self._queue or self._flushing:
-                await self._idle.wait()
+            if writer.busy:
+                await writer.wait_flushed()
                 await asyncio.sleep(0)
             elif self._tasks:
                 await asyncio.gather(*list(self._tasks), return_exceptions=True)
             else:
                 await asyncio.sleep(0)
-                if not (self._queue or self._flushing or self._tasks):
+                if not (writer.busy or self._tasks):
                     return
         raise RuntimeError("the quota engine did not become idle")
 
@@ -411,19 +414,15 @@ class QuotaEngine:
         view.pop("session_id", None)
         return view
 
-    # -- the close timer ------------------------------------------------------------------------
+    # -- the close timer (auction.timers) -------------------------------------------------------
 
     def _arm(self, s: _Session) -> None:
-        if s.timer is not None:
-            s.timer.cancel()
-        delay = (s.book.config.ends_at - self.now()).total_seconds()
-        s.timer = asyncio.get_running_loop().call_later(max(0.0, delay), self._fire, s.id)
+        self._timers.arm(s.id, s.book.config.ends_at)
 
     def _fire(self, session_id: int) -> None:
         s = self._sessions.get(session_id)
         if s is None or s.book.closed is not None:
             return
-        s.timer = None
         if self.now() >= s.book.config.ends_at:
             self._tick(s, self.now())
         else:
@@ -613,7 +612,7 @@ class QuotaEngine:
             await asyncio.sleep(self.settings.publish_s)
             self.publish()
 
-    # -- the writer -------------------------------------------------------------------------------
+    # -- the log (auction.writer) ----------------------------------------------------------------
 
     def _enqueue(self, pending: _Pending) -> None:
         if not self._running:
@@ -621,42 +620,24 @@ class QuotaEngine:
                 pending.future.set_exception(EngineUnavailable("the quota engine is stopping"))
             return
         pending.session.queued += 1
-        self._queue.append(pending)
-        self._idle.clear()
-        self._wake.set()
+        self._writer.put(pending)
 
-    async def _write_loop(self) -> None:
-        while self._running or self._queue:
-            if not self._queue:
-                self._idle.set()
-                self._wake.clear()
-                if not self._running:
-                    return
-                await self._wake.wait()
-                continue
-            batch: list[_Pending] = []
-            rows: list[QuotaRow] = []
-            while self._queue and len(rows) < self.settings.flush_rows_max:
-                p = self._queue.popleft()
-                p.session.queued -= 1
-                batch.append(p)
-                rows.extend(p.rows)
-            views = {
-                s.id: self._view(s.id, s.book)
-                for s in {p.session.id: p.session for p in batch}.values()
-                if s.queued == 0
-            }
-            self._flushing = True
-            try:
-                await self._store.append(rows)
-            except Exception as exc:  # asyncpg errors: the outcome is uncertain
-                self._failed(batch, exc)
-            else:
-                self.flushes += 1
-                self.rows_written += len(rows)
-                self._committed(batch, views)
-            finally:
-                self._flushing = False
+    async def _write(self, batch: list[_Pending]) -> dict[int, dict[str, Any]]:
+        """One flush: the batch's rows in one statement. Returns the public view of each
+        session whose every queued decision is in the batch, taken before the write: the
+        view as it stands after the batch, published once the batch has committed."""
+        rows: list[QuotaRow] = []
+        for p in batch:
+            p.session.queued -= 1
+            rows.extend(p.rows)
+        views = {
+            s.id: self._view(s.id, s.book)
+            for s in {p.session.id: p.session for p in batch}.values()
+            if s.queued == 0
+        }
+        await self._store.append(rows)
+        self.rows_written += len(rows)
+        return views
 
     def _committed(self, batch: list[_Pending], views: dict[int, dict[str, Any]]) -> None:
         for p in batch:
@@ -691,27 +672,27 @@ class QuotaEngine:
             log.exception("recording a quota session's close failed", extra={"session_id": s.id})
             raise
 
-    def _failed(self, batch: list[_Pending], exc: BaseException) -> None:
+    def _failed(
+        self, batch: list[_Pending], queued: list[_Pending], exc: BaseException
+    ) -> list[_Pending]:
+        """A flush failed (its outcome is uncertain): every session with a decision in it or
+        still queued answers them ``engine_unavailable`` and is rebuilt from its log; nothing
+        stays queued."""
         log.error("quota flush failed; reloading its sessions", exc_info=exc)
-        hit = {p.session.id: p.session for p in batch}
-        for p in self._queue:
+        hit: dict[int, _Session] = {}
+        for p in [*batch, *queued]:
             hit.setdefault(p.session.id, p.session)
-        left: deque[_Pending] = deque()
-        for p in [*batch, *self._queue]:
-            if p.session.id in hit:
-                if p.key is not None:
-                    p.session.inflight.pop(p.key, None)
-                if p.future is not None and not p.future.done():
-                    p.future.set_exception(
-                        EngineUnavailable("the bid may not have been recorded: send it again")
-                    )
-            else:
-                left.append(p)
-        self._queue = left
+            if p.key is not None:
+                p.session.inflight.pop(p.key, None)
+            if p.future is not None and not p.future.done():
+                p.future.set_exception(
+                    EngineUnavailable("the bid may not have been recorded: send it again")
+                )
         for s in hit.values():
             s.queued = 0
             s.reloading = True
             self._spawn(self._reload(s), f"quota-reload-{s.id}")
+        return []
 
     async def _reload(self, s: _Session) -> None:
         while self._running:
@@ -723,8 +704,7 @@ class QuotaEngine:
             if loaded is None:
                 return
             watchers = s.watchers
-            if s.timer is not None:
-                s.timer.cancel()
+            self._timers.cancel(s.id)
             fresh = self._install(loaded)
             fresh.watchers = watchers
             return

@@ -2,7 +2,7 @@
 
 Each lot (``auction.engine``) or quota session (``auction.quota_engine``) computes its own
 next deadline; ``arm(key, due)`` keeps one timer for it, and ``fire(key)`` is called once it
-is due. A deadline is a time of the injected clock (UTC); the delay to it is read from that
+is due. A deadline is a time of the injected clock (UTC); the delay to it is measured on that
 clock when the timer is armed. The engines never trust a timer: ``fire`` only means "look
 now", and the rules take what fell due at its true time.
 """
@@ -14,8 +14,6 @@ from collections.abc import Callable, Hashable
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from trading.clock import Clock
-
 __all__ = ["Timers"]
 
 K = TypeVar("K", bound=Hashable)
@@ -24,10 +22,13 @@ K = TypeVar("K", bound=Hashable)
 class Timers(Generic[K]):
     """``arm``, ``cancel``, ``cancel_all``; ``fire(key)`` runs on the loop when a deadline is due."""
 
-    def __init__(self, clock: Clock, fire: Callable[[K], None], *, slack_s: float = 0.0) -> None:
-        """``slack_s``: added to each delay, so that a timer fires after its deadline rather
-        than a hair before it (the loop's clock and the injected one differ by rounding)."""
-        self._clock = clock
+    def __init__(
+        self, now: Callable[[], datetime], fire: Callable[[K], None], *, slack_s: float = 0.0
+    ) -> None:
+        """``now``: the injected clock's time, from which each delay is measured. ``slack_s``:
+        added to each delay, so that a timer fires after its deadline rather than a hair
+        before it (the loop's clock and the injected one differ by rounding)."""
+        self._now = now
         self._fire = fire
         self.slack_s = slack_s
         self._armed: dict[K, tuple[asyncio.TimerHandle, datetime]] = {}
@@ -45,7 +46,7 @@ class Timers(Generic[K]):
         if due is None:
             return
         loop = asyncio.get_running_loop()
-        delay_s = max(0.0, (due - self._clock.now()).total_seconds()) + self.slack_s
+        delay_s = max(0.0, (due - self._now()).total_seconds()) + self.slack_s
         self._armed[key] = (loop.call_at(loop.time() + delay_s, self._due, key), due)
 
     def cancel(self, key: K) -> None:
