@@ -93,7 +93,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -101,6 +100,7 @@ from operator import attrgetter
 from typing import Any
 
 from auction import protocol
+from auction.bid_ids import BidIds, done
 from auction.errors import AuctionReason, AuctionRejected, EngineUnavailable
 from auction.fanout import Fanout, Feed, Watcher
 from auction.following import HERE, Following, NotOwner, Peers
@@ -115,7 +115,6 @@ from auction.lot_log import (
     refusal_from_row,
     refusal_row,
     refusal_to_dict,
-    reused,
     rows_of,
 )
 from auction.model import (
@@ -217,11 +216,9 @@ class _Lot:
     committed: LotState
     feed: Feed
     """Its watchers and latest public frames (``auction.fanout``)."""
-    accepted: dict[BidKey, BidAccepted] = field(default_factory=dict)
-    refused: OrderedDict[BidKey, tuple[int, AuctionRejected]] = field(default_factory=OrderedDict)
-    refusals_let_go: bool = False
-    """Some refusals are no longer in ``refused`` (the bound): a new bid id is looked up first."""
-    inflight: dict[BidKey, tuple[int, asyncio.Future[Any]]] = field(default_factory=dict)
+    ids: BidIds[BidAccepted]
+    """The answers of its bid ids (``auction.bid_ids``); once some refusals were let go of
+    from memory, a new bid id is looked up in the store first."""
     reloading: bool = False
     hooks_started: set[tuple[str, int]] = field(default_factory=set)
     owned: bool = True
@@ -248,17 +245,6 @@ class _Pending:
     def size(self) -> int:
         """Rows it adds to a flush."""
         return len(self.rows) + (self.refusal is not None)
-
-
-def _done(
-    loop: asyncio.AbstractEventLoop, result: Any = None, error: BaseException | None = None
-) -> asyncio.Future[Any]:
-    fut: asyncio.Future[Any] = loop.create_future()
-    if error is not None:
-        fut.set_exception(error)
-    else:
-        fut.set_result(result)
-    return fut
 
 
 class Engine:
@@ -462,17 +448,11 @@ class Engine:
         row = await self._store.refusal_of(lot.id, paddle, bid_id)
         if row is not None:
             key, amount, exc = refusal_from_row(row)
-            self._note_refusal(lot, key, amount, exc)
+            lot.ids.refuse(key, amount, exc)
         result: BidAccepted = await self._bid(
             asyncio.get_running_loop(), lot, paddle, bid_id, amount_fen, now, looked_up=True
         )
         return result
-
-    def _note_refusal(self, lot: _Lot, key: BidKey, amount_fen: int, exc: AuctionRejected) -> None:
-        lot.refused[key] = (amount_fen, exc)
-        if len(lot.refused) > self.settings.refusals_max:
-            lot.refused.popitem(last=False)
-            lot.refusals_let_go = True
 
     def _bid(
         self,
@@ -486,31 +466,18 @@ class Engine:
         looked_up: bool = False,
     ) -> asyncio.Future[Any]:
         key = (paddle, bid_id)
-        first = lot.accepted.get(key)
-        if first is not None:
-            if first.amount_fen != amount_fen:
-                return _done(loop, error=reused(first.amount_fen))
-            return _done(loop, first)
-        refused = lot.refused.get(key)
-        if refused is not None:
-            amount, exc = refused
-            if amount != amount_fen:
-                return _done(loop, error=reused(amount))
-            return _done(loop, error=refusal_copy(exc))
-        inflight = lot.inflight.get(key)
-        if inflight is not None:
-            amount, fut = inflight
-            if amount != amount_fen:
-                return _done(loop, error=reused(amount))
-            return fut
+        ids = lot.ids
+        answer = ids.repeat(loop, key, amount_fen)
+        if answer is not None:
+            return answer
         if not lot.owned:
             return asyncio.ensure_future(self._bid_at_owner(lot, paddle, bid_id, amount_fen, now))
         if lot.reloading:
-            return _done(loop, error=EngineUnavailable("the lot is being reloaded"))
+            return done(loop, error=EngineUnavailable("the lot is being reloaded"))
         if paddle not in lot.scope.paddles and paddle not in lot.scope.unknown:
             # admitted by another process since this one read the scope: read it again once
             return asyncio.ensure_future(self._bid_after_scope(lot, paddle, bid_id, amount_fen, now))
-        if lot.refusals_let_go and not looked_up:
+        if ids.let_go and not looked_up:
             return asyncio.ensure_future(
                 self._bid_after_lookup(lot, paddle, bid_id, amount_fen, now)
             )
@@ -524,9 +491,9 @@ class Engine:
             )
         except AuctionRejected as exc:
             if exc.reason in (AuctionReason.BAD_COMMAND, AuctionReason.BAD_AMOUNT):
-                return _done(loop, error=refusal_copy(exc))
+                return done(loop, error=refusal_copy(exc))
             refused_fut: asyncio.Future[Any] = loop.create_future()
-            lot.inflight[key] = (amount_fen, refused_fut)
+            ids.wait(key, amount_fen, refused_fut)
             row = refusal_row(lot.id, paddle, bid_id, amount_fen, when, exc)
             self._writer.put(
                 _Pending(lot, None, [], [], refused_fut, None, key, (amount_fen, exc, row))
@@ -534,7 +501,7 @@ class Engine:
             return refused_fut
         accepted = next(e for e in reversed(decision.events) if isinstance(e, BidAccepted))
         fut: asyncio.Future[Any] = loop.create_future()
-        lot.inflight[key] = (amount_fen, fut)
+        ids.wait(key, amount_fen, fut)
         self._enqueue(lot, decision, fut, accepted, bid_key=key)
         return fut
 
@@ -689,7 +656,7 @@ class Engine:
         state = rebuild(loaded.config, loaded.events)
         for event in loaded.events[lot.committed.seq :]:
             self._publish(lot, event)
-        self._load_refusals(lot, loaded)
+        lot.ids.load_refusals(loaded.refusals, refusal_from_row)
         lot.state = lot.committed = state
         lot.owned = True
         lot.reloading = False
@@ -748,11 +715,7 @@ class Engine:
     def _publish(self, lot: _Lot, event: Event, data: dict[str, Any] | None = None) -> None:
         """A durable event: answer its bid (a repeat that waits), then broadcast it."""
         if isinstance(event, BidAccepted):
-            key = (event.paddle, event.bid_id)
-            lot.accepted[key] = event
-            pending = lot.inflight.pop(key, None)
-            if pending is not None and not pending[1].done():
-                pending[1].set_result(event)
+            lot.ids.accept((event.paddle, event.bid_id), event)
         if event.public:
             self._fanout.publish(lot.feed, event, data)
 
@@ -804,12 +767,13 @@ class Engine:
             state=state,
             committed=state,
             feed=self._fanout.feed(lot_id, loaded.events),
+            ids=BidIds(self.settings.refusals_max),
             owned=owned,
         )
         for event in loaded.events:
             if isinstance(event, BidAccepted):
-                lot.accepted[(event.paddle, event.bid_id)] = event
-        self._load_refusals(lot, loaded)
+                lot.ids.accepted[(event.paddle, event.bid_id)] = event
+        lot.ids.load_refusals(loaded.refusals, refusal_from_row)
         self._lots[lot_id] = lot
         if owned:
             self._resume_owned(lot, down_since=down_since, restart=restart)
@@ -830,14 +794,6 @@ class Engine:
         self._arm(lot)
         self._after_commit(lot)
 
-    def _load_refusals(self, lot: _Lot, loaded: LoadedLot) -> None:
-        keep = self.settings.refusals_max
-        if len(loaded.refusals) > keep:
-            lot.refusals_let_go = True
-        for row in loaded.refusals[-keep:] if keep else []:
-            key, amount, exc = refusal_from_row(row)
-            lot.refused[key] = (amount, exc)
-
     async def _reload(self, lot: _Lot) -> None:
         """After a failed flush: rebuild the lot from its log, broadcast and answer what
         the log holds beyond what was known to be durable."""
@@ -857,7 +813,8 @@ class Engine:
             known = lot.committed.seq
             for event in loaded.events[known:]:
                 self._publish(lot, event)
-            self._load_refusals(lot, loaded)  # a failed flush may have made some durable
+            # a failed flush may have made some refusals durable
+            lot.ids.load_refusals(loaded.refusals, refusal_from_row)
             lot.state = lot.committed = state
             lot.reloading = False
             lot.owned = self._following.holds(lot.id)  # a new writer connection may have lost the lock
@@ -904,11 +861,11 @@ class Engine:
         live = [item for item in batch if not item.lot.reloading]  # else the reload decides
         for item in live:
             if item.bid_key is not None:
-                item.lot.inflight.pop(item.bid_key, None)
+                item.lot.ids.inflight.pop(item.bid_key, None)
             if item.refusal is not None:
                 assert item.bid_key is not None
                 amount_fen, exc, _row_ = item.refusal
-                self._note_refusal(item.lot, item.bid_key, amount_fen, exc)
+                item.lot.ids.refuse(item.bid_key, amount_fen, exc)
                 if item.future is not None and not item.future.done():
                     item.future.set_exception(refusal_copy(exc))
                 continue
@@ -940,11 +897,7 @@ class Engine:
                 item.future.set_exception(EngineUnavailable(type(exc).__name__))
                 item.future.exception()
         for lot in lots.values():
-            for _amount, fut in lot.inflight.values():
-                if not fut.done():
-                    fut.set_exception(EngineUnavailable(type(exc).__name__))
-                    fut.exception()
-            lot.inflight.clear()
+            lot.ids.fail_waiting(lambda: EngineUnavailable(type(exc).__name__))
             lot.reloading = True
             lot.state = lot.committed
             self._timers.cancel(lot.id)

@@ -54,7 +54,9 @@ from typing import Any, Protocol
 
 import orjson
 
+from auction.bid_ids import BidIds
 from auction.errors import AuctionReason, AuctionRejected, EngineUnavailable
+from auction.lot_log import refusal_copy
 from auction.model import Admit, Event, PlaceBid, Tick, event_to_dict
 from auction.quota import QuotaBidAccepted, QuotaBook, QuotaConfig, rebuild_quota
 from auction.timers import Timers
@@ -149,6 +151,10 @@ class BidAnswer:
     window: tuple[int, int] | None
     revisions_left: int
 
+    @property
+    def amount_fen(self) -> int:
+        return self.event.amount_fen
+
     def as_dict(self) -> dict[str, Any]:
         e = self.event
         return {
@@ -175,9 +181,8 @@ class _Session:
     committed_seq: int
     view: dict[str, Any]
     """The public view as of the last committed flush (what watchers are shown)."""
-    accepted: dict[BidKey, BidAnswer] = field(default_factory=dict)
-    refused: dict[BidKey, tuple[int, AuctionRejected]] = field(default_factory=dict)
-    inflight: dict[BidKey, tuple[int, asyncio.Future[Any]]] = field(default_factory=dict)
+    ids: BidIds[BidAnswer]
+    """The answers of its bid ids (``auction.bid_ids``)."""
     watchers: set[Watcher] = field(default_factory=set)
     queued: int = 0
     reloading: bool = False
@@ -205,12 +210,6 @@ def _row(session_id: int, event: Event) -> QuotaRow:
         getattr(event, "bid_id", None),
         orjson.dumps(event_to_dict(event)).decode(),
     )
-
-
-def _copy(exc: AuctionRejected) -> AuctionRejected:
-    copy = AuctionRejected(exc.reason, details=dict(exc.details))
-    copy.message_en, copy.message_zh = exc.message_en, exc.message_zh
-    return copy
 
 
 def _done(result: Any = None, error: BaseException | None = None) -> asyncio.Future[Any]:
@@ -375,10 +374,11 @@ class QuotaEngine:
             book=book,
             committed_seq=book.seq,
             view=self._view(loaded.session_id, book),
+            ids=BidIds(self.settings.refusals_max),
         )
         for e in loaded.events:
             if isinstance(e, QuotaBidAccepted):
-                s.accepted[(e.paddle, e.bid_id)] = self._answer_replayed(s, e)
+                s.ids.accepted[(e.paddle, e.bid_id)] = self._answer_replayed(s, e)
         self._sessions[loaded.session_id] = s
         if book.closed is not None:
             if not loaded.settled:
@@ -471,21 +471,9 @@ class QuotaEngine:
         self, s: _Session, paddle: str, bid_id: str, amount_fen: int, now: datetime | None
     ) -> asyncio.Future[Any]:
         key = (paddle, bid_id)
-        first = s.accepted.get(key)
-        if first is not None:
-            if first.event.amount_fen != amount_fen:
-                return _done(error=_reused(first.event.amount_fen))
-            return _done(first)
-        refused = s.refused.get(key)
-        if refused is not None:
-            amount, exc = refused
-            return _done(error=_reused(amount) if amount != amount_fen else _copy(exc))
-        inflight = s.inflight.get(key)
-        if inflight is not None:
-            amount, fut = inflight
-            if amount != amount_fen:
-                return _done(error=_reused(amount))
-            return asyncio.shield(fut)
+        repeat = s.ids.repeat(asyncio.get_running_loop(), key, amount_fen)
+        if repeat is not None:
+            return asyncio.shield(repeat)  # a done answer as it is; the first's, shielded
         if s.reloading:
             return _done(error=EngineUnavailable("the session is being reloaded"))
         when = self.now() if now is None else utc_ms(now)
@@ -495,14 +483,12 @@ class QuotaEngine:
             if exc.reason is AuctionReason.CLOSED:
                 self._tick(s, when)
             if exc.reason not in (AuctionReason.BAD_COMMAND, AuctionReason.BAD_AMOUNT):
-                s.refused[key] = (amount_fen, exc)
-                if len(s.refused) > self.settings.refusals_max:
-                    s.refused.pop(next(iter(s.refused)))
-            return _done(error=_copy(exc))
+                s.ids.refuse(key, amount_fen, exc)
+            return _done(error=refusal_copy(exc))
         assert isinstance(event, QuotaBidAccepted)
         answer = self._answer(s, event, s.book.config)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        s.inflight[key] = (amount_fen, fut)
+        s.ids.wait(key, amount_fen, fut)
         self._enqueue(_Pending(s, [_row(s.id, event)], fut, answer, key=key))
         return asyncio.shield(fut)
 
@@ -539,7 +525,7 @@ class QuotaEngine:
                 events.extend(s.book.handle(Admit(paddle=paddle), when))
         except AuctionRejected as exc:
             if not events:
-                return _done(error=_copy(exc))
+                return _done(error=refusal_copy(exc))
         if not events:
             return _done(0)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -644,8 +630,8 @@ class QuotaEngine:
             s = p.session
             s.committed_seq = max(s.committed_seq, p.rows[-1][1])
             if p.key is not None:
-                s.inflight.pop(p.key, None)
-                s.accepted[p.key] = p.result
+                s.ids.inflight.pop(p.key, None)
+                s.ids.accepted[p.key] = p.result
             if p.future is not None and not p.future.done():
                 p.future.set_result(p.result)
             if p.closes:
@@ -683,7 +669,7 @@ class QuotaEngine:
         for p in [*batch, *queued]:
             hit.setdefault(p.session.id, p.session)
             if p.key is not None:
-                p.session.inflight.pop(p.key, None)
+                p.session.ids.inflight.pop(p.key, None)
             if p.future is not None and not p.future.done():
                 p.future.set_exception(
                     EngineUnavailable("the bid may not have been recorded: send it again")
@@ -709,10 +695,3 @@ class QuotaEngine:
             fresh.watchers = watchers
             return
 
-
-def _reused(amount_fen: int) -> AuctionRejected:
-    return AuctionRejected(
-        AuctionReason.BID_ID_REUSED,
-        f"first used for {amount_fen} fen",
-        details={"first_amount_fen": amount_fen},
-    )
