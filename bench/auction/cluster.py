@@ -131,7 +131,7 @@ async def engine_stats(http: aiohttp.ClientSession, node: Node, staff: str) -> d
 
 
 async def main_async(
-    bidders_n: int, lots: int, countdown_s: int, generators: int, resends: int
+    bidders_n: int, lots: int, countdown_s: int, generators: int, resends: int, env: dict[str, str]
 ) -> dict[str, Any]:
     per_node = [bidders_n - bidders_n // 2, bidders_n // 2]
     if max(per_node) > SOCKETS_PER_NODE_MAX:
@@ -140,7 +140,7 @@ async def main_async(
         root = Path(tmp)
         pg = EmbeddedPostgres(root / "pg")
         dsn = pg.start()
-        nodes = [Node("a", dsn, root, env=SERVER_ENV), Node("b", dsn, root, env=SERVER_ENV)]
+        nodes = [Node(name, dsn, root, env={**SERVER_ENV, **env}) for name in ("a", "b")]
         gens: list[Generator] = []
         try:
             for n in nodes:  # one after the other: two fresh starts race in trading.calendar.schedule
@@ -333,6 +333,8 @@ def main() -> None:
     parser.add_argument("--generators", type=int, help="load generator processes per server process")
     parser.add_argument("--resends", type=int, default=5,
                         help="times a bid answered engine_unavailable is sent again, same bid id")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for both server processes, e.g. SUNLIT_AUCTION_OWNER_CHECK_S=2")
     args = parser.parse_args()
     quick = (1_000, 20, 10, 1)
     full = (20_000, 300, 30, 2)
@@ -341,9 +343,10 @@ def main() -> None:
     started = time.monotonic()
     figures = asyncio.run(main_async(
         args.bidders or bidders, args.lots or lots, args.countdown or countdown,
-        args.generators or generators, args.resends,
+        args.generators or generators, args.resends, dict(e.split("=", 1) for e in args.env),
     ))
     figures["total_s"] = round(time.monotonic() - started, 1)
+    figures["server_env"] = args.env
     report("auction plate session across 2 processes (websockets)", figures)
 
 
