@@ -534,6 +534,7 @@ def main() -> None:
             loop.close()
     else:
         result = asyncio.run(MODES[plan["mode"]](plan))
+    os.set_blocking(sys.stdout.fileno(), True)  # (uvloop leaves the inherited pipe non-blocking)
     print(json.dumps(result), flush=True)
 
 
