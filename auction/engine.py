@@ -47,20 +47,15 @@ that ran out closes at its true end) and apply the outage policy to a countdown 
 running, recorded in the log. Lots created later (by another process, e.g. ``sunlit demo
 load``) are loaded on first use.
 
-Ownership (several processes over one database; ``auction.ownership`` has the whole story).
-A lot is *owned* by the process holding its advisory lock (``LogStore.claim``); only the
-owner judges commands, writes the log, arms timers and runs hooks. Another process holds
-the lot as a *follower*: the same ``_Lot``, its state folded (``rules.apply``) from the log
-as the owner's commits are announced (``on_log``: PostgreSQL NOTIFY carries (lot, seq), the
-events are read from the log, so a lost notification leaves no gap), its watchers fed the
-same frames in the same order. A bid or a command at a follower is forwarded to the owner
-(``Peers``) and answered with the owner's answer; when there is no owner (it died: its
-connection, and so its locks, ended), the follower takes the lot over — claim, rebuild from
-the log, take what fell due at its true time (``Tick``: a takeover moves no deadline, the
-countdown's end is the log's) — and judges the command itself. A forwarded command is
-retried for ``forward_total_s`` at most, then answered ``engine_unavailable`` (send again,
-same bid id): bid ids make a repeat harmless, never doubled. A sweep (``claim_interval_s``)
-takes over every live lot left without an owner, watched or not.
+Ownership (several processes over one database). A lot is *owned* by the process holding
+its advisory lock; only the owner judges commands, writes the log, arms timers and runs
+hooks. Another process holds the lot as a *follower*: the same ``_Lot``, its state folded
+(``rules.apply``) from the log as the owner's commits are announced (``on_log``), its
+watchers fed the same frames in the same order. A command at a follower is forwarded to the
+owner and answered with the owner's answer (bid ids make a repeat harmless); a lot left
+without an owner is taken over — rebuilt from the log, taking what fell due at its true
+time (a takeover moves no deadline). ``auction.following`` has this process's part,
+``auction.ownership`` the whole story.
 
 Admission lives outside the lot's log: the ``auction_paddles`` table, held in memory per
 scope (a land lot, or a whole plate session) and passed to ``decide(admitted=...)``.
@@ -72,21 +67,19 @@ the sealed reserve when bidding ends (``AWAITING_RESERVE``), and settling a clos
 Limits: ``EngineSettings`` names every one (rows per flush, events kept for resume,
 remembered refusals per lot, heartbeat period).
 
-Collaborators. ``Engine`` keeps the lots and takes every decision; it owns one object of
-each of these, each in its own module with its own interface (constructor arguments and
-callbacks), and none of them decides anything about a lot:
+Collaborators. ``Engine`` keeps the lots and takes every decision. It owns one object of
+each kind below, each in its own module with a small interface (constructor arguments and
+callbacks); none of them decides anything about a lot:
 
-- ``auction.writer.GroupWriter``: the queue and the writer task (group commit); the engine
-  gives it ``_write`` (one ``LogStore.append``) and hears ``_committed`` / ``_failed``.
-- ``auction.timers.Timers``: one ``loop.call_at`` per lot, at or before its deadline; it
-  calls ``_fire`` (→ ``Tick``).
-- ``auction.following.Following``: claims, forwarding to the owner, following the owner's
-  log, takeovers and the sweep; it hands lots back through ``_lot``, ``_adopt``, ``_fold``
-  and ``_demote``.
-- ``auction.fanout.Fanout``: each lot's watchers (its ``Feed``), the frames encoded once,
-  the resume ring and the resume from the log.
+- ``auction.writer.GroupWriter``: the queue and the writer task; it calls ``_write`` (one
+  ``LogStore.append``), then ``_committed`` or ``_failed``.
+- ``auction.timers.Timers``: one ``loop.call_at`` per lot; it calls ``_fire`` (→ ``Tick``).
+- ``auction.following.Following``: claims, forwarding, catch-up, takeovers, the sweep; it
+  hands lots back through ``_lot``, ``_adopt``, ``_fold`` and ``_demote``.
+- ``auction.fanout.Fanout``: each lot's watchers, frames encoded once, resume.
+- ``auction.bid_ids.BidIds`` (one per lot) and ``auction.admissions.Admissions``.
 
-The log's row formats and the store's interface (``LogStore``) are in ``auction.lot_log``.
+The log's rows and the store's interface (``LogStore``) are in ``auction.lot_log``.
 """
 
 from __future__ import annotations
@@ -100,6 +93,7 @@ from operator import attrgetter
 from typing import Any
 
 from auction import protocol
+from auction.admissions import Admissions, Scope, scope_of
 from auction.bid_ids import BidIds, done
 from auction.errors import AuctionReason, AuctionRejected, EngineUnavailable
 from auction.fanout import Fanout, Feed, Watcher
@@ -122,7 +116,6 @@ from auction.model import (
     Command,
     Decision,
     Event,
-    LotConfig,
     LotState,
     Phase,
     PlaceBid,
@@ -154,11 +147,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("sunlit.auction.engine")
-
-
-def scope_of(config: LotConfig, lot_id: int) -> str:
-    """Where a lot's admissions live: its plate session, or the lot itself."""
-    return f"session:{config.session_id}" if config.session_id else f"lot:{lot_id}"
 
 
 @dataclass
@@ -199,19 +187,11 @@ class EngineSettings:
 
 
 @dataclass
-class _Scope:
-    key: str
-    by_org: dict[int, str]
-    paddles: set[str]
-    unknown: set[str] = field(default_factory=set)
-    """Paddles looked up in the database and not found there (not read again)."""
-
-
-@dataclass
 class _Lot:
     id: int
     title: str
-    scope: _Scope
+    scope: Scope
+    """Its admissions (``auction.admissions``)."""
     state: LotState
     committed: LotState
     feed: Feed
@@ -271,7 +251,7 @@ class Engine:
         self.settings = s = settings or EngineSettings()
         self.hooks = hooks or EngineHooks()
         self._lots: dict[int, _Lot] = {}
-        self._scopes: dict[str, _Scope] = {}
+        self._admissions = Admissions(store)
         self._loading: dict[int, asyncio.Future[_Lot | None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._beater: asyncio.Task[None] | None = None
@@ -402,20 +382,11 @@ class Engine:
         """The organisation's paddle on this lot, asking the database on a miss (an
         admission made by another process)."""
         lot = await self._lot(lot_id)
-        paddle = lot.scope.by_org.get(org_id)
-        if paddle is None:
-            paddle = await self._store.paddle_of(lot.scope.key, org_id)
-            if paddle is not None:
-                self.note_admission(lot.scope.key, org_id, paddle)
-        return paddle
+        return await self._admissions.paddle_for(lot.scope, org_id)
 
     def note_admission(self, scope: str, org_id: int, paddle: str) -> None:
         """An admission was committed (``auction_paddles``): bids from it count now."""
-        held = self._scopes.get(scope)
-        if held is not None:
-            held.by_org[org_id] = paddle
-            held.paddles.add(paddle)
-            held.unknown.discard(paddle)
+        self._admissions.note(scope, org_id, paddle)
 
     # -- commands ------------------------------------------------------------------------------
 
@@ -508,11 +479,7 @@ class Engine:
     async def _bid_after_scope(
         self, lot: _Lot, paddle: str, bid_id: str, amount_fen: int, now: datetime | None
     ) -> BidAccepted:
-        by_org = await self._store.load_scope(lot.scope.key)
-        for org_id, held in by_org.items():
-            self.note_admission(lot.scope.key, org_id, held)
-        if paddle not in lot.scope.paddles:
-            lot.scope.unknown.add(paddle)
+        await self._admissions.refresh(lot.scope, paddle)
         result: BidAccepted = await self._bid(
             asyncio.get_running_loop(), lot, paddle, bid_id, amount_fen, now
         )
@@ -754,11 +721,7 @@ class Engine:
         loaded = await self._store.load_lot(lot_id, refusals_max=self.settings.refusals_max)
         if loaded is None:
             return None
-        key = scope_of(loaded.config, lot_id)
-        scope = self._scopes.get(key)
-        if scope is None:
-            by_org = await self._store.load_scope(key)
-            scope = self._scopes.setdefault(key, _Scope(key, by_org, set(by_org.values())))
+        scope = await self._admissions.scope(scope_of(loaded.config, lot_id))
         state = rebuild(loaded.config, loaded.events)
         lot = _Lot(
             id=lot_id,
