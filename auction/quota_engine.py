@@ -25,11 +25,14 @@ takes a batch that empties a session's share of the queue, the book's view at th
 is exactly the state after the batch, and it becomes the published view once the batch
 has committed.
 
-Refusals. A refused bid is answered at once with its stable code (``auction.errors``) and
-remembered in memory for its ``(paddle, bid_id)``: a repeat gets the same answer, the same id
-with another amount ``bid_id_reused``. Unlike a lot's, a quota refusal is not written to the
-log (the record session refuses tens of thousands of out-of-window bids in its last
-minute); after a restart a repeat of a refused id is judged again.
+Refusals are durable like a lot's. A refused bid id joins the write queue as a refusal row
+(``quota_refusals``) and rides in the same flush as the events (one statement); the bidder
+hears the refusal, with its stable code (``auction.errors``), once it is durable. A repeat
+of the id gets the same answer — after a restart too, never a later acceptance — and the
+same id with another amount ``bid_id_reused`` (``auction.bid_ids``). The newest
+``refusals_max`` are held in memory; once older ones were let go of, a new bid id is looked
+up in the store first. Malformed bids (``bad_command``, ``bad_amount``) name no attempt and
+are answered at once, not remembered.
 
 A failed flush has an uncertain outcome: every session with undurable decisions answers its
 pending commands ``engine_unavailable`` (send again, same bid id) and is rebuilt from its
@@ -56,7 +59,7 @@ import orjson
 
 from auction.bid_ids import BidIds
 from auction.errors import AuctionReason, AuctionRejected, EngineUnavailable
-from auction.lot_log import refusal_copy
+from auction.lot_log import RefusalRow, refusal_copy, refusal_from_row, refusal_row
 from auction.model import Admit, Event, PlaceBid, Tick, event_to_dict
 from auction.quota import QuotaBidAccepted, QuotaBook, QuotaConfig, rebuild_quota
 from auction.timers import Timers
@@ -94,6 +97,9 @@ class LoadedSession:
     admitted: list[str]
     """Paddles the database admitted (``quota_bidders``): any not yet in the log is logged."""
     settled: bool = False
+    refusals: list[RefusalRow] = field(default_factory=list)
+    """The session's refused bid ids (``quota_refusals``), oldest first: at most the newest
+    ``refusals_max`` + 1 (so that the engine knows whether it has them all)."""
 
 
 class QuotaLogStore(Protocol):
@@ -103,15 +109,21 @@ class QuotaLogStore(Protocol):
 
     async def close(self) -> None: ...
 
-    async def append(self, rows: Sequence[QuotaRow]) -> None:
-        """Write the rows in one statement; return once durable, raise if not."""
+    async def append(self, rows: Sequence[QuotaRow], refusals: Sequence[RefusalRow] = ()) -> None:
+        """Write the rows and the refused bid ids (keyed by session) in one statement;
+        return once durable, raise if not."""
+
+    async def refusal_of(self, session_id: int, paddle: str, bid_id: str) -> RefusalRow | None:
+        """The stored refusal of one bid id, if any."""
 
     async def claim(self, session_id: int) -> bool:
         """Take the session's ownership (its advisory lock); False if another process has it."""
 
     async def live_session_ids(self) -> list[int]: ...
 
-    async def load(self, session_id: int) -> LoadedSession | None: ...
+    async def load(self, session_id: int, *, refusals_max: int = 200_000) -> LoadedSession | None:
+        """The session, its log, its admitted paddles, and the newest ``refusals_max`` + 1 of
+        its refusals."""
 
 
 class Watcher(Protocol):
@@ -125,7 +137,8 @@ class QuotaEngineSettings:
     publish_s: float = 1.0
     """Cadence of the public view to watchers (0: only when ``publish()`` is called)."""
     refusals_max: int = 200_000
-    """Refused bid ids remembered per session (oldest let go first)."""
+    """Refused bid ids held in memory per session (oldest let go first). Every refusal stays
+    in ``quota_refusals``: a repeat of one let go of is looked up there before it is judged."""
     retry_after_s: float = 0.5
 
 
@@ -198,6 +211,8 @@ class _Pending:
     result: Any
     key: BidKey | None = None
     closes: bool = False
+    refusal: tuple[int, AuctionRejected, RefusalRow] | None = None
+    """(amount_fen, the refusal, its row) of a refused bid id, answered once durable."""
 
 
 def _row(session_id: int, event: Event) -> QuotaRow:
@@ -250,11 +265,12 @@ class QuotaEngine:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._publisher: asyncio.Task[None] | None = None
         self.rows_written = 0
+        self.refusals_written = 0
         self._writer: GroupWriter[_Pending] = GroupWriter(
             self._write,
             committed=self._committed,
             failed=self._failed,
-            size=lambda p: len(p.rows),
+            size=lambda p: len(p.rows) + (p.refusal is not None),
             rows_max=self.settings.flush_rows_max,
             fill_past_max=True,
             name="quota-writer",
@@ -353,7 +369,7 @@ class QuotaEngine:
     async def _load(self, session_id: int) -> _Session:
         if not await self._store.claim(session_id):
             raise EngineUnavailable(f"quota session {session_id} is owned by another process")
-        loaded = await self._store.load(session_id)
+        loaded = await self._store.load(session_id, refusals_max=self.settings.refusals_max)
         if loaded is None:
             raise NotFound(
                 f"quota session {session_id} not found",
@@ -379,6 +395,7 @@ class QuotaEngine:
         for e in loaded.events:
             if isinstance(e, QuotaBidAccepted):
                 s.ids.accepted[(e.paddle, e.bid_id)] = self._answer_replayed(s, e)
+        s.ids.load_refusals(loaded.refusals, refusal_from_row)
         self._sessions[loaded.session_id] = s
         if book.closed is not None:
             if not loaded.settled:
@@ -467,27 +484,51 @@ class QuotaEngine:
         answer: BidAnswer = await self._bid(s, paddle, bid_id, amount_fen, now)
         return answer
 
-    def _bid(
+    async def _bid_after_lookup(
         self, s: _Session, paddle: str, bid_id: str, amount_fen: int, now: datetime | None
+    ) -> BidAnswer:
+        """A session that let go of some refusals from memory: look the bid id up first."""
+        row = await self._store.refusal_of(s.id, paddle, bid_id)
+        if row is not None:
+            key, amount, exc = refusal_from_row(row)
+            s.ids.refuse(key, amount, exc)
+        answer: BidAnswer = await self._bid(s, paddle, bid_id, amount_fen, now, looked_up=True)
+        return answer
+
+    def _bid(
+        self,
+        s: _Session,
+        paddle: str,
+        bid_id: str,
+        amount_fen: int,
+        now: datetime | None,
+        *,
+        looked_up: bool = False,
     ) -> asyncio.Future[Any]:
         key = (paddle, bid_id)
-        repeat = s.ids.repeat(asyncio.get_running_loop(), key, amount_fen)
+        loop = asyncio.get_running_loop()
+        repeat = s.ids.repeat(loop, key, amount_fen)
         if repeat is not None:
             return asyncio.shield(repeat)  # a done answer as it is; the first's, shielded
         if s.reloading:
             return _done(error=EngineUnavailable("the session is being reloaded"))
+        if s.ids.let_go and not looked_up:
+            return asyncio.ensure_future(self._bid_after_lookup(s, paddle, bid_id, amount_fen, now))
         when = self.now() if now is None else utc_ms(now)
+        fut: asyncio.Future[Any] = loop.create_future()
         try:
             (event,) = s.book.handle(PlaceBid(bid_id=bid_id, paddle=paddle, amount_fen=amount_fen), when)
         except AuctionRejected as exc:
             if exc.reason is AuctionReason.CLOSED:
                 self._tick(s, when)
-            if exc.reason not in (AuctionReason.BAD_COMMAND, AuctionReason.BAD_AMOUNT):
-                s.ids.refuse(key, amount_fen, exc)
-            return _done(error=refusal_copy(exc))
+            if exc.reason in (AuctionReason.BAD_COMMAND, AuctionReason.BAD_AMOUNT):
+                return _done(error=refusal_copy(exc))  # names no attempt: not remembered
+            s.ids.wait(key, amount_fen, fut)
+            row = refusal_row(s.id, paddle, bid_id, amount_fen, when, exc)
+            self._enqueue(_Pending(s, [], fut, None, key=key, refusal=(amount_fen, exc, row)))
+            return asyncio.shield(fut)
         assert isinstance(event, QuotaBidAccepted)
         answer = self._answer(s, event, s.book.config)
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         s.ids.wait(key, amount_fen, fut)
         self._enqueue(_Pending(s, [_row(s.id, event)], fut, answer, key=key))
         return asyncio.shield(fut)
@@ -613,21 +654,36 @@ class QuotaEngine:
         session whose every queued decision is in the batch, taken before the write: the
         view as it stands after the batch, published once the batch has committed."""
         rows: list[QuotaRow] = []
+        refusals: list[RefusalRow] = []
         for p in batch:
             p.session.queued -= 1
             rows.extend(p.rows)
+            if p.refusal is not None:
+                refusals.append(p.refusal[2])
         views = {
             s.id: self._view(s.id, s.book)
             for s in {p.session.id: p.session for p in batch}.values()
             if s.queued == 0
         }
-        await self._store.append(rows)
+        if refusals:
+            await self._store.append(rows, refusals)
+        else:
+            await self._store.append(rows)
         self.rows_written += len(rows)
+        self.refusals_written += len(refusals)
         return views
 
     def _committed(self, batch: list[_Pending], views: dict[int, dict[str, Any]]) -> None:
         for p in batch:
             s = p.session
+            if p.refusal is not None:
+                assert p.key is not None
+                amount_fen, exc, _row_ = p.refusal
+                s.ids.inflight.pop(p.key, None)
+                s.ids.refuse(p.key, amount_fen, exc)
+                if p.future is not None and not p.future.done():
+                    p.future.set_exception(refusal_copy(exc))
+                continue
             s.committed_seq = max(s.committed_seq, p.rows[-1][1])
             if p.key is not None:
                 s.ids.inflight.pop(p.key, None)
@@ -683,7 +739,7 @@ class QuotaEngine:
     async def _reload(self, s: _Session) -> None:
         while self._running:
             try:
-                loaded = await self._store.load(s.id)
+                loaded = await self._store.load(s.id, refusals_max=self.settings.refusals_max)
             except Exception:  # the database is still away: try again
                 await asyncio.sleep(self.settings.retry_after_s)
                 continue

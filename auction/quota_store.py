@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from auction.errors import EngineUnavailable
+from auction.lot_log import RefusalRow
 from auction.model import event_from_dict
 from auction.quota import QUOTA_EVENT_TYPES, quota_config_from_dict
 from auction.quota_engine import QUOTA_LOCK_CLASS, LoadedSession, QuotaRow
@@ -27,6 +28,19 @@ SELECT s, q, a, t, pd, b, d::jsonb
 FROM unnest($1::bigint[], $2::int[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[])
      AS u(s, q, a, t, pd, b, d)
 """
+
+# A flush with refusals is still one statement (a data-modifying CTE runs once, whether or
+# not the outer statement reads it): the refused bid ids and the events commit together.
+_INSERT_ROWS_AND_REFUSALS = """
+WITH refused AS (
+    INSERT INTO quota_refusals (session_id, paddle, bid_id, amount_fen, at, code, answer)
+    SELECT s, pd, b, amt, a, c, d::jsonb
+    FROM unnest($8::bigint[], $9::text[], $10::text[], $11::bigint[], $12::timestamptz[], $13::text[], $14::text[])
+         AS r(s, pd, b, amt, a, c, d)
+    ON CONFLICT (session_id, paddle, bid_id) DO NOTHING
+)""" + _INSERT_ROWS
+
+_REFUSAL_COLUMNS = "session_id, paddle, bid_id, amount_fen, at, code, answer::text"
 
 
 class PgQuotaLogStore:
@@ -72,10 +86,28 @@ class PgQuotaLogStore:
         self._conn = conn
         return conn
 
-    async def append(self, rows: Sequence[QuotaRow]) -> None:
+    async def append(self, rows: Sequence[QuotaRow], refusals: Sequence[RefusalRow] = ()) -> None:
+        """The rows and the refused bid ids (``auction.lot_log.RefusalRow``, keyed by session)
+        in one statement."""
+        columns = list(zip(*rows, strict=True)) if rows else [[] for _ in range(7)]
         async with self._lock:
             conn = await self._writer()
-            await conn.execute(_INSERT_ROWS, *zip(*rows, strict=True))
+            if not refusals:
+                await conn.execute(_INSERT_ROWS, *columns)
+                return
+            await conn.execute(_INSERT_ROWS_AND_REFUSALS, *columns, *zip(*refusals, strict=True))
+
+    async def refusal_of(self, session_id: int, paddle: str, bid_id: str) -> RefusalRow | None:
+        """The stored refusal of one bid id, if any."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                f"SELECT {_REFUSAL_COLUMNS} FROM quota_refusals "
+                "WHERE session_id = $1 AND paddle = $2 AND bid_id = $3",
+                session_id,
+                paddle,
+                bid_id,
+            )
+        return None if row is None else tuple(row)  # type: ignore[return-value]
 
     async def claim(self, session_id: int) -> bool:
         if session_id in self._owned:
@@ -93,7 +125,9 @@ class PgQuotaLogStore:
         async with self._pool.acquire() as conn:
             return await live_session_ids(conn)
 
-    async def load(self, session_id: int) -> LoadedSession | None:
+    async def load(self, session_id: int, *, refusals_max: int = 200_000) -> LoadedSession | None:
+        """The session, its log, its admitted paddles and the newest ``refusals_max`` + 1 of
+        its refused bid ids (so that the engine knows whether it has them all)."""
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(
                 "SELECT id, title, config, result IS NOT NULL AS recorded FROM quota_sessions WHERE id = $1",
@@ -109,6 +143,12 @@ class PgQuotaLogStore:
                 "ORDER BY admitted_at, paddle",
                 session_id,
             )
+            refused = await conn.fetch(
+                f"SELECT {_REFUSAL_COLUMNS} FROM quota_refusals WHERE session_id = $1 "
+                "ORDER BY at DESC, paddle DESC, bid_id DESC LIMIT $2",
+                session_id,
+                refusals_max + 1,
+            )
         return LoadedSession(
             session_id=session_id,
             title=row["title"],
@@ -116,6 +156,7 @@ class PgQuotaLogStore:
             events=[event_from_dict(r["data"], QUOTA_EVENT_TYPES) for r in events],
             admitted=[r["paddle"] for r in admitted],
             settled=row["recorded"],
+            refusals=[tuple(r) for r in reversed(refused)],  # type: ignore[misc]
         )
 
 

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from auction.errors import AuctionReason, AuctionRejected, EngineUnavailable
+from auction.lot_log import RefusalRow
 from auction.model import event_from_dict
 from auction.quota import (
     QUOTA_EVENT_TYPES,
@@ -50,6 +51,7 @@ class MemoryStore:
     def __init__(self, config: QuotaConfig, admitted: Sequence[str] = ()) -> None:
         self.config = config
         self.rows: list[QuotaRow] = []
+        self.refusals: dict[tuple[str, str], RefusalRow] = {}
         self.admitted = list(admitted)
         self.fail_next = False
         self.appends = 0
@@ -58,7 +60,7 @@ class MemoryStore:
 
     async def close(self) -> None: ...
 
-    async def append(self, rows: Sequence[QuotaRow]) -> None:
+    async def append(self, rows: Sequence[QuotaRow], refusals: Sequence[RefusalRow] = ()) -> None:
         await asyncio.sleep(0)
         if self.fail_next:
             self.fail_next = False
@@ -66,7 +68,12 @@ class MemoryStore:
         seqs = [r[1] for r in self.rows] + [r[1] for r in rows]
         assert seqs == list(range(1, len(seqs) + 1)), "the log is gapless"
         self.rows.extend(rows)
+        for refusal in refusals:
+            self.refusals.setdefault((refusal[1], refusal[2]), refusal)
         self.appends += 1
+
+    async def refusal_of(self, session_id: int, paddle: str, bid_id: str) -> RefusalRow | None:
+        return self.refusals.get((paddle, bid_id)) if session_id == 1 else None
 
     async def claim(self, session_id: int) -> bool:
         return session_id == 1
@@ -74,10 +81,11 @@ class MemoryStore:
     async def live_session_ids(self) -> list[int]:
         return [1]
 
-    async def load(self, session_id: int) -> LoadedSession | None:
+    async def load(self, session_id: int, *, refusals_max: int = 200_000) -> LoadedSession | None:
         if session_id != 1:
             return None
-        return LoadedSession(1, "test", self.config, self.events(), list(self.admitted))
+        refused = list(self.refusals.values())[-(refusals_max + 1) :]
+        return LoadedSession(1, "test", self.config, self.events(), list(self.admitted), refusals=refused)
 
     def events(self) -> list[Any]:
         return [event_from_dict(orjson.loads(r[6]), QUOTA_EVENT_TYPES) for r in self.rows]
@@ -255,3 +263,39 @@ async def test_an_admission_committed_by_another_process_is_logged_ahead_of_the_
     assert [e.type_name for e in store.events()] == ["bidder_admitted", "quota_bid_accepted"]
     assert answer.event.seq == 2
     await engine.stop()
+
+
+async def test_a_repeat_of_a_refused_bid_id_after_a_restart_gets_the_same_refusal() -> None:
+    """Issue 16 item 7 (refusals durable like acceptances), for quota sessions too: a refused
+    bid id is answered only once its refusal is written; after a restart its repeat gets the
+    same refusal (never a later acceptance), with another amount ``bid_id_reused``; and
+    once refusals were let go of from memory, a repeat is looked up in the store."""
+    config = make_config(1)
+    store = MemoryStore(config, PADDLES[:1])
+    clock = FakeClock(T0)
+    engine = await started(store, clock)
+    refused = {}
+    for bid_id in ("r0", "r1"):
+        with pytest.raises(AuctionRejected) as caught:
+            await engine.place_bid(1, PADDLES[1], bid_id, WARNING)  # not admitted
+        assert caught.value.reason is AuctionReason.NOT_ADMITTED
+        assert (PADDLES[1], bid_id) in store.refusals  # written before it was answered
+        refused[bid_id] = caught.value
+    await engine.stop()
+
+    store.admitted = list(PADDLES[:2])  # admitted since: a new judgment would accept it
+    for refusals_max in (200_000, 1):  # all in memory; r0 let go of, looked up in the store
+        settings = QuotaEngineSettings(publish_s=0, refusals_max=refusals_max)
+        engine = QuotaEngine(store, clock, settings=settings)
+        await engine.start()
+        await engine.wait_idle()
+        for bid_id in ("r0", "r1"):
+            with pytest.raises(AuctionRejected) as again:
+                await engine.place_bid(1, PADDLES[1], bid_id, WARNING)
+            assert again.value.reason is AuctionReason.NOT_ADMITTED
+            assert again.value.message_en == refused[bid_id].message_en
+        with pytest.raises(AuctionRejected) as other:
+            await engine.place_bid(1, PADDLES[1], "r0", WARNING + STEP)
+        assert other.value.reason is AuctionReason.BID_ID_REUSED
+        await engine.stop()
+    assert "quota_bid_accepted" not in [e.type_name for e in store.events()]
