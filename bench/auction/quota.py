@@ -10,14 +10,17 @@ once in the first half (at or under the warning price), and revises once or twic
 last 30 seconds of the second half within ±300 yuan of the cutoff as it stands then — so
 that 60 % of the bids fall in the last 30 s. Time is simulated (a fake clock set to each
 bid's time); the engine runs as fast as the bids can be judged and journaled, with up to
-``--in-flight`` bids awaiting their durable answer (the gateway's concurrency).
+``--in-flight`` bids awaiting their durable answer (the gateway's concurrency). The process
+runs as ``sunlit serve`` does: its event loop (uvloop unless ``SUNLIT_EVENT_LOOP`` says
+otherwise) and, once the bidders are admitted, its collector settings (``settle_heap``);
+``--plain-runtime``: the standard asyncio loop and collector, for comparison.
 
 Figures (one JSON line each, and a table):
 
 - ``engine``: bids per second and the per-bid cost (µs) of ``QuotaEngine.place_bid`` with
   the group-commit writer on PostgreSQL (``PgQuotaLogStore``), refusals included;
 - ``insert_each``: the same accepted rows, one autocommit ``INSERT`` each (a durable write
-  per bid, the naive journal);
+  per bid, the naive journal; ``--each-rows N`` times it over the first N rows only);
 - ``insert_batched``: the same rows in one ``INSERT … unnest`` per the engine's mean flush
   size (the floor for the same durability);
 - the ratios engine / insert_each and engine / insert_batched.
@@ -31,6 +34,7 @@ import argparse
 import asyncio
 import json
 import random
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -43,7 +47,9 @@ from auction.quota_engine import QuotaEngine, QuotaEngineSettings
 from auction.quota_store import PgQuotaLogStore
 from trading import migrate
 from trading.clock import FakeClock
+from trading.config import Config
 from trading.db import EmbeddedPostgres, connect, create_pool
+from web.cli import new_event_loop, settle_heap
 
 T0 = datetime(2026, 3, 21, 2, 30, tzinfo=UTC)
 WARNING = 9_270_000  # 92,700 yuan, the warning price of a 2024 session
@@ -66,7 +72,7 @@ def plan(bidders: int, seed: int) -> tuple[list[tuple[float, int, int]], int]:
 
 
 async def run_engine(dsn: str, pool: Any, config: QuotaConfig, bids: list[tuple[float, int, int]],
-                     bidders: int, in_flight: int, seed: int) -> dict[str, Any]:
+                     bidders: int, in_flight: int, seed: int, server_runtime: bool = True) -> dict[str, Any]:
     rng = random.Random(seed + 1)
     clock = FakeClock(T0 - timedelta(minutes=5))
     engine = QuotaEngine(PgQuotaLogStore(dsn, pool), clock, settings=QuotaEngineSettings(publish_s=0))
@@ -75,6 +81,8 @@ async def run_engine(dsn: str, pool: Any, config: QuotaConfig, bids: list[tuple[
     for i in range(0, bidders, 5000):
         await engine.admit(1, paddles[i : i + 5000])
     await engine.wait_idle()
+    if server_runtime:
+        settle_heap()  # as `sunlit serve` does once started: the collector's pauses out of the timings
     book = engine.book(1)
     assert book is not None
     window: set[asyncio.Future[Any]] = set()
@@ -129,20 +137,22 @@ async def run_engine(dsn: str, pool: Any, config: QuotaConfig, bids: list[tuple[
     }
 
 
-async def run_inserts(pool: Any, batch: int) -> dict[str, Any]:
+async def run_inserts(pool: Any, batch: int, each_rows: int | None) -> dict[str, Any]:
     """The engine's accepted-bid rows, written again into a copy of the table: one autocommit
-    INSERT per row, then one INSERT … unnest per ``batch`` rows."""
+    INSERT per row (over the first ``each_rows`` of them when given: a sample, the figure is
+    per row), then one INSERT … unnest per ``batch`` rows (all of them)."""
     async with pool.acquire() as conn:
         rows = await conn.fetch(
             "SELECT session_id, seq, at, type, paddle, bid_id, data::text AS data FROM quota_events "
             "WHERE session_id = 1 AND type = 'quota_bid_accepted' ORDER BY seq"
         )
         rows = [tuple(r) for r in rows]
-        figures: dict[str, Any] = {"rows": len(rows)}
+        each_part = rows[:each_rows] if each_rows else rows
+        figures: dict[str, Any] = {"rows": len(rows), "insert_each_rows": len(each_part)}
         for name in ("each", "batched"):
             await conn.execute(f"CREATE TABLE bench_{name} (LIKE quota_events INCLUDING ALL)")
         started = time.perf_counter()
-        for r in rows:
+        for r in each_part:
             await conn.execute(
                 "INSERT INTO bench_each (session_id, seq, at, type, paddle, bid_id, data) "
                 "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)",
@@ -160,8 +170,8 @@ async def run_inserts(pool: Any, batch: int) -> dict[str, Any]:
             )
         batched = time.perf_counter() - started
     figures.update(
-        insert_each_rows_per_s=round(len(rows) / each),
-        insert_each_us=round(each / len(rows) * 1e6, 1),
+        insert_each_rows_per_s=round(len(each_part) / each),
+        insert_each_us=round(each / len(each_part) * 1e6, 1),
         insert_batched_rows_per_s=round(len(rows) / batched),
         insert_batched_us=round(batched / len(rows) * 1e6, 1),
     )
@@ -175,6 +185,10 @@ async def main() -> None:
     p.add_argument("--plates", type=int, default=None)
     p.add_argument("--in-flight", type=int, default=2000)
     p.add_argument("--seed", type=int, default=15)
+    p.add_argument("--each-rows", type=int, default=None,
+                   help="time the per-row INSERT baseline over this many rows only (default: all)")
+    p.add_argument("--plain-runtime", action="store_true",
+                   help="the standard asyncio loop and collector settings, not the server's")
     a = p.parse_args()
     scale = 20 if a.quick else 1
     bidders = a.bidders or 221_109 // scale
@@ -193,13 +207,14 @@ async def main() -> None:
             )
             await conn.close()
             pool = await create_pool(dsn, min_size=2, max_size=4)
-            engine = await run_engine(dsn, pool, config, bids, bidders, a.in_flight, a.seed)
-            inserts = await run_inserts(pool, max(1, round(engine["rows_per_flush"])))
+            engine = await run_engine(dsn, pool, config, bids, bidders, a.in_flight, a.seed, not a.plain_runtime)
+            inserts = await run_inserts(pool, max(1, round(engine["rows_per_flush"])), a.each_rows)
             await pool.close()
         finally:
             pg.stop()
     figures = {
         "scale": "quick (1/20)" if a.quick else "full",
+        "runtime": "plain asyncio" if a.plain_runtime else "the server's (event loop, collector)",
         "bidders": bidders,
         "plates": plates,
         "share_in_last_30_s": round(last30 / len(bids), 3),
@@ -215,4 +230,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    # the server's event loop (uvloop unless SUNLIT_EVENT_LOOP says otherwise) unless --plain-runtime
+    kind = "asyncio" if "--plain-runtime" in sys.argv else Config.from_env().event_loop
+    with asyncio.Runner(loop_factory=lambda: new_event_loop(kind)) as runner:
+        runner.run(main())
