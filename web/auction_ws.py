@@ -518,8 +518,9 @@ class Client:
             self.error(exc, _bid_context(op))
             return
         self.in_flight += 1
+        arrived = self.loop.time()
         future = self.engine.place_bid(op.lot_id, paddle, op.bid_id, op.amount_fen)
-        future.add_done_callback(partial(self._answered, op, self.loop.time()))
+        future.add_done_callback(partial(self._answered, op, arrived))
 
     def _answered(
         self, op: protocol.BidOp, arrived: float, future: asyncio.Future[BidAccepted]
