@@ -153,8 +153,11 @@ log = logging.getLogger("sunlit.auction.engine")
 class EngineHooks:
     """After-commit work the engine starts in its own tasks."""
 
-    reveal_reserve: Callable[[int, str], Awaitable[tuple[int, bytes]]] | None = None
-    """(lot id, commitment) → (reserve_fen, salt): open the sealed reserve at the close."""
+    reveal_reserve: Callable[[int, str], Awaitable[tuple[int, bytes] | None]] | None = None
+    """(lot id, commitment) → (reserve_fen, salt): open the sealed reserve at the close; or
+    None: the reserve's key is with its custodians, who have been told — the lot waits in
+    ``awaiting_reserve`` until their hand-in sends ``RevealReserve`` (the hook runs again
+    whenever the lot is loaded again, and then answers with a reveal stored meanwhile)."""
     lot_closed: Callable[[int, LotState], Awaitable[None]] | None = None
     """Record the result of a closed lot (idempotent: it may run again after a restart)."""
 
@@ -914,8 +917,9 @@ class Engine:
 
     async def _reveal(self, lot_id: int, commitment: str) -> None:
         assert self.hooks.reveal_reserve is not None
-        reserve_fen, salt = await self.hooks.reveal_reserve(lot_id, commitment)
-        await self.execute(lot_id, RevealReserve(reserve_fen=reserve_fen, salt=salt))
+        reveal = await self.hooks.reveal_reserve(lot_id, commitment)
+        if reveal is not None:
+            await self.execute(lot_id, RevealReserve(reserve_fen=reveal[0], salt=reveal[1]))
 
     def _spawn(self, coro: Awaitable[Any], name: str) -> None:
         task = asyncio.ensure_future(coro)

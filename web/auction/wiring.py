@@ -27,18 +27,6 @@ from web.auction.common import CLUSTER, RESERVE_KEY, api_auction, log
 from web.auction_quota import QUOTA_ROUTER
 from web.auction_ws import ENGINE, GATEWAY, Gateway, GatewaySettings, api_ws
 
-
-class AwaitingCustodians(asyncio.CancelledError):
-    """The reveal hook's "not now": the reserve's key is split among custodians, who have
-    been told; their hand-in (``POST …/reserve/shares``) sends ``RevealReserve``. A
-    cancellation, so that the engine's background task ends quietly (no error logged) and
-    ``wait_idle`` does not wait for people; the hook runs again if the lot is loaded again
-    (a restart, a takeover) and then answers with the reveal if it was stored meanwhile."""
-
-    def __init__(self, lot_id: int) -> None:
-        super().__init__(f"lot {lot_id}: the reserve awaits its custodians")
-
-
 # -- wiring -----------------------------------------------------------------------------------------------
 
 
@@ -65,15 +53,15 @@ async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
     key = ReserveKey.load_or_create(_reserve_key_path(app))
     app[RESERVE_KEY] = key
 
-    async def reveal(lot_id: int, commitment: str) -> tuple[int, bytes]:
+    async def reveal(lot_id: int, commitment: str) -> tuple[int, bytes] | None:
         async with pool.acquire() as conn:
             try:
                 return await service.open_reserve(conn, key, lot_id=lot_id, commitment=commitment)
-            except service.HeldByCustodians:
+            except service.HeldByCustodians:  # told once; their hand-in sends the reveal
                 await service.call_custodians(
                     conn, audit, clock.now(), lot_id=lot_id, commitment=commitment
                 )
-        raise AwaitingCustodians(lot_id)
+        return None
 
     async def closed(lot_id: int, state: LotState) -> None:
         async with pool.acquire() as conn:
