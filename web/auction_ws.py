@@ -24,7 +24,9 @@ Authentication: a bearer token in ``Authorization``, in ``?token=``, or in a fir
 paddle its organisation holds on the lot — the stream never shows who is behind a paddle.
 The gateway keeps a map session → its open websockets (keyed by the token's hash, never the
 token); logging out (``DELETE /api/v1/sessions/current``) closes them with code 4001
-(``CLOSE_SESSION_ENDED``): a logged-out session bids on no socket it opened before.
+(``CLOSE_SESSION_ENDED``): a logged-out session bids on no socket it opened before. Every
+process hears every logout and role change (PostgreSQL NOTIFY, ``session_notice``), so this
+holds behind a load balancer too; a role change closes the user's sockets with 4002.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import logging
 import os
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -62,6 +65,9 @@ CLOSE_LAGGING = 4008
 CLOSE_SESSION_ENDED = 4001
 """Close code for the sockets of a session that logged out: log in again to bid."""
 CLOSE_SESSION_ENDED_REASON = "session ended (logged out) / 会话已结束".encode()
+CLOSE_ROLE_CHANGED = 4002
+"""The user's role changed (in any process): reconnect; the socket is then the new role's."""
+CLOSE_ROLE_CHANGED_REASON = "role changed: reconnect / 角色已变更，请重新连接".encode()
 
 
 def session_key(token: str) -> str:
@@ -157,6 +163,7 @@ class Gateway:
         self.clients: set[Client] = set()
         self.by_session: dict[str, set[Client]] = {}
         """session_key(token) → the open sockets authenticated with it."""
+        self._closing: set[asyncio.Future[Any]] = set()
         self._dirty: dict[Client, None] = {}
         self._flush_scheduled = False
         self._held: dict[Client, None] = {}
@@ -266,11 +273,30 @@ class Gateway:
     async def end_session(self, token: str) -> int:
         """The session logged out: close every socket it opened (code 4001). How many."""
         clients = self.by_session.pop(session_key(token), set())
-        await asyncio.gather(
-            *(c.close(CLOSE_SESSION_ENDED, CLOSE_SESSION_ENDED_REASON) for c in clients),
-            return_exceptions=True,
-        )
+        await self._close(clients, CLOSE_SESSION_ENDED, CLOSE_SESSION_ENDED_REASON)
         return len(clients)
+
+    @staticmethod
+    async def _close(clients: Iterable[Client], code: int, reason: bytes) -> None:
+        await asyncio.gather(*(c.close(code, reason) for c in clients), return_exceptions=True)
+
+    def session_notice(self, notice: str) -> None:
+        """What any process announced (``trading.parties.sessions``): a logout closes the
+        session's sockets here (4001), a role change the user's (4002: reconnect, and the
+        socket is authenticated with the new role). Closing is started, not awaited."""
+        kind, _, ref = notice.partition(":")
+        if kind == "session":
+            clients = self.by_session.pop(ref, set())
+            code, reason = CLOSE_SESSION_ENDED, CLOSE_SESSION_ENDED_REASON
+        elif kind == "user" and ref.isascii() and ref.isdigit():
+            clients = {c for c in self.clients if c.user is not None and c.user.id == int(ref)}
+            code, reason = CLOSE_ROLE_CHANGED, CLOSE_ROLE_CHANGED_REASON
+        else:
+            return
+        if clients:
+            task = asyncio.ensure_future(self._close(clients, code, reason))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     async def close_all(self) -> None:
         await asyncio.gather(

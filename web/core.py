@@ -371,13 +371,26 @@ LISTEN_START_S = 10.0
 """How long a start waits for the session listener before serving without the cache."""
 
 
+def _to_gateway(app: web.Application, notice: str) -> None:
+    """A logout or a role change in any process closes the websockets of that session or
+    user here too (``Gateway.session_notice``)."""
+    from web.auction_ws import GATEWAY  # the auction gateway is optional: an app may have none
+
+    gateway = app.get(GATEWAY)
+    if gateway is not None:
+        gateway.session_notice(notice)
+
+
 async def _session_listener_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The session cache hears the logouts and role changes of every process (LISTEN); until
-    it does, it caches nothing (``trading.parties.sessions``)."""
+    """The session cache and the auction gateway hear the logouts and role changes of every
+    process (LISTEN); until it does, the cache caches nothing (``trading.parties.sessions``)."""
     cache = app[SESSIONS]
     cache.suspend()
     listening = asyncio.Event()
-    task = asyncio.create_task(sessions.listen(app[keys.DSN], cache, listening), name="session-listener")
+    task = asyncio.create_task(
+        sessions.listen(app[keys.DSN], cache, listening, also=lambda notice: _to_gateway(app, notice)),
+        name="session-listener",
+    )
     try:
         await asyncio.wait_for(listening.wait(), LISTEN_START_S)
     except TimeoutError:
@@ -393,8 +406,7 @@ async def _session_listener_ctx(app: web.Application) -> AsyncIterator[None]:
 def setup(app: web.Application, api: Api, registry: EventRegistry) -> None:
     api.endpoints.extend(api_core.endpoints)
     app[SESSIONS] = SessionCache(app[keys.CONFIG].session_cache_s)
-    if app[keys.CONFIG].session_cache_s > 0:
-        app.cleanup_ctx.append(_session_listener_ctx)
+    app.cleanup_ctx.append(_session_listener_ctx)  # also without a cache: the gateway listens
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/v1/openapi.json", openapi)

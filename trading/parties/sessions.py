@@ -188,10 +188,17 @@ def _retrieve(task: asyncio.Task[User]) -> None:
 
 
 async def listen(dsn: str, cache: SessionCache, listening: asyncio.Event | None = None,
-                 retry_s: float = LISTEN_RETRY_S) -> None:
+                 retry_s: float = LISTEN_RETRY_S, also: Callable[[str], None] | None = None) -> None:
     """Until cancelled: LISTEN on ``SESSIONS_CHANNEL`` on a connection of its own and pass
-    every notice to the cache, which is suspended whenever the connection is not up (and
-    again after a retry). ``listening`` is set once first listening."""
+    every notice to the cache (and then to ``also``: whoever else holds sessions open, such
+    as the auction gateway's websockets), which is suspended whenever the connection is not
+    up (and again after a retry). ``listening`` is set once first listening."""
+
+    def heard(_conn: object, _pid: int, _channel: str, notice: str) -> None:
+        cache.forget_notice(notice)
+        if also is not None:
+            also(notice)
+
     while True:
         lost = asyncio.Event()
         try:
@@ -202,7 +209,7 @@ async def listen(dsn: str, cache: SessionCache, listening: asyncio.Event | None 
             continue
         try:
             conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
-            await conn.add_listener(SESSIONS_CHANNEL, lambda _conn, _pid, _channel, notice: cache.forget_notice(notice))
+            await conn.add_listener(SESSIONS_CHANNEL, heard)
             cache.resume()
             if listening is not None:
                 listening.set()
