@@ -23,6 +23,7 @@ import asyncpg
 from aiohttp import web
 from pydantic import AwareDatetime, Field
 
+from auction import service as auction_service
 from trading.calendar import EventContext, EventRegistry
 from trading.calendar import events as calendar
 from trading.config import Config
@@ -214,7 +215,8 @@ def build_watch() -> Watch:
 
     watch = Watch(
         done={**bidding_watch.DONE, "ledger.refund_overdue": _refund_paid,
-              "experts.summons_unanswered": _panel_complete},
+              "experts.summons_unanswered": _panel_complete,
+              "auction.reserve_overdue": auction_service.reserve_opened},
         scans=dict(bidding_watch.SCANS),
     )
     watch.check()

@@ -43,12 +43,15 @@ from auction.service.common import (
     yuan,
 )
 from auction.service.custody import (
+    RESERVE_DUE_EVENT,
     HeldByCustodians,
     call_custodians,
     custody_status,
     hand_in_share,
     my_custody,
     my_sealed_share,
+    reserve_due,
+    reserve_opened,
 )
 from auction.service.lots import (
     create_land_lot,
@@ -64,6 +67,7 @@ from auction.service.results import bidders, confirmation, export_log, result, s
 from auction.service.settlement import settle, settle_session_deposits
 
 __all__ = [
+    "RESERVE_DUE_EVENT",
     "START_EVENT",
     "HeldByCustodians",
     "admit",
@@ -87,6 +91,8 @@ __all__ = [
     "open_reserve",
     "lottery_seed_commitments",
     "record_action",
+    "reserve_due",
+    "reserve_opened",
     "result",
     "schedule_lot",
     "schedule_session",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -24,8 +24,9 @@ from auction.rules import reserve_commitment
 from crypto.errors import KeyFormatError, SealedBoxError, ShamirError
 from crypto.keys import b64url_encode
 from crypto.shamir import MAX_SHARES, Share, rebuild_x25519
-from trading import supervision
+from trading import calendar, supervision
 from trading.audit import AuditLog
+from trading.calendar import EventContext
 from trading.context import Actor
 from trading.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from trading.notices import add_notice
@@ -116,14 +117,27 @@ async def store_custody(
 # -- at the close ---------------------------------------------------------------------------------
 
 
+RESERVE_DUE_EVENT = "auction.reserve_due"
+RESERVE_CUSTODY_WAIT = timedelta(hours=1)
+"""How long after the close the custodians have before the supervisors are alerted
+(``auction.reserve_overdue``, RULES S4); the lot waits for them all the same."""
+
+
+def reserve_watch_ref(lot_id: int, commitment: str) -> str:
+    return f"reserve:{lot_id}:{commitment}"
+
+
 async def call_custodians(
     conn: asyncpg.Connection, audit: AuditLog, now: datetime, *, lot_id: int, commitment: str
 ) -> bool:
     """Bidding is over and the reserve awaits its custodians: tell each of them, once
-    (a notice, an audit entry). True if they were told now."""
+    (a notice, an audit entry), and watch the time they take (``reserve_due``). True if they
+    were told now."""
     async with conn.transaction():
         if not await reserve_store.mark_notified(conn, lot_id, commitment, now):
             return False
+        await calendar.schedule(conn, kind=RESERVE_DUE_EVENT, ref=reserve_watch_ref(lot_id, commitment),
+                                due_at=now + RESERVE_CUSTODY_WAIT, now=now)  # fmt: skip
         holders = await reserve_store.custodians(conn, lot_id, commitment)
         for c in holders:
             await add_notice(
@@ -149,6 +163,38 @@ async def call_custodians(
             detail={"commitment": commitment, "custodians": [c["username"] for c in holders]},
         )
     return True
+
+
+async def reserve_opened(conn: asyncpg.Connection, watch_ref: str) -> bool:
+    """Whether the reserve a ``reserve_watch_ref`` names has been opened (or is gone)."""
+    _, lot_id, commitment = watch_ref.split(":", 2)
+    custody = await reserve_store.get_custody(conn, int(lot_id), commitment)
+    return custody is None or custody["opened_at"] is not None
+
+
+async def reserve_due(ctx: EventContext) -> None:
+    """``auction.reserve_due``: the custodians have had their hour; if the reserve is still
+    sealed, the supervisors are alerted (once; resolved when it opens)."""
+    ref = ctx.event.ref
+    if await reserve_opened(ctx.conn, ref):
+        return
+    _, lot_id, commitment = ref.split(":", 2)
+    handed_in = sum(1 for c in await reserve_store.custodians(ctx.conn, int(lot_id), commitment)
+                    if c["handed_in_at"] is not None)  # fmt: skip
+    custody = await reserve_store.get_custody(ctx.conn, int(lot_id), commitment)
+    assert custody is not None
+    await supervision.overdue(
+        ctx.conn,
+        ctx.now,
+        kind="auction.reserve_overdue",
+        ref=ref,
+        object_id=lot_id,
+        due_at=ctx.event.due_at,
+        message_en=f"Lot {lot_id}'s sealed reserve is still unopened: {handed_in} of the "
+        f"{custody['threshold_k']} shares needed were handed in",
+        message_zh=f"标的 {lot_id} 的密封底价仍未开启：所需 {custody['threshold_k']} 份密钥份额仅提交 {handed_in} 份",
+        detail={"handed_in": handed_in, "threshold_k": custody["threshold_k"]},
+    )
 
 
 async def _custody(

@@ -343,3 +343,42 @@ async def test_custodians_hand_in_the_reserve_share_in_their_page(
     assert result["outcome"] == "sold" and result["reserve"]["reserve_fen"] == START
     private_keys = [key_file.read_text().strip().encode() for _, _, key_file in trio]
     assert bodies and not any(k in body for k in private_keys for body in bodies)  # never sent
+
+
+async def test_custodians_slower_than_an_hour_raise_one_alert_resolved_when_they_open_it(
+    make_client: Any, clock: Any, tmp_path: Path
+) -> None:
+    """RULES S4 (every overdue step is watched) with A3: a sealed reserve still unopened an
+    hour after the close raises one ``auction.reserve_overdue`` alert for the supervisors
+    (the lot keeps waiting: only the custodians can open it); the watch resolves the alert
+    once they have."""
+    client = await make_client(session_ttl_s=60 * 86400)  # the listing lasts ten days
+    app = client.server.app
+    url = str(client.make_url("")).rstrip("/")
+    lot_id, trio = await _awaiting_custodians(client, clock, tmp_path, START)
+
+    async def overdue_alerts() -> list[dict[str, Any]]:
+        while await app[keys.SCHEDULER].run_due():
+            pass
+        async with app[keys.POOL].acquire() as conn:
+            rows = await conn.fetch("SELECT * FROM alerts WHERE kind = 'auction.reserve_overdue'")
+        return [dict(r) for r in rows]
+
+    clock.advance(minutes=59)
+    assert await overdue_alerts() == []
+    clock.advance(minutes=2)
+    [alert] = await overdue_alerts()
+    assert alert["object_id"] == str(lot_id) and alert["object_type"] == "auction_lot"
+    assert alert["state"] == "open" and "0 of the 2 shares" in alert["message_en"]
+    clock.advance(hours=1)
+    assert len(await overdue_alerts()) == 1  # once
+
+    for _, headers, key in trio[:2]:
+        token = headers["Authorization"].split()[1]
+        assert await cli_in_thread("auction", "reserve-share", "--url", url, f"--token={token}",
+                                   "--lot", str(lot_id), "--key", str(key)) == 0  # fmt: skip
+    await app[ENGINE].wait_idle()
+    assert (await (await client.get(f"/api/v1/auctions/lots/{lot_id}")).json())["live"]["phase"] == "closed"
+    clock.advance(hours=1, minutes=1)  # the watch sweeps every hour (SupervisionSettings.sweep_interval_s)
+    [alert] = await overdue_alerts()
+    assert alert["state"] == "resolved"

@@ -62,7 +62,7 @@ def test_every_watched_step_names_its_rule_and_is_unique() -> None:
     assert {"award.contract_overdue", "bidding.opening_overdue", "ledger.refund_overdue",
             "experts.summons_unanswered", "bidding.late_change", "bidding.objection_unanswered",
             "award.publicity_overdue", "award.complaint_accept_overdue",
-            "award.complaint_decide_overdue", "award.objection_overdue"} == set(kinds)  # fmt: skip
+            "award.complaint_decide_overdue", "award.objection_overdue", "auction.reserve_overdue"} == set(kinds)  # fmt: skip
     assert all(w.rule and w.what_en and w.what_zh and w.resolves_en and w.resolves_zh for w in rules.WATCHED)
 
 

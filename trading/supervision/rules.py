@@ -150,6 +150,12 @@ WATCHED: tuple[WatchedStep, ...] = (
         "the refund is paid (or the money in suspense returned)", "已退还（或挂账款项已退回）", "deposit",
     ),
     WatchedStep(
+        "auction.reserve_overdue", "A3", W,
+        "sealed reserve not opened by its custodians within 1 hour of the close",
+        "竞价结束 1 小时内保管人未开启密封底价",
+        "the custodians open the reserve", "保管人已开启底价", "auction_lot",
+    ),
+    WatchedStep(
         "experts.summons_unanswered", "E5, E6", Severity.INFO,
         "expert summons unanswered in time (counted as a decline; a replacement is called)",
         "专家通知未在规定时间内答复（视为拒绝，依次递补）",

@@ -165,3 +165,4 @@ def setup(app: web.Application, api: Api, registry: EventRegistry) -> None:
                 raise outcome
 
     registry.register(service.START_EVENT, on_start)
+    registry.register(service.RESERVE_DUE_EVENT, service.reserve_due)
