@@ -24,7 +24,8 @@ the server-side bid → ack p50/p99 of each process (``GET /auctions/engine``), 
 p50/p99 of each generator, and over the bids answered by their own process against the
 forwarded ones; bids forwarded; CPU seconds of each server process, of the generators and of
 PostgreSQL during the session; the load average; what PostgreSQL's busy client backends were
-doing (``pg_stat_activity`` every 0.5 s). A table and one JSON line.
+doing (``pg_stat_activity`` every 0.5 s); every 2 s, the machine's busy CPU and the bench's
+share of it. A table and one JSON line.
 """
 
 from __future__ import annotations
@@ -85,13 +86,43 @@ def children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def sample_load(samples: list[float], stop: asyncio.Event) -> None:
+def machine_cpu_s() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine, every core, since boot (/proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(fields) - fields[3] - fields[4]) / tick, sum(fields) / tick
+
+
+def bench_cpu_s(pids: list[int], pg_root: Path) -> float:
+    """CPU seconds of the bench's processes: servers, generators, PostgreSQL."""
+    total = postgres_cpu_s(pg_root)
+    for pid in pids:
+        try:
+            total += process_cpu_s(pid)
+        except (OSError, IndexError):  # exited
+            pass
+    return total
+
+
+async def sample_load(
+    samples: list[float], cpu: list[list[int]], pids: list[int], pg_root: Path, stop: asyncio.Event
+) -> None:
+    """Every 2 s: the load average, and the machine's busy CPU and the bench's share of it in
+    the interval (% of one core: 200 is both cores busy)."""
+    cores = os.cpu_count() or 1
+    busy0, total0 = machine_cpu_s()
+    bench0, t0 = bench_cpu_s(pids, pg_root), time.monotonic()
     while not stop.is_set():
         samples.append(os.getloadavg()[0])
         try:
             await asyncio.wait_for(stop.wait(), 2.0)
         except TimeoutError:
             pass
+        busy1, total1 = machine_cpu_s()
+        bench1, t1 = bench_cpu_s(pids, pg_root), time.monotonic()
+        machine = (busy1 - busy0) / max(total1 - total0, 1e-9) * 100 * cores
+        cpu.append([round(t1 - t0), round(machine), max(0, round((bench1 - bench0) / (t1 - t0) * 100))])
+        busy0, total0, bench0 = busy1, total1, bench1
 
 
 async def sample_postgres(dsn: str, counts: dict[str, int], stop: asyncio.Event) -> None:
@@ -202,7 +233,9 @@ async def main_async(
                 rss_connected = [rss_mb(n.proc.pid) for n in nodes if n.proc is not None]
                 load: list[float] = []
                 stop = asyncio.Event()
-                sampler = asyncio.create_task(sample_load(load, stop))
+                cpu_2s: list[list[int]] = []
+                pids = [n.proc.pid for n in nodes if n.proc is not None] + [g.proc.pid for g in gens]
+                sampler = asyncio.create_task(sample_load(load, cpu_2s, pids, root / "pg", stop))
                 pg_activity: dict[str, int] = {}
                 pg_sampler = asyncio.create_task(sample_postgres(dsn, pg_activity, stop))
                 cpu_before = [process_cpu_s(n.proc.pid) for n in nodes if n.proc is not None]
@@ -320,6 +353,7 @@ async def main_async(
         "postgres_cpu_s": round(pg_cpu, 1),
         "server_rss_mb_connected": rss_connected,
         "loadavg_1min_start_max_end": [round(x, 2) for x in (load[0], max(load), load[-1])] if load else None,
+        "cpu_2s_elapsed_machine_bench_pct": cpu_2s,
         "postgres_busy_samples": dict(sorted(pg_activity.items(), key=lambda kv: -kv[1])[:12]),
     }
 
