@@ -473,7 +473,9 @@ class Engine:
                 _Pending(lot, None, [], [], refused_fut, None, key, (amount_fen, exc, row))
             )
             return refused_fut
-        accepted = next(e for e in reversed(decision.events) if isinstance(e, BidAccepted))
+        accepted = decision.events[-1]  # the bid, or the cap it reached after it
+        if not isinstance(accepted, BidAccepted):
+            accepted = decision.events[-2]
         fut: asyncio.Future[Any] = loop.create_future()
         ids.wait(key, amount_fen, fut)
         self._enqueue(lot, decision, fut, accepted, bid_key=key)

@@ -27,10 +27,11 @@ one JSON codec for the lot's log and configuration: ``event_from_dict(event_to_d
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any, ClassVar
 
@@ -281,11 +282,12 @@ class LotConfig:
             **options,
         )
 
-    @property
+    @functools.cached_property
     def countdown(self) -> timedelta:
+        """Every accepted bid in the countdown adds it: built once per lot, not per bid."""
         return timedelta(seconds=self.countdown_s)
 
-    @property
+    @functools.cached_property
     def listing_quiet(self) -> timedelta:
         return timedelta(seconds=self.listing_quiet_s)
 
@@ -601,6 +603,18 @@ class BidAccepted(Event):
     amount_fen: int
     countdown_ends_at: datetime | None
 
+    @property
+    def times_text(self) -> tuple[str, str | None]:
+        """``at`` and ``countdown_ends_at`` as ``iso_time`` writes them, formatted once: the
+        log row and the bidder's ack both carry them (as ``functools.cached_property`` keeps
+        a value, in the instance's ``__dict__``, not a field: equality and the codec ignore it)."""
+        cached: tuple[str, str | None] | None = self.__dict__.get("_times_text")
+        if cached is None:
+            ends = self.countdown_ends_at
+            cached = (iso_time(self.at), None if ends is None else iso_time(ends))
+            self.__dict__["_times_text"] = cached
+        return cached
+
 
 @dataclass(frozen=True, kw_only=True)
 class CountdownStarted(Event):
@@ -731,8 +745,13 @@ _ZERO = timedelta(0)
 
 def iso_time(value: datetime) -> str:
     """``trading.clock.iso_ms``, faster for what the log holds (UTC, whole milliseconds)."""
-    if value.utcoffset() == _ZERO and value.microsecond % 1000 == 0:
-        return value.isoformat(timespec="milliseconds")[:-6] + "Z"
+    micro = value.microsecond
+    if micro % 1000 == 0:
+        if value.tzinfo is UTC:  # the engine's times: isoformat() is "….ffffff+00:00" or "…+00:00"
+            text = value.isoformat()
+            return text[:23] + "Z" if micro else text[:19] + ".000Z"
+        if value.utcoffset() == _ZERO:
+            return value.isoformat(timespec="milliseconds")[:-6] + "Z"
     return iso_ms(value)
 
 
@@ -797,15 +816,15 @@ def _from_dict(cls: type[Any], data: dict[str, Any]) -> Any:
 def event_to_dict(event: Event) -> dict[str, Any]:
     """JSON-ready dict with a ``type`` tag; the form the lot's log stores."""
     if type(event) is BidAccepted:  # the hot path: the same dict, written out
-        ends = event.countdown_ends_at
+        at, ends = event.times_text
         return {
             "type": "bid_accepted",
             "seq": event.seq,
-            "at": iso_time(event.at),
+            "at": at,
             "bid_id": event.bid_id,
             "paddle": event.paddle,
             "amount_fen": event.amount_fen,
-            "countdown_ends_at": None if ends is None else iso_time(ends),
+            "countdown_ends_at": ends,
         }
     return {"type": event.type_name, **_to_dict(event)}
 

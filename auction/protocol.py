@@ -56,7 +56,7 @@ from typing import Any
 import orjson
 
 from auction.errors import AuctionReason, StreamReason, StreamRejected
-from auction.model import MAX_BID_ID_LEN, BidAccepted, Event, event_to_dict, iso_time
+from auction.model import MAX_BID_ID_LEN, BidAccepted, Event, event_to_dict
 from auction.rules import check_amount
 from trading.clock import iso_ms
 from trading.errors import DomainError
@@ -351,7 +351,8 @@ def event_frame(lot_id: int, event: Event) -> bytes:
 def event_frame_from_dict(lot_id: int, seq: int, data: dict[str, Any]) -> bytes:
     """The same frame from the encoded event (``data`` as ``event_to_dict`` wrote it)."""
     if "bid_id" in data:
-        data = {k: v for k, v in data.items() if k != "bid_id"}
+        data = data.copy()  # the log row keeps it
+        del data["bid_id"]
     return encode({"type": "event", "lot_id": lot_id, "seq": seq, "event": data})
 
 
@@ -388,16 +389,15 @@ def resumed_frame(
 
 def ack_frame(lot_id: int, event: BidAccepted, *, req: str | None = None) -> bytes:
     """The ack of a durable bid."""
+    at, ends = event.times_text  # formatted once, for its log row
     frame = {
         "type": "ack",
         "lot_id": lot_id,
         "bid_id": event.bid_id,
         "seq": event.seq,
-        "at": iso_time(event.at),
+        "at": at,
         "amount_fen": event.amount_fen,
-        "countdown_ends_at": None
-        if event.countdown_ends_at is None
-        else iso_time(event.countdown_ends_at),
+        "countdown_ends_at": ends,
     }
     if req is not None:
         frame["req"] = req

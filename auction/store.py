@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+import orjson
 
 from auction.engine import LoadedLot, LogRow, RefusalRow
 from auction.errors import EngineUnavailable
@@ -87,11 +88,14 @@ def parse_log_payload(payload: str) -> dict[int, int]:
     return reached
 
 
+# The rows go as one JSON text, an array of [lot, seq, at, type, public, paddle, bid_id,
+# data] arrays (``rows_json``): asyncpg's part is one text, not eight arrays of 80-odd
+# elements each (≈ 1.6 against 4 µs of the server's CPU a row; PostgreSQL's the same).
+# ``::text::jsonb``: the text as it is, not through the connection's jsonb codec.
 _INSERT_ROWS = """
 INSERT INTO auction_events (lot_id, seq, at, type, public, paddle, bid_id, data)
-SELECT l, s, a, t, p, pd, b, d::jsonb
-FROM unnest($1::bigint[], $2::int[], $3::timestamptz[], $4::text[], $5::bool[], $6::text[], $7::text[], $8::text[])
-     AS u(l, s, a, t, p, pd, b, d)
+SELECT (r->>0)::bigint, (r->>1)::int, (r->>2)::timestamptz, r->>3, (r->>4)::bool, r->>5, r->>6, r->7
+FROM jsonb_array_elements($1::text::jsonb) AS r
 """
 
 # A flush is one statement: the rows, the refusals if any (data-modifying CTEs run once,
@@ -99,17 +103,27 @@ FROM unnest($1::bigint[], $2::int[], $3::timestamptz[], $4::text[], $5::bool[], 
 # delivered to the other processes when — and only if — the flush commits.
 _INSERT_ROWS_NOTIFY = (
     "WITH logged AS (" + _INSERT_ROWS + ") SELECT pg_notify('" + LOG_CHANNEL + "', p) "
-    "FROM unnest($9::text[]) AS p"
+    "FROM unnest($2::text[]) AS p"
 )
 
 _INSERT_ROWS_AND_REFUSALS = """
 WITH refused AS (
     INSERT INTO auction_refusals (lot_id, paddle, bid_id, amount_fen, at, code, answer)
     SELECT l, pd, b, amt, a, c, d::jsonb
-    FROM unnest($10::bigint[], $11::text[], $12::text[], $13::bigint[], $14::timestamptz[], $15::text[], $16::text[])
+    FROM unnest($3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::timestamptz[], $8::text[], $9::text[])
          AS r(l, pd, b, amt, a, c, d)
     ON CONFLICT (lot_id, paddle, bid_id) DO NOTHING
-), logged AS (""" + _INSERT_ROWS + ") SELECT pg_notify('" + LOG_CHANNEL + "', p) FROM unnest($9::text[]) AS p"
+), logged AS (""" + _INSERT_ROWS + ") SELECT pg_notify('" + LOG_CHANNEL + "', p) FROM unnest($2::text[]) AS p"
+
+
+def rows_json(rows: Sequence[LogRow]) -> str:
+    """The flush's rows as one JSON text (``_INSERT_ROWS``): each row an array, its data
+    (already JSON) set in as it is."""
+    fragment = orjson.Fragment
+    return orjson.dumps(
+        [(lot, seq, at, kind, public, paddle, bid_id, fragment(data))
+         for lot, seq, at, kind, public, paddle, bid_id, data in rows]
+    ).decode()  # fmt: skip
 
 
 async def _try_locks(conn: asyncpg.Connection, lot_ids: Sequence[int]) -> list[int]:
@@ -286,17 +300,17 @@ class PgLogStore:
         for row in rows:
             reached[row[0]] = max(reached.get(row[0], 0), row[1])
         payloads = notify_payloads(reached)
-        columns = list(zip(*rows, strict=True)) if rows else [[] for _ in range(8)]
+        logged = rows_json(rows)
         async with self._lock:
             conn = await self._writer()  # a new connection takes the locks back first
             stray = reached.keys() - self._owned
             if stray:  # fencing: a lot whose lock this process does not hold is not written
                 raise EngineUnavailable(f"lots {sorted(stray)[:5]} are owned by another process")
             if not refusals:
-                await conn.execute(_INSERT_ROWS_NOTIFY, *columns, payloads)
+                await conn.execute(_INSERT_ROWS_NOTIFY, logged, payloads)
                 return
             refusal_columns = list(zip(*refusals, strict=True))
-            await conn.execute(_INSERT_ROWS_AND_REFUSALS, *columns, payloads, *refusal_columns)
+            await conn.execute(_INSERT_ROWS_AND_REFUSALS, logged, payloads, *refusal_columns)
 
     async def peers_alive(self) -> bool:
         """Another process's writer is connected now (the platform did not go down)."""
