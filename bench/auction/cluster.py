@@ -111,7 +111,8 @@ async def sample_load(
     the interval (% of one core: 200 is both cores busy)."""
     cores = os.cpu_count() or 1
     busy0, total0 = machine_cpu_s()
-    bench0, t0 = bench_cpu_s(pids, pg_root), time.monotonic()
+    bench0 = bench_cpu_s(pids, pg_root)
+    start = t0 = time.monotonic()
     while not stop.is_set():
         samples.append(os.getloadavg()[0])
         try:
@@ -121,8 +122,8 @@ async def sample_load(
         busy1, total1 = machine_cpu_s()
         bench1, t1 = bench_cpu_s(pids, pg_root), time.monotonic()
         machine = (busy1 - busy0) / max(total1 - total0, 1e-9) * 100 * cores
-        cpu.append([round(t1 - t0), round(machine), max(0, round((bench1 - bench0) / (t1 - t0) * 100))])
-        busy0, total0, bench0 = busy1, total1, bench1
+        cpu.append([round(t1 - start), round(machine), max(0, round((bench1 - bench0) / (t1 - t0) * 100))])
+        busy0, total0, bench0, t0 = busy1, total1, bench1, t1
 
 
 async def sample_postgres(dsn: str, counts: dict[str, int], stop: asyncio.Event) -> None:
