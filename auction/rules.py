@@ -323,7 +323,11 @@ class _Log:
         )
 
     def emit(self, cls: type[Event], at: datetime, **fields: Any) -> None:
-        event = cls(seq=self.state.seq + 1, at=at, **fields)
+        self.add(cls(seq=self.state.seq + 1, at=at, **fields))
+
+    def add(self, event: Event) -> None:
+        """An event built by the caller, numbered ``state.seq + 1`` (the bid path: no
+        keyword packing)."""
         self.state = apply(self.state, event)
         self.events.append(event)
 
@@ -476,13 +480,15 @@ def _place_bid(log: _Log, command: PlaceBid, now: datetime) -> None:
     countdown_ends_at = (
         now + config.countdown if state.phase is Phase.COUNTDOWN and not at_cap else None
     )
-    log.emit(
-        BidAccepted,
-        now,
-        bid_id=command.bid_id,
-        paddle=command.paddle,
-        amount_fen=amount,
-        countdown_ends_at=countdown_ends_at,
+    log.add(
+        BidAccepted(
+            seq=state.seq + 1,
+            at=now,
+            bid_id=command.bid_id,
+            paddle=command.paddle,
+            amount_fen=amount,
+            countdown_ends_at=countdown_ends_at,
+        )
     )
     if at_cap:
         assert cap is not None
