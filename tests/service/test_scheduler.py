@@ -3,6 +3,7 @@ recorded (RULES T8)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from trading.calendar import EventContext, EventRegistry, Scheduler, schedule
@@ -111,3 +112,24 @@ async def test_two_schedulers_never_run_the_same_event_twice(pool, clock) -> Non
             await schedule(conn, kind="test.fire", ref=f"e{i}", due_at=clock.now(), now=clock.now())
     await asyncio.gather(a.run_due(), b.run_due())
     assert sorted(r for r, _ in ran) == sorted(f"e{i}" for i in range(10))
+
+
+async def test_two_processes_scheduling_the_same_event_at_once_leave_one_pending(pool, clock) -> None:
+    """Several processes over one database (issue 15 item 3): every server schedules its
+    sweeps at start; two starting together must not fail on ``timed_events_one_pending`` —
+    the second waits for the first, then replaces its event."""
+    now = clock.now()
+    async with pool.acquire() as first, pool.acquire() as second:
+        async with first.transaction():
+            await schedule(first, kind="sweep", ref="all", due_at=now, now=now)
+            racing = asyncio.ensure_future(schedule(second, kind="sweep", ref="all", due_at=now, now=now))
+            pid = second.get_server_pid()
+            async with asyncio.timeout(10):  # the second is under way, waiting for the first's lock
+                while True:  # polled: PostgreSQL tells nobody when a lock starts waiting
+                    if await first.fetchval("SELECT count(*) FROM pg_locks WHERE pid = $1 AND NOT granted", pid):
+                        break
+                    await asyncio.sleep(0.01)
+            assert not racing.done()
+        await racing  # not a UniqueViolationError
+        rows = await second.fetch("SELECT status FROM timed_events WHERE kind = 'sweep' AND ref = 'all'")
+    assert sorted(r["status"] for r in rows) == ["cancelled", "pending"]

@@ -85,16 +85,23 @@ async def schedule(
     payload: dict[str, Any] | None = None,
 ) -> TimedEvent:
     """Schedule ``kind`` for ``ref`` at ``due_at``, replacing a pending one of the same kind
-    and ref. Call inside the use case's transaction; the scheduler hears of it at commit."""
+    and ref. Call inside the use case's transaction; the scheduler hears of it at commit.
+
+    Two processes scheduling the same (kind, ref) at once (every server schedules its sweeps
+    at start) are taken one after the other by a transaction-scoped advisory lock on the pair:
+    the second then sees the first's event, cancels it and inserts its own, instead of both
+    inserting and one failing on ``timed_events_one_pending``."""
     assert due_at.tzinfo is not None, "due_at must be timezone-aware UTC"
-    await conn.execute(
-        "UPDATE timed_events SET status = 'cancelled' WHERE kind = $1 AND ref = $2 AND status = 'pending'",
-        kind, str(ref),
-    )
-    r = await conn.fetchrow(
-        "INSERT INTO timed_events (kind, ref, due_at, payload, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING *",
-        kind, str(ref), due_at, payload or {}, now,
-    )
+    async with conn.transaction():  # a savepoint inside the caller's; its own outside one
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"timed_event:{kind}:{ref}")
+        await conn.execute(
+            "UPDATE timed_events SET status = 'cancelled' WHERE kind = $1 AND ref = $2 AND status = 'pending'",
+            kind, str(ref),
+        )
+        r = await conn.fetchrow(
+            "INSERT INTO timed_events (kind, ref, due_at, payload, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING *",
+            kind, str(ref), due_at, payload or {}, now,
+        )
     return TimedEvent.from_row(r)
 
 
