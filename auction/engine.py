@@ -189,7 +189,7 @@ class EngineSettings:
     answered ``engine_unavailable``."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Lot:
     id: int
     title: str
@@ -210,7 +210,7 @@ class _Lot:
     """One catch-up from the log at a time (a follower)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
     lot: _Lot
     decision: Decision | None
