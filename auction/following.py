@@ -17,6 +17,14 @@ to the engine to rebuild) and judges the command itself. A forwarded command is 
 ``forward_total_s`` at most, then answered ``engine_unavailable`` (send again, same bid id).
 A sweep every ``claim_interval_s`` takes over every live lot left without an owner.
 
+Who owns a lot is asked of PostgreSQL (pg_locks) through one ``OwnerBook``: once per lot,
+however many commands need it at that moment, and then remembered until a forward to that
+owner fails or times out, or the lot's lock is seen free or held by another process. While
+forwarded commands wait for answers, "is the owner still holding the lot" is one read of
+every lot's holder per ``owner_check_s`` for the whole process (the store's ``owners``),
+not one query per command: in a surge the lookups must not grow with the commands in flight,
+as they share the pool with the NOTIFYs that carry the commands and their answers.
+
 The engine keeps the lots and every decision; ``Following`` only reads a lot's ``id``,
 ``owned`` and ``committed.seq`` and takes its ``catch_lock``. What changes a lot it hands
 back to the engine through the callbacks it was built with: ``load`` (a lot not in memory),
@@ -24,7 +32,7 @@ back to the engine through the callbacks it was built with: ``load`` (a lot not 
 log), ``demote`` (this process lost the lot's lock).
 
 A store without ownership (a test's fake) has none of ``claim``, ``owns``, ``owner_of``,
-``release``, ``lost``, ``live_lot_ids``, ``peers_alive``: then this process owns every lot
+``owners``, ``release``, ``lost``, ``live_lot_ids``, ``peers_alive``: then this process owns every lot
 it loads.
 """
 
@@ -41,7 +49,7 @@ from auction.errors import EngineUnavailable
 from auction.lot_log import LoadedLot
 from auction.model import BidAccepted, Command, Event, LotState
 
-__all__ = ["HERE", "Following", "NotOwner", "Peers"]
+__all__ = ["HERE", "Following", "NotOwner", "OwnerBook", "Peers"]
 
 log = logging.getLogger("sunlit.auction.engine")
 
@@ -74,6 +82,119 @@ class Followed(Protocol):
 
 
 L = TypeVar("L", bound=Followed)
+
+
+class OwnerBook:
+    """Who owns each lot (or quota session) as this process knows it, asking PostgreSQL
+    as little as a surge of forwarded commands allows.
+
+    * ``owner(key)``: the owner remembered, else one lookup (``lookup``, a pg_locks query) —
+      a single flight: every command that needs the same key's owner meanwhile waits for
+      that one answer. A known owner is reused until ``forget`` (a forward to it was refused,
+      failed or timed out) or a check (``holder``) sees the key held by another or by nobody.
+    * ``holder(key)``: who holds the key now, at most ``max_age_s`` old. With ``holders``
+      (every key's holder in one pg_locks read) one read serves every command waiting on any
+      owner: a thousand commands in flight cost one query per ``max_age_s``, not one each.
+      Without it, one ``lookup`` per key per ``max_age_s``.
+
+    A lookup runs in a task of its own: a command cancelled while waiting for it does not
+    cancel the others' answer."""
+
+    def __init__(
+        self,
+        lookup: Callable[[int], Awaitable[str | None]],
+        holders: Callable[[], Awaitable[Mapping[int, str]]] | None = None,
+        *,
+        max_age_s: float,
+    ) -> None:
+        self._lookup = lookup
+        self._holders = holders
+        self.max_age_s = max_age_s
+        self.known: dict[int, str] = {}
+        self._asking: dict[int, asyncio.Task[str | None]] = {}
+        self._checking: dict[int | None, asyncio.Task[Any]] = {}
+        self._checked: dict[int | None, tuple[float, Any]] = {}
+        """``None`` → (when read, every holder); key → (when read, its holder)."""
+        self.lookups = 0
+        """Queries made for one key's owner (``owner`` and ``holder`` without ``holders``)."""
+        self.checks = 0
+        """Reads of every holder at once."""
+
+    async def owner(self, key: int) -> str | None:
+        """The key's owner: remembered, else asked (once for all who ask meanwhile)."""
+        known = self.known.get(key)
+        if known is not None:
+            return known
+        task = self._asking.get(key)
+        if task is None:
+            task = self._flight(self._ask(key))
+            self._asking[key] = task
+            task.add_done_callback(lambda t: self._asking.pop(key, None) if self._asking.get(key) is t else None)
+        return await asyncio.shield(task)
+
+    async def _ask(self, key: int) -> str | None:
+        self.lookups += 1
+        started = asyncio.get_running_loop().time()
+        owner = await self._lookup(key)
+        self._learn(key, owner)
+        if self._holders is None:
+            self._checked[key] = (started, owner)
+        return owner
+
+    def _learn(self, key: int, owner: str | None) -> None:
+        if owner is None:
+            self.known.pop(key, None)
+        else:
+            self.known[key] = owner
+
+    def forget(self, key: int, owner: str | None = None) -> None:
+        """Do not reuse the key's known owner (only if it is still ``owner``, when given: a
+        command may have learnt the new one meanwhile)."""
+        if owner is None or self.known.get(key) == owner:
+            self.known.pop(key, None)
+
+    async def holder(self, key: int) -> str | None:
+        """Who holds the key now (None: nobody), read at most ``max_age_s`` ago."""
+        slot: int | None = None if self._holders is not None else key
+        now = asyncio.get_running_loop().time()
+        seen = self._checked.get(slot)
+        if seen is None or now - seen[0] >= self.max_age_s:
+            task = self._checking.get(slot)
+            if task is None:
+                task = self._flight(self._check(slot, now))
+                self._checking[slot] = task
+                task.add_done_callback(
+                    lambda t: self._checking.pop(slot, None) if self._checking.get(slot) is t else None
+                )
+            await asyncio.shield(task)
+            seen = self._checked[slot]
+        if slot is None:
+            holder: str | None = seen[1].get(key)
+        else:
+            holder = seen[1]
+        return holder
+
+    async def _check(self, slot: int | None, started: float) -> None:
+        if slot is None:
+            assert self._holders is not None
+            self.checks += 1
+            holders = dict(await self._holders())
+            self._checked[None] = (started, holders)
+            for key, owner in list(self.known.items()):
+                if holders.get(key) != owner:
+                    self._learn(key, holders.get(key))
+        else:
+            self.lookups += 1
+            owner = await self._lookup(slot)
+            self._checked[slot] = (started, owner)
+            self._learn(slot, owner)
+
+    @staticmethod
+    def _flight(coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        # read its error even if every asker was cancelled (no "never retrieved" warning)
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        return task
 
 HERE = object()
 """``at_owner``'s answer when this process owns the lot now: judge the command here."""
@@ -124,6 +245,13 @@ class Following(Generic[L]):
         self.takeover_ms: deque[float] = deque(maxlen=256)
         """How long each takeover took here: from claiming the lock to the lot rebuilt from
         its log and taking commands."""
+        owners = getattr(store, "owners", None)
+        self.owners = OwnerBook(
+            lambda lot_id: self._call_store("owner_of", None, lot_id),
+            owners,
+            max_age_s=owner_check_s,
+        )
+        """Each lot's owner as last learnt, and the shared "is it still the owner" check."""
 
     # -- the store's ownership, where it has one -----------------------------------------------
 
@@ -182,8 +310,10 @@ class Following(Generic[L]):
             first = False
             owner: str | None = None
             try:
-                owner = await self._call_store("owner_of", None, lot.id)
+                owner = await self.owners.owner(lot.id)
                 here = owner is None or (self.peers is not None and owner == self.peers.node_id)
+                if here:
+                    self.owners.forget(lot.id)
                 taken = here and await self.take_over(lot)
             except Exception as exc:  # the database, for a moment: log, ask again
                 log.warning("owner lookup failed", extra={"lot_id": lot.id, "error": str(exc)})
@@ -196,6 +326,7 @@ class Following(Generic[L]):
                     self.forwarded += 1
                     return await self._await_owner(lot, owner, send)
                 except (NotOwner, TimeoutError, EngineUnavailable) as exc:
+                    self.owners.forget(lot.id, owner)
                     log.info(
                         "forwarded command not answered; asking again who owns the lot",
                         extra={"lot_id": lot.id, "owner": owner, "error": type(exc).__name__},
@@ -208,7 +339,8 @@ class Following(Generic[L]):
         self, lot: L, owner: str, send: Callable[[str], Awaitable[Any]]
     ) -> Any:
         """The owner's answer; ``NotOwner`` as soon as the owner has let go of the lot (it
-        died while the command was on its way: no need to wait out ``forward_attempt_s``)."""
+        died while the command was on its way: no need to wait out ``forward_attempt_s``).
+        The check every ``owner_check_s`` is the book's: one read for every command waiting."""
         task = asyncio.ensure_future(send(owner))
         try:
             while True:
@@ -216,7 +348,7 @@ class Following(Generic[L]):
                 if done:
                     return task.result()
                 try:
-                    still = await self._call_store("owner_of", owner, lot.id)
+                    still = await self.owners.holder(lot.id)
                 except Exception as exc:  # the database, for a moment: keep waiting
                     log.warning("owner lookup failed", extra={"lot_id": lot.id, "error": str(exc)})
                     continue
@@ -245,6 +377,7 @@ class Following(Generic[L]):
             except BaseException:
                 await self.release(lot.id)
                 raise
+            self.owners.forget(lot.id)
             self.takeovers += 1
             self.takeover_ms.append((time.perf_counter() - started) * 1000)
             log.warning(
@@ -266,6 +399,7 @@ class Following(Generic[L]):
         fresh = [i for i in ids if not self.holds(i)]
         taken = await self.claim(fresh) if fresh else []
         for lot_id in taken:
+            self.owners.forget(lot_id)
             lot = self._lots.get(lot_id)
             if lot is None:
                 started = time.perf_counter()

@@ -59,6 +59,7 @@ import orjson
 from auction import quota_store, store
 from auction.engine import Engine, NotOwner
 from auction.errors import AuctionReason, AuctionRejected, EngineUnavailable
+from auction.following import OwnerBook
 from auction.model import COMMAND_TYPES, BidAccepted, Command, event_from_dict, event_to_dict
 from auction.quota import quota_config_from_dict
 from auction.quota_engine import QUOTA_LOCK_CLASS, QuotaEngine, half_of
@@ -471,8 +472,9 @@ class QuotaRouter:
         self.settings = settings or QuotaRouterSettings()
         self._pool = pool
         self._wire = wire or (lambda frame: frame)
-        self._owners: dict[int, str] = {}
-        """Session → the node last found owning it (forgotten when it stops answering)."""
+        self.owners = OwnerBook(self._lookup, self._holders, max_age_s=self.settings.owner_check_s)
+        """Session → the node last found owning it (forgotten when it stops answering), and
+        the shared check that it still does (``auction.following.OwnerBook``)."""
         self._views: dict[int, dict[str, Any]] = {}
         self._view_seen: dict[int, asyncio.Event] = {}
         self._watchers: dict[int, set[Any]] = {}
@@ -551,18 +553,18 @@ class QuotaRouter:
         while True:
             if self.owns(session_id):
                 return await local()
-            owner = self._owners.get(session_id) or await self._lookup(session_id)
+            owner = await self.owners.owner(session_id)
             if owner is None or owner == self.cluster.node_id:
+                self.owners.forget(session_id)
                 if await self._claim(session_id):
                     continue
-                owner = await self._lookup(session_id)
+                owner = await self.owners.owner(session_id)
             if owner is not None and owner != self.cluster.node_id:
-                self._owners[session_id] = owner
                 try:
                     self.forwarded += 1
                     return wrap(await self._at_owner(session_id, owner, op, args))
                 except (NotOwner, TimeoutError, EngineUnavailable) as exc:
-                    self._owners.pop(session_id, None)
+                    self.owners.forget(session_id, owner)
                     self.retries += 1
                     log.info(
                         "forwarded quota command not answered; asking again who owns it",
@@ -581,7 +583,7 @@ class QuotaRouter:
                 done, _ = await asyncio.wait({call}, timeout=self.settings.owner_check_s)
                 if done:
                     return call.result()
-                if await self._lookup(session_id) != owner:
+                if await self.owners.holder(session_id) != owner:
                     raise NotOwner(session_id)
         finally:
             if not call.done():
@@ -591,13 +593,17 @@ class QuotaRouter:
         async with self._pool.acquire() as conn:
             return await store.lock_holder(conn, QUOTA_LOCK_CLASS, session_id)
 
+    async def _holders(self) -> dict[int, str]:
+        async with self._pool.acquire() as conn:
+            return await store.lock_holders(conn, QUOTA_LOCK_CLASS)
+
     async def _claim(self, session_id: int) -> bool:
         """Own the session if nobody does (the engine claims and rebuilds it)."""
         try:
             await self.engine.ensure(session_id)
         except EngineUnavailable:
             return False
-        self._owners.pop(session_id, None)
+        self.owners.forget(session_id)
         for watcher in self._watchers.pop(session_id, set()):
             await self.engine.subscribe(session_id, watcher)  # the engine publishes to it now
         return True
