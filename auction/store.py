@@ -178,6 +178,19 @@ async def lock_holder(conn: asyncpg.Connection, lock_class: int, key: int) -> st
     return node
 
 
+async def lock_holders(conn: asyncpg.Connection, lock_class: int) -> dict[int, str]:
+    """Every key of ``lock_class`` whose advisory lock is held, and the node holding it: one
+    read of pg_locks (which costs what ``lock_holder`` costs) for every lot at once."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT ON (l.objid) l.objid::bigint AS key, n.node_id FROM pg_locks l "
+        "JOIN auction_nodes n ON l.pid = ANY (n.backend_pids) "
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::bigint::oid "
+        "AND l.objsubid = 2 ORDER BY l.objid, n.started_at DESC",
+        lock_class,
+    )
+    return {r["key"]: r["node_id"] for r in rows}
+
+
 async def beat_node(conn: asyncpg.Connection, node_id: str, at: datetime) -> None:
     await conn.execute("UPDATE auction_nodes SET beat_at = $2 WHERE node_id = $1", node_id, at)
 
@@ -294,6 +307,11 @@ class PgLogStore:
         """The node holding the lot's lock now (None: nobody — the lot is free to take)."""
         async with self._pool.acquire() as conn:
             return await lock_holder(conn, LOT_LOCK_CLASS, lot_id)
+
+    async def owners(self) -> dict[int, str]:
+        """Every lot whose lock is held now, and the node holding it."""
+        async with self._pool.acquire() as conn:
+            return await lock_holders(conn, LOT_LOCK_CLASS)
 
     async def append(self, rows: Sequence[LogRow], refusals: Sequence[RefusalRow] = ()) -> None:
         reached: dict[int, int] = {}
@@ -633,6 +651,14 @@ async def log_counts(conn: asyncpg.Connection, lot_ids: Sequence[int]) -> dict[i
 async def scope_paddles(conn: asyncpg.Connection, scope: str) -> dict[int, str]:
     rows = await conn.fetch("SELECT org_id, paddle FROM auction_paddles WHERE scope = $1", scope)
     return {r["org_id"]: r["paddle"] for r in rows}
+
+
+async def paddle_org(conn: asyncpg.Connection, scope: str, paddle: str) -> int | None:
+    """The organisation holding ``paddle`` in ``scope`` (one row, by its unique key)."""
+    org: int | None = await conn.fetchval(
+        "SELECT org_id FROM auction_paddles WHERE scope = $1 AND paddle = $2", scope, paddle
+    )
+    return org
 
 
 async def insert_paddles(

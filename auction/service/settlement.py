@@ -39,18 +39,14 @@ async def settle(
     assert state.outcome is not None and state.closed_at is not None
     actor = Actor.system("auction")
     async with conn.transaction():
-        seen = await store.get_lot(conn, lot_id)
-        if seen is None or seen["settled_at"] is not None:
-            return False
-        if seen["session_id"] is not None:  # the session's lots settle one at a time
-            await store.lock_session(conn, seen["session_id"])
         row = await store.lock_lot(conn, lot_id)
         if row is None or row["settled_at"] is not None:
             return False
         scope = f"session:{row['session_id']}" if row["session_id"] else f"lot:{lot_id}"
-        holders = await store.scope_paddles(conn, scope)
-        by_paddle = {p: o for o, p in holders.items()}
-        winner_org = by_paddle.get(state.winner) if state.winner else None
+        # a land lot's admitted bidders are each sent a notice; a plate session's (thousands)
+        # are not, and only the winner's organisation is read
+        holders = await store.scope_paddles(conn, scope) if row["session_id"] is None else {}
+        winner_org = await store.paddle_org(conn, scope, state.winner) if state.winner else None
         if (
             state.reserve_fen is not None
             and state.reserve_commitment is not None
@@ -113,9 +109,7 @@ async def settle(
                 winner_org_id=winner_org if state.outcome is Outcome.SOLD else None,
                 closed_at=state.closed_at,
             )
-        elif not await store.list_lots(  # no lot of the session is open: it has ended
-            conn, kind=None, session_id=row["session_id"], closed=False, after_id=0, limit=1
-        ):
+        elif await _last_of_session(conn, row["session_id"]):
             plates = deposits.closed_plates(await _session_lots(conn, row["session_id"]))
             if plates is not None:
                 await deposits.settle_session_deposits(
@@ -163,6 +157,20 @@ async def settle(
                     object_id=str(lot_id),
                 )
     return True
+
+
+async def _last_of_session(conn: asyncpg.Connection, session_id: int) -> bool:
+    """No lot of the session is open any more: this settlement, which has just closed its
+    lot, settles the session's deposits. The session's row is locked for this check alone, so
+    that of two lots settling together exactly one — the later to get the lock, which sees the
+    other's commit — finds the session ended. It is taken last (after the lot's row and the
+    audit chain's lock, the order every settlement keeps), not first: 300 lots closing within
+    seconds used to queue on it while each read the session's admissions (the ``Lock:tuple``
+    waits of the cluster bench, docs/benchmarks-auction.md section 6)."""
+    await store.lock_session(conn, session_id)
+    return not await store.list_lots(
+        conn, kind=None, session_id=session_id, closed=False, after_id=0, limit=1
+    )
 
 
 async def _session_lots(conn: asyncpg.Connection, session_id: int) -> list[asyncpg.Record]:
