@@ -606,14 +606,9 @@ class BidAccepted(Event):
     @property
     def times_text(self) -> tuple[str, str | None]:
         """``at`` and ``countdown_ends_at`` as ``iso_time`` writes them, formatted once: the
-        log row and the bidder's ack both carry them (as ``functools.cached_property`` keeps
-        a value, in the instance's ``__dict__``, not a field: equality and the codec ignore it)."""
-        cached: tuple[str, str | None] | None = self.__dict__.get("_times_text")
-        if cached is None:
-            ends = self.countdown_ends_at
-            cached = (iso_time(self.at), None if ends is None else iso_time(ends))
-            self.__dict__["_times_text"] = cached
-        return cached
+        log row and, a flush later, the bidder's ack both carry them. Kept a while by
+        ``_RECENT_BID_TIMES``, not on the event (a lot remembers its bids as long as it lives)."""
+        return _RECENT_BID_TIMES.text(self)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -753,6 +748,33 @@ def iso_time(value: datetime) -> str:
         if value.utcoffset() == _ZERO:
             return value.isoformat(timespec="milliseconds")[:-6] + "Z"
     return iso_ms(value)
+
+
+class _RecentTimes:
+    """The formatted times of the latest accepted bids, by the event's identity: two
+    generations of ``keep`` each, the older let go of whole when the newer is full (no
+    per-entry eviction). A bid's ack comes a flush after its log row, well within. Each entry
+    holds its event, so no other object can have its id while it is here."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self.new: dict[int, tuple[BidAccepted, tuple[str, str | None]]] = {}
+        self.old: dict[int, tuple[BidAccepted, tuple[str, str | None]]] = {}
+
+    def text(self, event: BidAccepted) -> tuple[str, str | None]:
+        key = id(event)
+        kept = self.new.get(key) or self.old.get(key)
+        if kept is not None and kept[0] is event:
+            return kept[1]
+        ends = event.countdown_ends_at
+        text = (iso_time(event.at), None if ends is None else iso_time(ends))
+        if len(self.new) >= self.keep:
+            self.old, self.new = self.new, {}
+        self.new[key] = (event, text)
+        return text
+
+
+_RECENT_BID_TIMES = _RecentTimes(8192)
 
 
 def _encode(value: Any) -> Any:

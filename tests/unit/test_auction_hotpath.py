@@ -49,7 +49,7 @@ def test_the_logs_time_format_is_iso_ms(when: datetime) -> None:
 def test_a_bids_times_are_formatted_once_and_alike_in_its_log_row_and_its_ack(
     when: datetime, countdown: bool
 ) -> None:
-    """A2: the ack names the time the log holds. The cached text changes neither equality
+    """A2: the ack names the time the log holds. The kept text changes neither equality
     nor the codec."""
     at = utc_ms(when)
     ends = at + timedelta(seconds=60) if countdown else None
@@ -62,6 +62,21 @@ def test_a_bids_times_are_formatted_once_and_alike_in_its_log_row_and_its_ack(
     ack = json.loads(ack_frame(7, event, req="r1"))
     assert (ack["at"], ack["countdown_ends_at"]) == (data["at"], data["countdown_ends_at"])
     assert json.loads(log_row(7, event, data)[7]) == data
+
+
+def test_a_bids_times_are_right_however_long_ago_they_were_formatted() -> None:
+    """A2: a repeat's ack, long after, names the same time (the formatted text is kept only
+    for the latest bids; an older one is formatted again)."""
+    at = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+    events = [
+        BidAccepted(seq=i, at=at + i * timedelta(milliseconds=1), bid_id=f"b{i}", paddle="100001",
+                    amount_fen=10_000 + i, countdown_ends_at=None)
+        for i in range(1, 20_001)
+    ]  # fmt: skip
+    texts = [event.times_text for event in events]
+    assert [event.times_text for event in events] == texts
+    assert texts[0] == ("2026-03-02T01:00:00.001Z", None)
+    assert texts[-1] == ("2026-03-02T01:00:20.000Z", None)
 
 
 def test_the_flushs_rows_go_as_one_json_text_of_row_arrays() -> None:
