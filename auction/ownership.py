@@ -50,7 +50,7 @@ import dataclasses
 import logging
 import secrets
 import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
 import asyncpg
@@ -90,6 +90,11 @@ class ClusterSettings:
     """Longest wait between two attempts to listen again after the connection was lost."""
     outbox_max: int = 100_000
     """Messages waiting to be sent before a new forward is refused (the database is away)."""
+    join_s: float = 12.0
+    """How long a forwarded bid still unanswered is joined by its repeats (a retry after
+    ``forward_attempt_s``, a client's resend after ``engine_unavailable``) instead of being
+    sent again; after that (the answer was lost, e.g. the owner's listener reconnected) a
+    repeat is sent anew."""
 
 
 def node_channel(node_id: str) -> str:
@@ -163,6 +168,13 @@ def error_from_dict(data: dict[str, Any]) -> BaseException:
     return exc
 
 
+def _give_up(fut: asyncio.Future[Any]) -> None:
+    """End a forwarded call nobody will answer any more (``TimeoutError``: ask again)."""
+    if not fut.done():
+        fut.set_exception(TimeoutError())
+        fut.exception()  # read: no "never retrieved" warning when nobody waits for it
+
+
 # -- the cluster ----------------------------------------------------------------------------------
 
 
@@ -188,6 +200,9 @@ class Cluster:
         self._relisten: asyncio.Task[None] | None = None
         self._stopping = False
         self._calls: dict[str, asyncio.Future[Any]] = {}
+        self._joinable: dict[Hashable, tuple[float, asyncio.Future[Any]]] = {}
+        """Forwarded bids awaiting their answer, by (node, lot, paddle, bid id, amount): when
+        first sent, and the answer's future (``call``'s ``key``)."""
         self._handlers: dict[str, Handler] = {}
         self._channels: dict[str, Callable[[str], None]] = {}
         self._on_reconnect: list[Callable[[], None]] = []
@@ -196,6 +211,8 @@ class Cluster:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._seq = 0
         self.calls_sent = 0
+        self.calls_joined = 0
+        """Repeats of a forwarded bid that waited for its first answer instead of sending it again."""
         self.calls_served = 0
         self.relistens = 0
 
@@ -279,6 +296,9 @@ class Cluster:
                 continue
             self.relistens += 1
             self._relisten = None
+            for _at, fut in list(self._joinable.values()):  # their answers may have been lost
+                _give_up(fut)
+            self._joinable.clear()
             for hook in self._on_reconnect:
                 hook()
             return
@@ -334,19 +354,58 @@ class Cluster:
         finally:
             self._sending = False
 
-    async def call(self, node_id: str, op: str, args: dict[str, Any], timeout_s: float) -> Any:
+    async def call(
+        self,
+        node_id: str,
+        op: str,
+        args: dict[str, Any],
+        timeout_s: float,
+        *,
+        key: Hashable | None = None,
+    ) -> Any:
         """Ask node ``node_id`` to run ``op``; its answer, its error raised here, or
-        ``TimeoutError``."""
+        ``TimeoutError``. With a ``key`` (a forwarded bid: repeats are harmless) a call
+        outlives its ``timeout_s``, up to ``join_s``: a repeat with the same key meanwhile
+        waits for the first one's answer instead of sending it again. In a surge a forward
+        answered after ``forward_attempt_s`` is then not lost and sent once more (a second
+        round trip through a busy owner, which used to multiply the load: section 6 of
+        docs/benchmarks-auction.md)."""
+        loop = asyncio.get_running_loop()
+        if key is not None:
+            held = self._joinable.get(key)
+            if held is not None and not held[1].done() and loop.time() - held[0] < self.settings.join_s:
+                self.calls_joined += 1
+                return await asyncio.wait_for(asyncio.shield(held[1]), timeout_s)
         self._seq += 1
         call_id = f"{self.node_id}-{self._seq}"
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[Any] = loop.create_future()
         self._calls[call_id] = fut
+        if key is None:
+            try:
+                self._send(node_id, {"c": call_id, "from": self.node_id, "op": op, **args})
+                self.calls_sent += 1
+                return await asyncio.wait_for(fut, timeout_s)
+            finally:
+                self._calls.pop(call_id, None)
+
+        def done(_fut: asyncio.Future[Any]) -> None:
+            if not fut.cancelled():
+                fut.exception()  # read: the first waiter may have timed out, nobody joined
+            self._calls.pop(call_id, None)
+            if self._joinable.get(key, (0.0, None))[1] is fut:
+                del self._joinable[key]
+
+        fut.add_done_callback(done)
+        self._joinable[key] = (loop.time(), fut)
+        expiry = loop.call_later(self.settings.join_s, _give_up, fut)
+        fut.add_done_callback(lambda _f: expiry.cancel())
         try:
             self._send(node_id, {"c": call_id, "from": self.node_id, "op": op, **args})
-            self.calls_sent += 1
-            return await asyncio.wait_for(fut, timeout_s)
-        finally:
-            self._calls.pop(call_id, None)
+        except BaseException:
+            _give_up(fut)
+            raise
+        self.calls_sent += 1
+        return await asyncio.wait_for(asyncio.shield(fut), timeout_s)
 
     def _on_message(self, payload: str) -> None:
         try:
@@ -391,7 +450,8 @@ class Cluster:
         self, node_id: str, lot_id: int, paddle: str, bid_id: str, amount_fen: int, timeout_s: float
     ) -> BidAccepted:
         args = {"lot": lot_id, "paddle": paddle, "bid_id": bid_id, "amount_fen": amount_fen}
-        data = await self.call(node_id, "lot.bid", args, timeout_s)
+        key = ("lot.bid", node_id, lot_id, paddle, bid_id, amount_fen)
+        data = await self.call(node_id, "lot.bid", args, timeout_s, key=key)
         event = event_from_dict(data)
         assert isinstance(event, BidAccepted)
         return event
@@ -413,6 +473,7 @@ class Cluster:
         return {
             "node_id": self.node_id,
             "calls_sent": self.calls_sent,
+            "calls_joined": self.calls_joined,
             "calls_served": self.calls_served,
             "calls_waiting": len(self._calls),
             "relistens": self.relistens,
