@@ -242,6 +242,8 @@ class Following(Generic[L]):
         self.takeovers = 0
         self.forwarded = 0
         self.forward_retries = 0
+        self._catching: dict[int, int] = {}
+        """Lots being caught up from the log, and the seq their reader is to reach."""
         self.takeover_ms: deque[float] = deque(maxlen=256)
         """How long each takeover took here: from claiming the lock to the lot rebuilt from
         its log and taking commands."""
@@ -427,13 +429,36 @@ class Following(Generic[L]):
         for lot_id, seq in reached.items():
             lot = self._lots.get(lot_id)
             if lot is not None and not lot.owned and lot.committed.seq < seq:
-                self._spawn(self.catch_up(lot, seq), f"catch-up-{lot_id}")
+                self._want(lot, seq)
 
     def catch_up_all(self) -> None:
         """Notifications may have been missed: read every followed lot's log again."""
         for lot in list(self._lots.values()):
             if not lot.owned:
-                self._spawn(self.catch_up(lot, 2**31 - 1), f"catch-up-{lot.id}")
+                self._want(lot, 2**31 - 1)
+
+    def _want(self, lot: L, upto: int) -> None:
+        """Catch the lot up to ``upto``: one reader per lot at a time. A notification that
+        comes while the lot is being caught up raises the reader's target instead of queuing
+        a reader of its own (in a surge the owner flushes every few milliseconds: a query per
+        notification per lot, each finding what the one before had read, was a follower's
+        largest cost after the broadcasts)."""
+        wanted = self._catching.get(lot.id)
+        if wanted is not None:
+            self._catching[lot.id] = max(wanted, upto)
+            return
+        self._catching[lot.id] = upto
+        self._spawn(self._catch_up_wanted(lot), f"catch-up-{lot.id}")
+
+    async def _catch_up_wanted(self, lot: L) -> None:
+        try:
+            while True:
+                upto = self._catching[lot.id]
+                await self.catch_up(lot, upto)
+                if self._catching[lot.id] == upto:
+                    return
+        finally:
+            del self._catching[lot.id]
 
     async def catch_up(self, lot: L, upto: int) -> None:
         """Fold the owner's events after the lot's committed seq, up to ``upto``."""

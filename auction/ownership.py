@@ -168,6 +168,9 @@ def error_from_dict(data: dict[str, Any]) -> BaseException:
     return exc
 
 
+_NOTIFY_MANY = "SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS u(c, p)"
+
+
 def _give_up(fut: asyncio.Future[Any]) -> None:
     """End a forwarded call nobody will answer any more (``TimeoutError``: ask again)."""
     if not fut.done():
@@ -208,6 +211,9 @@ class Cluster:
         self._on_reconnect: list[Callable[[], None]] = []
         self._outbox: list[tuple[str, str]] = []
         self._sending = False
+        self._sender: asyncpg.Connection | None = None
+        """The connection the NOTIFYs go out on: its own, not the pool's (no wait for a pooled
+        connection behind settlements and reads in a surge, no reset round trip per batch)."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._seq = 0
         self.calls_sent = 0
@@ -235,6 +241,9 @@ class Cluster:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        sender, self._sender = self._sender, None
+        if sender is not None and not sender.is_closed():
+            sender.terminate()  # a send cancelled mid-statement: nothing to wait for
         for fut in self._calls.values():
             if not fut.done():
                 fut.set_exception(EngineUnavailable("this server is stopping"))
@@ -326,6 +335,8 @@ class Cluster:
 
     def notify(self, channel: str, message: dict[str, Any]) -> None:
         """NOTIFY ``channel`` with ``message`` (JSON), batched with what else waits."""
+        if self._stopping:
+            raise EngineUnavailable("this server is stopping")
         payload = orjson.dumps(message).decode()
         if len(payload.encode()) > self.settings.payload_max:
             raise EngineUnavailable("the message is too large to forward")
@@ -341,18 +352,23 @@ class Cluster:
         try:
             while self._outbox:
                 batch, self._outbox = self._outbox, []
+                channels, payloads = [c for c, _ in batch], [p for _, p in batch]
                 try:
-                    async with self._pool.acquire() as conn:
-                        await conn.execute(
-                            "SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS u(c, p)",
-                            [c for c, _ in batch],
-                            [p for _, p in batch],
-                        )
+                    sender = await self._sender_connection()
+                    await sender.execute(_NOTIFY_MANY, channels, payloads)
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                     # a call then times out and is asked again; an answer lost is asked again
                     log.warning("forwarding failed", extra={"error": str(exc), "messages": len(batch)})
+                    sender, self._sender = self._sender, None
+                    if sender is not None:
+                        sender.terminate()  # the next batch connects again
         finally:
             self._sending = False
+
+    async def _sender_connection(self) -> asyncpg.Connection:
+        if self._sender is None or self._sender.is_closed():
+            self._sender = await connect(self._dsn)
+        return self._sender
 
     async def call(
         self,

@@ -282,3 +282,41 @@ async def test_a_forward_never_answered_ends_engine_unavailable() -> None:
 
     with pytest.raises(EngineUnavailable):
         await follow.at_owner(lot, send)
+
+
+async def test_notifications_during_a_catch_up_raise_its_target_instead_of_queuing_readers() -> None:
+    """Issue 15 item 3 (fan-out, in order and without gaps): the owner's flushes announced
+    while a follower reads a lot's log make that reader read further — one reader per lot,
+    not one query per notification — and the lot still reaches the newest seq announced."""
+    log = list(range(1, 201))
+    reads: list[int] = []
+    gate = asyncio.Event()
+
+    class LogStore:
+        async def events_after(self, lot_id: int, after: int) -> list[int]:
+            reads.append(after)
+            await gate.wait()
+            return [s for s in log if s > after][:50]
+
+    lot = Lot(7)
+    tasks: list[asyncio.Task[Any]] = []
+
+    def fold(lot: Lot, events: list[int]) -> None:
+        lot.committed = SimpleNamespace(seq=events[-1], phase=SimpleNamespace(value="live"))
+
+    follow = Following(
+        LogStore(), None, {7: lot}, load=lambda _i: asyncio.sleep(0), adopt=lambda *_: None,
+        fold=fold, demote=lambda _l: None,
+        spawn=lambda coro, _name: tasks.append(asyncio.ensure_future(coro)),
+        refusals_max=10, retry_after_s=0, claim_interval_s=1, forward_attempt_s=3,
+        owner_check_s=0.5, forward_total_s=12,
+    )
+    for seq in range(1, 201):  # 200 flushes announced while the first read waits
+        follow.on_log({7: seq})
+    assert len(tasks) == 1
+    gate.set()
+    await asyncio.gather(*tasks)
+    assert lot.committed.seq == 200
+    assert reads == [0, 50, 100, 150]
+    follow.on_log({7: 200})  # nothing new: no reader
+    assert len(tasks) == 1
