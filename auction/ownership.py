@@ -652,8 +652,10 @@ class QuotaRouter:
             await asyncio.sleep(0.2)
 
     async def _at_owner(self, session_id: int, owner: str, op: str, args: dict[str, Any]) -> Any:
+        # a bid's repeat (same paddle, bid id, amount) waits for its first forward's answer
+        key = (op, owner, session_id, args["paddle"], args["bid_id"], args["amount_fen"]) if op == "quota.bid" else None
         call = asyncio.ensure_future(
-            self.cluster.call(owner, op, {"s": session_id, **args}, self.settings.attempt_s)
+            self.cluster.call(owner, op, {"s": session_id, **args}, self.settings.attempt_s, key=key)
         )
         try:
             while True:
