@@ -826,9 +826,15 @@ def _to_dict(obj: Any) -> dict[str, Any]:
     return {name: _encode(getattr(obj, name)) for name in _field_names(type(obj))}
 
 
+@functools.cache
+def _fields_of(cls: type[Any]) -> tuple[dict[str, Any], frozenset[str]]:
+    """A dataclass's resolved type hints and field names, worked out once per class
+    (``get_type_hints`` was a tenth of a follower's CPU: every event read from the log)."""
+    return typing.get_type_hints(cls), frozenset(f.name for f in dataclasses.fields(cls))
+
+
 def _from_dict(cls: type[Any], data: dict[str, Any]) -> Any:
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
+    hints, names = _fields_of(cls)
     unknown = set(data) - names
     if unknown:
         raise ValueError(f"unknown fields for {cls.__name__}: {sorted(unknown)}")
