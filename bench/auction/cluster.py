@@ -163,7 +163,8 @@ async def engine_stats(http: aiohttp.ClientSession, node: Node, staff: str) -> d
 
 
 async def main_async(
-    bidders_n: int, lots: int, countdown_s: int, generators: int, resends: int, env: dict[str, str]
+    bidders_n: int, lots: int, countdown_s: int, generators: int, resends: int, env: dict[str, str],
+    nice: int = 0,
 ) -> dict[str, Any]:
     per_node = [bidders_n - bidders_n // 2, bidders_n // 2]
     if max(per_node) > SOCKETS_PER_NODE_MAX:
@@ -225,7 +226,7 @@ async def main_async(
                             "base": node.url,
                             "ws_bidders": mine[g * step : (g + 1) * step],
                             "seed": 10 * (len(gens) + 1),
-                        }))
+                        }, nice=nice))
                 t0 = time.monotonic()
                 for gen in gens:
                     await asyncio.to_thread(gen.wait_ready, 900)
@@ -370,6 +371,9 @@ def main() -> None:
                         help="times a bid answered engine_unavailable is sent again, same bid id")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for both server processes, e.g. SUNLIT_AUCTION_OWNER_CHECK_S=2")
+    parser.add_argument("--generator-nice", type=int, default=0, metavar="N",
+                        help="run the load generators at nice N (e.g. 10): on one machine, the servers "
+                        "first, as if the clients were elsewhere")
     args = parser.parse_args()
     quick = (1_000, 20, 10, 1)
     full = (20_000, 300, 30, 2)
@@ -379,9 +383,11 @@ def main() -> None:
     figures = asyncio.run(main_async(
         args.bidders or bidders, args.lots or lots, args.countdown or countdown,
         args.generators or generators, args.resends, dict(e.split("=", 1) for e in args.env),
+        args.generator_nice,
     ))
     figures["total_s"] = round(time.monotonic() - started, 1)
     figures["server_env"] = args.env
+    figures["generator_nice"] = args.generator_nice
     report("auction plate session across 2 processes (websockets)", figures)
 
 

@@ -131,7 +131,9 @@ def rss_mb(pid: int) -> float:
 class Generator:
     """One load generator process: the plan in on stdin, progress on stderr, the result out."""
 
-    def __init__(self, plan: dict[str, Any]) -> None:
+    def __init__(self, plan: dict[str, Any], *, nice: int = 0) -> None:
+        """``nice``: run the generator at that lower CPU priority (a stand-in, on one shared
+        machine, for the clients being elsewhere: the servers are served first)."""
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bench.auction.loadgen"],
             cwd=ROOT,
@@ -141,6 +143,8 @@ class Generator:
             env={**os.environ, "PYTHONPATH": str(ROOT)},
             text=True,
         )
+        if nice:
+            os.setpriority(os.PRIO_PROCESS, self.proc.pid, nice)
         assert self.proc.stdin is not None
         self.proc.stdin.write(json.dumps(plan) + "\n")
         self.proc.stdin.flush()
