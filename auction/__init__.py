@@ -10,10 +10,20 @@ plates (Shanghai-style).
 
 those are pure: no I/O, no clock, no randomness. On them:
 
-- ``auction.engine``: live lots in memory, one writer, a group-commit log, its own timers;
+- ``auction.engine``: live lots in memory, one writer, a group-commit log, its own timers —
+  one ``Engine`` with collaborators it owns (not base classes): ``auction.writer`` (the
+  group-commit writer, shared with the quota engine), ``auction.timers``,
+  ``auction.following`` (claims, forwarding to the owner, catch-up, takeover),
+  ``auction.fanout`` (watchers, resume), ``auction.bid_ids`` (each bid id's one answer),
+  ``auction.admissions``; ``auction.lot_log``: the log's rows and the store's interface;
+- ``auction.quota_engine``, ``auction.quota_store``, ``auction.quota_service``: quota sessions;
+- ``auction.ownership``: several processes over one database (``Cluster``, ``QuotaRouter``);
 - ``auction.store``: every SQL statement (``PgLogStore`` for the engine);
-- ``auction.service``: the use cases (create, schedule, admit, seal the reserve, settle, results);
-- ``auction.reserve``: the sealed reserve price; ``auction.demo``: demo auctions;
+- ``auction.service``: the use cases (create, schedule, admit, seal the reserve, the
+  custodians' shares, settle, results);
+- ``auction.reserve`` (and ``auction.reserve_store``): the sealed reserve price and its key
+  split among custodians; ``auction.deposits``: the deposits through the ledger;
+  ``auction.verify``: the offline replay of an exported log; ``auction.demo``: demo auctions;
 - ``auction.testing``: an in-memory store for tests.
 
 The HTTP API and the websocket gateway are ``web.auction`` and ``web.auction_ws``;
