@@ -117,14 +117,7 @@ async def remember(lg: Ledger, command_id: str, fingerprint: tuple[Any, ...], an
 
 
 async def load_terms(lg: Ledger, project_id: str, *, for_update: bool = False) -> DepositTerms:
-    terms = (
-        await store.get_project(lg.conn, project_id, for_update=for_update)
-        if isinstance(project_id, str)
-        else None
-    )
-    if terms is None:
-        raise LedgerReason.PROJECT_NOT_FOUND.reject(str(project_id))
-    return terms
+    return await get_terms(lg.conn, project_id, for_update=for_update)
 
 
 async def load_deposit(
@@ -161,10 +154,17 @@ def end_of_china_day(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(0), tzinfo=CHINA_TZ).astimezone(UTC)
 
 
-async def get_terms(conn: asyncpg.Connection, project_ref: str) -> DepositTerms:
-    terms = await store.get_project(conn, project_ref)
+async def get_terms(
+    conn: asyncpg.Connection, project_ref: str, *, for_update: bool = False
+) -> DepositTerms:
+    """The project's terms (locked with ``for_update``); an unknown project is refused."""
+    terms = (
+        await store.get_project(conn, project_ref, for_update=for_update)
+        if isinstance(project_ref, str)
+        else None
+    )
     if terms is None:
-        raise LedgerReason.PROJECT_NOT_FOUND.reject(project_ref)
+        raise LedgerReason.PROJECT_NOT_FOUND.reject(str(project_ref))
     return terms
 
 

@@ -30,7 +30,7 @@ from ..model import (
 from ..reconcile import format_fen
 from ..rules.decisions import decide_guarantee, decide_new_deposit
 from ..rules.terms import check_deposit_terms
-from .context import Ledger, _check_ref, bidder_id, load_deposit, load_terms
+from .context import Ledger, _check_ref, bidder_id, get_terms, load_deposit, load_terms
 from .transfers import create_accounts, write
 
 __all__ = [
@@ -198,9 +198,7 @@ async def amend_project_dates(
     """Move the deadline (and the opening) with the project's calendar — only while the
     current deadline has not passed (T4)."""
     async with conn.transaction():
-        terms = await store.get_project(conn, project_ref, for_update=True)
-        if terms is None:
-            raise LedgerReason.PROJECT_NOT_FOUND.reject(project_ref)
+        terms = await get_terms(conn, project_ref, for_update=True)
         if now >= terms.deadline_at:
             raise LedgerReason.AFTER_DEADLINE.reject(
                 f"the deadline {iso_ms(terms.deadline_at)} has passed"
@@ -237,9 +235,7 @@ async def open_deposit(
     _check_ref(project_ref)
     async with conn.transaction():
         # the project's row lock serialises bidder numbers
-        terms = await store.get_project(conn, project_ref, for_update=True)
-        if terms is None:
-            raise LedgerReason.PROJECT_NOT_FOUND.reject(project_ref)
+        terms = await get_terms(conn, project_ref, for_update=True)
         known = await store.get_deposit(conn, project_ref, bidder_id(org_id))
         if known is not None:
             return known
