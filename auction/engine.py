@@ -124,6 +124,7 @@ from auction.model import (
     event_to_dict,
 )
 from auction.rules import apply, decide, next_deadline, public_view, rebuild, recover
+from auction.tasks import TaskSet
 from auction.timers import Timers
 from auction.writer import GroupWriter
 from trading.clock import Clock, utc_ms
@@ -256,7 +257,7 @@ class Engine:
         self._lots: dict[int, _Lot] = {}
         self._admissions = Admissions(store)
         self._loading: dict[int, asyncio.Future[_Lot | None]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet("auction engine", log)
         self._beater: asyncio.Task[None] | None = None
         self._running = False
         self._down_since: datetime | None = None
@@ -287,7 +288,7 @@ class Engine:
             adopt=self._adopt,
             fold=self._fold,
             demote=self._demote,
-            spawn=self._spawn,
+            spawn=self._tasks.spawn,
             refusals_max=s.refusals_max,
             retry_after_s=s.retry_after_s,
             claim_interval_s=s.claim_interval_s,
@@ -329,26 +330,13 @@ class Engine:
             log.warning("auction engine stopped with work outstanding")
         self._running = False
         await self._writer.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel()
         await self._store.close()
 
     async def wait_idle(self, *, rounds_max: int = 10_000) -> None:
         """Until the queue is flushed and the after-commit tasks (reveal, settle) are done,
         including what those tasks queue in turn."""
-        writer = self._writer
-        for _ in range(rounds_max):
-            if writer.busy:
-                await writer.wait_flushed()
-                await asyncio.sleep(0)
-            elif self._tasks:
-                await asyncio.gather(*list(self._tasks), return_exceptions=True)
-            else:
-                await asyncio.sleep(0)
-                if not (writer.busy or self._tasks):
-                    return
-        raise RuntimeError("the auction engine did not become idle")
+        await self._tasks.idle(self._writer, rounds_max=rounds_max)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -869,7 +857,7 @@ class Engine:
             lot.reloading = True
             lot.state = lot.committed
             self._timers.cancel(lot.id)
-            self._spawn(self._reload(lot), f"reload-{lot.id}")
+            self._tasks.spawn(self._reload(lot), f"reload-{lot.id}")
         return []
 
     @property
@@ -902,12 +890,12 @@ class Engine:
             mark = ("reveal", state.seq)
             if mark not in lot.hooks_started and state.reserve_commitment is not None:
                 lot.hooks_started.add(mark)
-                self._spawn(self._reveal(lot.id, state.reserve_commitment), f"reveal-{lot.id}")
+                self._tasks.spawn(self._reveal(lot.id, state.reserve_commitment), f"reveal-{lot.id}")
         if state.phase is Phase.CLOSED and self.hooks.lot_closed is not None:
             mark = ("closed", 0)
             if mark not in lot.hooks_started:
                 lot.hooks_started.add(mark)
-                self._spawn(self._settle(lot.id, state), f"settle-{lot.id}")
+                self._tasks.spawn(self._settle(lot.id, state), f"settle-{lot.id}")
 
     async def _settle(self, lot_id: int, state: LotState) -> None:
         """Record the result, then let go of the lot's lock: a closed lot takes no more
@@ -922,19 +910,6 @@ class Engine:
         reveal = await self.hooks.reveal_reserve(lot_id, commitment)
         if reveal is not None:
             await self.execute(lot_id, RevealReserve(reserve_fen=reveal[0], salt=reveal[1]))
-
-    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
-        task = asyncio.ensure_future(coro)
-        task.set_name(name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error(
-                "auction background task %s failed", task.get_name(), exc_info=task.exception()
-            )
 
     async def beat(self) -> None:
         """Record that the engine is alive now (after a crash, the outage began at the last beat)."""

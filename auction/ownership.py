@@ -63,6 +63,7 @@ from auction.following import OwnerBook
 from auction.model import COMMAND_TYPES, BidAccepted, Command, event_from_dict, event_to_dict
 from auction.quota import quota_config_from_dict
 from auction.quota_engine import QUOTA_LOCK_CLASS, QuotaEngine, half_of
+from auction.tasks import TaskSet
 from trading.clock import Clock, iso_ms
 from trading.db import connect
 from trading.errors import DomainError
@@ -214,7 +215,7 @@ class Cluster:
         self._sender: asyncpg.Connection | None = None
         """The connection the NOTIFYs go out on: its own, not the pool's (no wait for a pooled
         connection behind settlements and reads in a surge, no reset round trip per batch)."""
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet("cluster", log)
         self._seq = 0
         self.calls_sent = 0
         self.calls_joined = 0
@@ -238,9 +239,7 @@ class Cluster:
         conn, self._listener = self._listener, None
         if conn is not None and not conn.is_closed():
             await conn.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel()
         sender, self._sender = self._sender, None
         if sender is not None and not sender.is_closed():
             sender.terminate()  # a send cancelled mid-statement: nothing to wait for
@@ -274,7 +273,7 @@ class Cluster:
         if on_reconnect is not None:
             self._on_reconnect.append(on_reconnect)
         if self._listener is not None and not self._listener.is_closed():
-            self._spawn(self._listener.add_listener(channel, self._notified), f"listen-{channel}")
+            self._tasks.spawn(self._listener.add_listener(channel, self._notified), f"listen-{channel}")
 
     async def _listen(self) -> None:
         conn = await connect(self._dsn)
@@ -317,17 +316,6 @@ class Cluster:
         if callback is not None:
             callback(payload)
 
-    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
-        task = asyncio.ensure_future(coro)
-        task.set_name(name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("cluster task %s failed", task.get_name(), exc_info=task.exception())
-
     # -- sending ------------------------------------------------------------------------------
 
     def _send(self, node_id: str, message: dict[str, Any]) -> None:
@@ -345,7 +333,7 @@ class Cluster:
         self._outbox.append((channel, payload))
         if not self._sending:
             self._sending = True
-            self._spawn(self._send_loop(), "cluster-send")
+            self._tasks.spawn(self._send_loop(), "cluster-send")
 
     async def _send_loop(self) -> None:
         """Send what waits, many NOTIFYs in one statement, again while more arrived."""
@@ -440,7 +428,7 @@ class Cluster:
             else:
                 fut.set_result(message.get("ok"))
         elif "c" in message:
-            self._spawn(self._serve(message), f"serve-{message.get('op')}")
+            self._tasks.spawn(self._serve(message), f"serve-{message.get('op')}")
 
     async def _serve(self, message: dict[str, Any]) -> None:
         handler = self._handlers.get(str(message.get("op")))

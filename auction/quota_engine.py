@@ -62,6 +62,7 @@ from auction.errors import AuctionReason, AuctionRejected, EngineUnavailable
 from auction.lot_log import RefusalRow, refusal_copy, refusal_from_row, refusal_row
 from auction.model import Admit, Event, PlaceBid, Tick, event_to_dict
 from auction.quota import QuotaBidAccepted, QuotaBook, QuotaConfig, rebuild_quota
+from auction.tasks import TaskSet
 from auction.timers import Timers
 from auction.writer import GroupWriter
 from trading.clock import Clock, iso_ms, utc_ms
@@ -262,7 +263,7 @@ class QuotaEngine:
         self._sessions: dict[int, _Session] = {}
         self._loading: dict[int, asyncio.Future[_Session]] = {}
         self._running = False
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet("quota engine", log)
         self._publisher: asyncio.Task[None] | None = None
         self.rows_written = 0
         self.refusals_written = 0
@@ -308,31 +309,12 @@ class QuotaEngine:
             log.warning("quota engine stopped with work outstanding")
         self._running = False
         await self._writer.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel()
         await self._store.close()
 
     async def wait_idle(self, *, rounds_max: int = 10_000) -> None:
         """Until the queue is flushed and the after-commit tasks (recording a close) are done."""
-        writer = self._writer
-        for _ in range(rounds_max):
-            if writer.busy:
-                await writer.wait_flushed()
-                await asyncio.sleep(0)
-            elif self._tasks:
-                await asyncio.gather(*list(self._tasks), return_exceptions=True)
-            else:
-                await asyncio.sleep(0)
-                if not (writer.busy or self._tasks):
-                    return
-        raise RuntimeError("the quota engine did not become idle")
-
-    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
-        task = asyncio.ensure_future(coro)
-        task.set_name(name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        await self._tasks.idle(self._writer, rounds_max=rounds_max)
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -703,7 +685,7 @@ class QuotaEngine:
         s.view = self._view(s.id, s.book)
         if self._on_closed is not None and not s.close_hook_started:
             s.close_hook_started = True
-            self._spawn(self._run_close_hook(s), f"quota-closed-{s.id}")
+            self._tasks.spawn(self._run_close_hook(s), f"quota-closed-{s.id}")
 
     async def _run_close_hook(self, s: _Session) -> None:
         assert self._on_closed is not None
@@ -733,7 +715,7 @@ class QuotaEngine:
         for s in hit.values():
             s.queued = 0
             s.reloading = True
-            self._spawn(self._reload(s), f"quota-reload-{s.id}")
+            self._tasks.spawn(self._reload(s), f"quota-reload-{s.id}")
         return []
 
     async def _reload(self, s: _Session) -> None:
