@@ -10,7 +10,7 @@ one instance per test. Why the reference is this small: see ``trading.ledger``'s
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
@@ -525,36 +525,43 @@ class ReferenceLedger:
             lambda e: e.deposit,
         )
 
-    def approve_forfeit(
-        self, command_id: str, project_id: str, bidder_id: str, approved_by: str, at: datetime
+    def _settle_forfeit(
+        self,
+        kind: str,
+        decide_it: Callable[..., Effects],
+        command_id: str,
+        project_id: str,
+        bidder_id: str,
+        staff: str,
+        at: datetime,
     ) -> Deposit:
         return self._run(  # type: ignore[no-any-return]
             command_id,
-            ("approve_forfeit", project_id, bidder_id, approved_by),
+            (kind, project_id, bidder_id, staff),
             at,
-            lambda: decide.decide_approve_forfeit(
+            lambda: decide_it(
                 command_id,
                 self.deposit(project_id, bidder_id),
-                approved_by,
+                staff,
                 pending=self._reservation(project_id, bidder_id),
             ),
             lambda e: e.deposit,
         )
 
+    def approve_forfeit(
+        self, command_id: str, project_id: str, bidder_id: str, approved_by: str, at: datetime
+    ) -> Deposit:
+        return self._settle_forfeit(
+            "approve_forfeit", decide.decide_approve_forfeit,
+            command_id, project_id, bidder_id, approved_by, at,
+        )
+
     def reject_forfeit(
         self, command_id: str, project_id: str, bidder_id: str, rejected_by: str, at: datetime
     ) -> Deposit:
-        return self._run(  # type: ignore[no-any-return]
-            command_id,
-            ("reject_forfeit", project_id, bidder_id, rejected_by),
-            at,
-            lambda: decide.decide_reject_forfeit(
-                command_id,
-                self.deposit(project_id, bidder_id),
-                rejected_by,
-                pending=self._reservation(project_id, bidder_id),
-            ),
-            lambda e: e.deposit,
+        return self._settle_forfeit(
+            "reject_forfeit", decide.decide_reject_forfeit,
+            command_id, project_id, bidder_id, rejected_by, at,
         )
 
     def convert(self, command_id: str, project_id: str, bidder_id: str, at: datetime) -> Deposit:
