@@ -33,7 +33,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import LoadResult, drive, free_port, login, report, sunlit_server
+from bench.harness import LoadResult, drive, free_port, login, report, run_bare_app, sunlit_server
 from bench.harness import bare_process as harness_bare_process
 from crypto.signing import generate_signing_key
 from trading import migrate
@@ -137,10 +137,7 @@ def run_bare_server(port: int) -> None:
     """The bare handler in a process of its own on uvloop, as ``sunlit serve`` runs."""
     app = web.Application()
     app.router.add_get("/api/v1/me", bare)
-    import uvloop
-
-    uvloop.install()
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+    run_bare_app(app, port)
 
 
 def bare_process(timeout_s: float = 30) -> AbstractContextManager[str]:

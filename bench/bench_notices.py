@@ -23,16 +23,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import signal
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,11 +37,16 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import ROOT, LoadResult, bare_process, drive, free_port, report
+from bench.harness import (
+    bare_process,
+    drive,
+    migrated_postgres,
+    report,
+    run_bare_app,
+    sunlit_server,
+)
 from bidding import public_store as pstore
 from bidding.public import NoticeKind
-from trading import migrate
-from trading.db import EmbeddedPostgres, connect
 
 PAGE = 20
 KINDS = [k.value for k in NoticeKind]
@@ -58,6 +58,8 @@ WORKS = ["道路改造工程", "桥梁维修工程", "学校新建工程", "污�
          "医院设备采购", "办公家具采购", "物业管理服务", "绿化养护服务", "信息系统运维"]
 RARE = "环城北路"
 """About 1 % of the titles carry it: the search shape looks for it."""
+QUIET = {"SUNLIT_LOG_LEVEL": "WARNING"}
+"""The environment ``sunlit serve`` runs in here: warnings only in its log."""
 ZH = {"tender": "招标公告", "amendment": "变更公告", "clarification": "澄清公告",
       "opening_record": "开标记录", "candidates": "中标候选人公示", "award_result": "中标结果公告",
       "failed": "流标公告", "re_tender": "重新招标公告"}
@@ -95,38 +97,33 @@ async def fill(dsn: str, n: int) -> float:
         await conn.close()
 
 
-@contextmanager
-def serve(dsn: str, data: Path, timeout_s: float = 60) -> Iterator[str]:
-    """``sunlit serve`` on the given database (bench.harness.sunlit_server always makes its own)."""
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": dsn, "SUNLIT_DATA": str(data), "SUNLIT_PORT": str(port),
-           "SUNLIT_LOG_FORMAT": "text", "SUNLIT_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
-    log = open(data.parent / "server.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "web.cli", "serve"], env=env, stdout=log,
-                            stderr=subprocess.STDOUT, cwd=ROOT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError("server exited:\n" + (data.parent / "server.log").read_text()[-3000:])
-            try:
-                with urllib.request.urlopen(url + "/healthz", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("server did not become healthy")
-            time.sleep(0.2)
-        yield url
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+def page_sql(q: Mapping[str, str]) -> tuple[str, list[Any], int | None]:
+    """A bare server's page: the statement the API runs (``bidding.public_store.page_sql``) for
+    the query's filters and cursor, unvalidated; with the cursor."""
+    f = pstore.NoticeFilter(
+        kind=NoticeKind(q["kind"]) if "kind" in q else None,
+        category=q.get("category"),
+        region=q.get("region"),
+        q=q.get("q"),
+    )
+    cursor = int(q["cursor"]) if "cursor" in q else None
+    sql, args = pstore.page_sql(f, cursor, PAGE + 1)
+    return sql, args, cursor
+
+
+async def shapes(session: aiohttp.ClientSession, url: str) -> list[tuple[str, dict[str, str]]]:
+    """The query shapes, by name: their query parameters (the cursor of the search's third page
+    as a client would reach it)."""
+    async with session.get(url + f"/api/v1/public/notices?q={RARE}&limit={PAGE}") as r:
+        p1 = await r.json()
+    async with session.get(url + p1["next_url"]) as r:
+        p2 = await r.json()
+    return [
+        ("first page", {}),
+        ("kind+category+region", {"kind": "tender", "category": "works", "region": "330502"}),
+        (f"search q={RARE}", {"q": RARE}),
+        ("search, page 3", {"q": RARE, "cursor": str(p2["next"])}),
+    ]
 
 
 def bare_server(dsn: str, port: int) -> None:
@@ -135,15 +132,7 @@ def bare_server(dsn: str, port: int) -> None:
     from aiohttp import web
 
     async def page(request: web.Request) -> web.Response:
-        q = request.query
-        f = pstore.NoticeFilter(
-            kind=NoticeKind(q["kind"]) if "kind" in q else None,
-            category=q.get("category"),
-            region=q.get("region"),
-            q=q.get("q"),
-        )
-        cursor = int(q["cursor"]) if "cursor" in q else None
-        sql, args = pstore.page_sql(f, cursor, PAGE + 1)
+        sql, args, _ = page_sql(request.query)
         async with request.app["pool"].acquire() as conn:
             rows = await conn.fetch(sql, *args)
         return web.Response(text=json.dumps([dict(r) for r in rows[:PAGE]], default=str,
@@ -157,23 +146,11 @@ def bare_server(dsn: str, port: int) -> None:
     app = web.Application()
     app.router.add_get("/page", page)
     app.cleanup_ctx.append(pool_ctx)
-    try:
-        import uvloop
-
-        uvloop.install()  # as sunlit serve runs by default
-    except ImportError:
-        pass
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+    run_bare_app(app, port)
 
 
 def serve_bare(dsn: str, timeout_s: float = 30) -> AbstractContextManager[str]:
     return bare_process(__file__, [dsn], "/page", timeout_s)
-
-async def timed(one: Any, requests: int, warmup: int) -> LoadResult:
-    """``requests`` calls one after another, after ``warmup`` untimed ones."""
-    for _ in range(warmup):
-        await one()
-    return await drive(one, total=requests, concurrency=1)
 
 
 async def measure(
@@ -183,22 +160,9 @@ async def measure(
     assert pool is not None
     results = []
     async with aiohttp.ClientSession() as session:
-        # the cursor of the search's third page, as a client would reach it
-        async with session.get(url + f"/api/v1/public/notices?q={RARE}&limit={PAGE}") as r:
-            p1 = await r.json()
-        async with session.get(url + p1["next_url"]) as r:
-            p2 = await r.json()
-        shapes: list[tuple[str, dict[str, str], pstore.NoticeFilter, int | None]] = [
-            ("first page", {}, pstore.NoticeFilter(), None),
-            ("kind+category+region", {"kind": "tender", "category": "works", "region": "330502"},
-             pstore.NoticeFilter(kind=NoticeKind.TENDER, category="works", region="330502"), None),
-            (f"search q={RARE}", {"q": RARE}, pstore.NoticeFilter(q=RARE), None),
-            ("search, page 3", {"q": RARE, "cursor": str(p2["next"])}, pstore.NoticeFilter(q=RARE),
-             p2["next"]),
-        ]
-        for name, params, f, cursor in shapes:
+        for name, params in await shapes(session, url):
             query = {**params, "limit": str(PAGE)}
-            sql, args = pstore.page_sql(f, cursor, PAGE + 1)
+            sql, args, _ = page_sql(params)
 
             async def ours(query: dict[str, str] = query) -> None:
                 async with session.get(url + "/api/v1/public/notices", params=query) as r:
@@ -209,8 +173,7 @@ async def measure(
                 async with pool.acquire() as conn:
                     await conn.fetch(sql, *args)
 
-            async def bare(query: dict[str, str] = query) -> None:
-                params = {k: v for k, v in query.items() if k != "limit"}
+            async def bare(params: dict[str, str] = params) -> None:
                 async with session.get(bare_url + "/page", params=params) as r:
                     assert r.status == 200, await r.text()
                     await r.read()
@@ -221,19 +184,19 @@ async def measure(
                 async with pool.acquire() as conn:
                     plan = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS) " + sql, *args)
                 print("\n".join("    " + r[0] for r in plan))
-            b = await timed(base, requests, warmup=20)
-            h = await timed(bare, requests, warmup=20)
-            o = await timed(ours, requests, warmup=20)
+            b = await drive(base, total=requests, warmup=20)
+            h = await drive(bare, total=requests, warmup=20)
+            o = await drive(ours, total=requests, warmup=20)
             figures = {
                 "items": got,
-                "ours_p50_ms": round(o.pct(50) * 1000, 3),
-                "ours_p95_ms": round(o.pct(95) * 1000, 3),
-                "select_p50_ms": round(b.pct(50) * 1000, 3),
-                "select_p95_ms": round(b.pct(95) * 1000, 3),
+                "ours_p50_ms": o.pct_ms(50),
+                "ours_p95_ms": o.pct_ms(95),
+                "select_p50_ms": b.pct_ms(50),
+                "select_p95_ms": b.pct_ms(95),
                 "ratio_p95": round(b.pct(95) / o.pct(95), 3),
                 "target": 0.5,
-                "bare_http_p50_ms": round(h.pct(50) * 1000, 3),
-                "bare_http_p95_ms": round(h.pct(95) * 1000, 3),
+                "bare_http_p50_ms": h.pct_ms(50),
+                "bare_http_p95_ms": h.pct_ms(95),
                 "ratio_http_p95": round(h.pct(95) / o.pct(95), 3),
             }
             report(f"notices: {name}", figures)
@@ -243,22 +206,11 @@ async def measure(
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    with tempfile.TemporaryDirectory(prefix="sunlit-bench-notices-") as tmp:
-        data = Path(tmp) / "data"
-        pg = EmbeddedPostgres(Path(tmp) / "db")
-        dsn = pg.start()
-        try:
-            conn = await connect(dsn)
-            try:
-                await migrate.migrate(conn)
-            finally:
-                await conn.close()
-            fill_s = await fill(dsn, args.notices)
-            report("notices: fill", {"notices": args.notices, "copy_s": round(fill_s, 2)})
-            with serve(dsn, data) as url, serve_bare(dsn) as bare_url:
-                await measure(url, bare_url, dsn, args.requests, args.explain)
-        finally:
-            pg.stop()
+    async with migrated_postgres("sunlit-bench-notices-") as dsn:
+        fill_s = await fill(dsn, args.notices)
+        report("notices: fill", {"notices": args.notices, "copy_s": round(fill_s, 2)})
+        with sunlit_server(demo=False, dsn=dsn, env=QUIET) as server, serve_bare(dsn) as bare_url:
+            await measure(server.url, bare_url, dsn, args.requests, args.explain)
     return 0
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import tempfile
 import time
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -35,14 +34,18 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.bench_notices import RARE, fill, serve
-from bench.harness import LoadResult, bare_process, report
-from bidding import public_store as pstore
+from bench.bench_notices import PAGE, QUIET, fill, page_sql, shapes
+from bench.harness import (
+    LoadResult,
+    bare_process,
+    drive,
+    migrated_postgres,
+    report,
+    run_bare_app,
+    sunlit_server,
+)
 from bidding.public import NoticeKind
-from trading import migrate
-from trading.db import EmbeddedPostgres, connect
 
-PAGE = 20
 TARGET_P95_MS = 100.0
 
 
@@ -56,14 +59,7 @@ def bare_server(dsn: str, port: int) -> None:
 
     async def page(request: web.Request) -> web.StreamResponse:
         q = request.query
-        f = pstore.NoticeFilter(
-            kind=NoticeKind(q["kind"]) if "kind" in q else None,
-            category=q.get("category"),
-            region=q.get("region"),
-            q=q.get("q"),
-        )
-        cursor = int(q["cursor"]) if "cursor" in q else None
-        sql, args = pstore.page_sql(f, cursor, PAGE + 1)
+        sql, args, cursor = page_sql(q)
         async with request.app[POOL].acquire() as conn:
             rows = await conn.fetch(sql, *args)
         items = [{**notice_summary(r), "published_at": iso_ms(r["published_at"])} for r in rows[:PAGE]]
@@ -87,17 +83,12 @@ def bare_server(dsn: str, port: int) -> None:
     app.router.add_get("/notices", page)
     app.router.add_static("/static", render.STATIC_DIR, append_version=True, name="static")
     app.cleanup_ctx.append(pool_ctx)
-    try:
-        import uvloop
-
-        uvloop.install()  # as sunlit serve runs by default
-    except ImportError:
-        pass
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+    run_bare_app(app, port)
 
 
 def serve_bare(dsn: str, timeout_s: float = 30) -> AbstractContextManager[str]:
     return bare_process(__file__, [dsn], "/notices", timeout_s)
+
 
 async def ttfb(session: aiohttp.ClientSession, url: str, params: dict[str, str], requests: int,
                warmup: int) -> LoadResult:
@@ -110,36 +101,20 @@ async def ttfb(session: aiohttp.ClientSession, url: str, params: dict[str, str],
             await r.read()
         return first
 
-    for _ in range(warmup):
-        await one()
-    latencies = []
-    started = time.perf_counter()
-    for _ in range(requests):
-        latencies.append(await one())
-    return LoadResult(len(latencies), time.perf_counter() - started, latencies)
+    return await drive(one, total=requests, warmup=warmup, own_latency=True)
 
 
 async def measure(url: str, bare_url: str, requests: int) -> list[dict[str, Any]]:
     results = []
     async with aiohttp.ClientSession() as session:
-        async with session.get(url + f"/api/v1/public/notices?q={RARE}&limit={PAGE}") as r:
-            p1 = await r.json()
-        async with session.get(url + p1["next_url"]) as r:
-            p2 = await r.json()
-        shapes: list[tuple[str, dict[str, str]]] = [
-            ("first page", {}),
-            ("kind+category+region", {"kind": "tender", "category": "works", "region": "330502"}),
-            (f"search q={RARE}", {"q": RARE}),
-            ("search, page 3", {"q": RARE, "cursor": str(p2["next"])}),
-        ]
-        for name, params in shapes:
+        for name, params in await shapes(session, url):
             b = await ttfb(session, bare_url + "/notices", params, requests, warmup=20)
             o = await ttfb(session, url + "/notices", params, requests, warmup=20)
             figures = {
-                "ours_ttfb_p50_ms": round(o.pct(50) * 1000, 3),
-                "ours_ttfb_p95_ms": round(o.pct(95) * 1000, 3),
-                "bare_ttfb_p50_ms": round(b.pct(50) * 1000, 3),
-                "bare_ttfb_p95_ms": round(b.pct(95) * 1000, 3),
+                "ours_ttfb_p50_ms": o.pct_ms(50),
+                "ours_ttfb_p95_ms": o.pct_ms(95),
+                "bare_ttfb_p50_ms": b.pct_ms(50),
+                "bare_ttfb_p95_ms": b.pct_ms(95),
                 "ratio_p95": round(b.pct(95) / o.pct(95), 3),
                 "target_p95_ms": TARGET_P95_MS,
                 "met": o.pct(95) * 1000 < TARGET_P95_MS,
@@ -150,22 +125,11 @@ async def measure(url: str, bare_url: str, requests: int) -> list[dict[str, Any]
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    with tempfile.TemporaryDirectory(prefix="sunlit-bench-pages-") as tmp:
-        data = Path(tmp) / "data"
-        pg = EmbeddedPostgres(Path(tmp) / "db")
-        dsn = pg.start()
-        try:
-            conn = await connect(dsn)
-            try:
-                await migrate.migrate(conn)
-            finally:
-                await conn.close()
-            fill_s = await fill(dsn, args.notices)
-            report("pages: fill", {"notices": args.notices, "copy_s": round(fill_s, 2)})
-            with serve(dsn, data) as url, serve_bare(dsn) as bare_url:
-                results = await measure(url, bare_url, args.requests)
-        finally:
-            pg.stop()
+    async with migrated_postgres("sunlit-bench-pages-") as dsn:
+        fill_s = await fill(dsn, args.notices)
+        report("pages: fill", {"notices": args.notices, "copy_s": round(fill_s, 2)})
+        with sunlit_server(demo=False, dsn=dsn, env=QUIET) as server, serve_bare(dsn) as bare_url:
+            results = await measure(server.url, bare_url, args.requests)
     return 0 if all(r["met"] for r in results) else 1
 
 

@@ -21,9 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -33,10 +31,9 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.bench_notices import serve
-from bench.harness import report
-from trading import migrate
-from trading.db import EmbeddedPostgres, connect
+from bench.bench_notices import QUIET
+from bench.harness import LoadResult, drive, migrated_postgres, report, sunlit_server
+from trading.db import connect
 from trading.statistics import store
 from trading.statistics.model import Category, Outcome, TradeFact, TradeKind
 
@@ -70,9 +67,8 @@ def trades(n: int, seed: int = 5) -> list[TradeFact]:
     return out
 
 
-def pcts(samples: list[float]) -> dict[str, float]:
-    qs = statistics.quantiles(samples, n=100)
-    return {"p50_ms": round(qs[49] * 1000, 2), "p95_ms": round(qs[94] * 1000, 2), "p99_ms": round(qs[98] * 1000, 2)}
+def pcts(result: LoadResult) -> dict[str, float]:
+    return {"p50_ms": result.pct_ms(50), "p95_ms": result.pct_ms(95), "p99_ms": result.pct_ms(99)}
 
 
 async def fill(dsn: str, n: int) -> float:
@@ -96,23 +92,18 @@ async def measure(url: str, dsn: str, requests: int) -> list[dict[str, Any]]:
     try:
         async with aiohttp.ClientSession() as session:
             for name, query in SHAPES.items():
-                for _ in range(10):  # warm-up
+
+                async def ours(query: str = query) -> None:
                     async with session.get(f"{url}/api/v1/public/statistics?{query}") as r:
                         assert r.status == 200, await r.text()
                         await r.read()
-                ours = []
-                for _ in range(requests):
-                    t0 = time.perf_counter()
-                    async with session.get(f"{url}/api/v1/public/statistics?{query}") as r:
-                        await r.read()
-                    ours.append(time.perf_counter() - t0)
-                bare = []
-                for _ in range(requests):
-                    t0 = time.perf_counter()
+
+                async def bare() -> None:
                     await conn.fetchrow("SELECT * FROM stat_month WHERE month = $1 AND category = $2 AND region = $3",
                                         date(2025, 6, 1), "plates", "330502")  # fmt: skip
-                    bare.append(time.perf_counter() - t0)
-                o, b = pcts(ours), pcts(bare)
+
+                o = pcts(await drive(ours, total=requests, warmup=10))
+                b = pcts(await drive(bare, total=requests))
                 figures = {**{f"ours_{k}": v for k, v in o.items()}, **{f"bare_{k}": v for k, v in b.items()},
                            "target_p95_ms": 100, "met": o["p95_ms"] < 100}  # fmt: skip
                 report(f"statistics: {name}", figures)
@@ -123,27 +114,16 @@ async def measure(url: str, dsn: str, requests: int) -> list[dict[str, Any]]:
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    with tempfile.TemporaryDirectory(prefix="sunlit-bench-stats-") as tmp:
-        data = Path(tmp) / "data"
-        pg = EmbeddedPostgres(Path(tmp) / "db")
-        dsn = pg.start()
+    async with migrated_postgres("sunlit-bench-stats-") as dsn:
+        fill_s = await fill(dsn, args.trades)
+        conn = await connect(dsn)
         try:
-            conn = await connect(dsn)
-            try:
-                await migrate.migrate(conn)
-            finally:
-                await conn.close()
-            fill_s = await fill(dsn, args.trades)
-            conn = await connect(dsn)
-            try:
-                cells = await conn.fetchval("SELECT count(*) FROM stat_month")
-            finally:
-                await conn.close()
-            report("statistics: fill", {"trades": args.trades, "aggregate_rows": cells, "load_s": round(fill_s, 1)})
-            with serve(dsn, data) as url:
-                await measure(url, dsn, args.requests)
+            cells = await conn.fetchval("SELECT count(*) FROM stat_month")
         finally:
-            pg.stop()
+            await conn.close()
+        report("statistics: fill", {"trades": args.trades, "aggregate_rows": cells, "load_s": round(fill_s, 1)})
+        with sunlit_server(demo=False, dsn=dsn, env=QUIET) as server:
+            await measure(server.url, dsn, args.requests)
     return 0
 
 
