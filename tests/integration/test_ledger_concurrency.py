@@ -6,7 +6,7 @@ processed once."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -20,9 +20,11 @@ from trading.ledger import bank, service, store
 from trading.ledger.errors import LedgerReason, LedgerRejected
 from trading.ledger.model import (
     BankNotification,
+    Deposit,
     DepositState,
     ForfeitCause,
     NotificationKind,
+    NotificationOutcome,
     ProjectKind,
     RefundCause,
     Transfer,
@@ -60,11 +62,33 @@ async def confirmed_deposit(
         n = BankNotification(
             1, "R1", NotificationKind.CREDIT, d.sub_account, 20_000_000, now, "6222", "payer"
         )
-        body = bank.sign_notification(n, BANK)
-        await service.receive_notification(
-            conn, audit, STAFF, now, n, bank.decode_signature(body["signature"])
-        )
+        await receive_signed(conn, audit, now, n)
     return org, d.account_id
+
+
+async def lost_refund(
+    conn: asyncpg.Connection, audit: AuditLog, org: int, now: datetime, command_id: str
+) -> Deposit:
+    """The auction lost (A7): refund ``org``'s deposit in lot:1."""
+    return await service.request_refund(
+        conn,
+        audit,
+        STAFF,
+        now,
+        project_ref="lot:1",
+        org_id=org,
+        cause=RefundCause.LOST,
+        cause_at=now,
+        command_id=command_id,
+    )
+
+
+async def receive_signed(
+    conn: asyncpg.Connection, audit: AuditLog, now: datetime, n: BankNotification
+) -> NotificationOutcome:
+    """The bank's message ``n``, signed with the registered key, received."""
+    signature = bank.decode_signature(bank.sign_notification(n, BANK)["signature"])
+    return await service.receive_notification(conn, audit, STAFF, now, n, signature)
 
 
 async def blocked_on_a_lock(pool: asyncpg.Pool, order: list[str], timeout_s: float = 30) -> None:
@@ -96,17 +120,7 @@ async def test_two_connections_refunding_one_deposit_at_once_exactly_one_succeed
 
     async def first() -> object:
         async with pool.acquire() as conn, conn.transaction():
-            d = await service.request_refund(
-                conn,
-                audit,
-                STAFF,
-                now,
-                project_ref="lot:1",
-                org_id=org,
-                cause=RefundCause.LOST,
-                cause_at=now,
-                command_id="refund-a",
-            )
+            d = await lost_refund(conn, audit, org, now, "refund-a")
             first_holds_lock.set()
             await blocked_on_a_lock(pool, order)  # the second waits for this commit
             order.append("first committed")
@@ -116,17 +130,7 @@ async def test_two_connections_refunding_one_deposit_at_once_exactly_one_succeed
         await first_holds_lock.wait()
         async with pool.acquire() as conn:
             try:
-                return await service.request_refund(
-                    conn,
-                    audit,
-                    STAFF,
-                    now,
-                    project_ref="lot:1",
-                    org_id=org,
-                    cause=RefundCause.LOST,
-                    cause_at=now,
-                    command_id="refund-b",
-                )
+                return await lost_refund(conn, audit, org, now, "refund-b")
             except LedgerRejected as e:
                 order.append("second refused")
                 return e
@@ -164,17 +168,7 @@ async def test_sixteen_refunds_and_forfeits_racing_on_one_deposit_leave_exactly_
     async def refund(i: int) -> object:
         conn = conns[i]
         await start.wait()
-        return await service.request_refund(
-            conn,
-            audit,
-            STAFF,
-            now,
-            project_ref="lot:1",
-            org_id=org,
-            cause=RefundCause.LOST,
-            cause_at=now,
-            command_id=f"race-refund-{i}",
-        )
+        return await lost_refund(conn, audit, org, now, f"race-refund-{i}")
 
     async def forfeit(i: int) -> object:
         conn = conns[i]
@@ -228,17 +222,7 @@ async def test_racing_refunds_with_one_command_id_refund_once(pool, audit, clock
 
     async def refund() -> object:
         async with pool.acquire() as conn:
-            return await service.request_refund(
-                conn,
-                audit,
-                STAFF,
-                now,
-                project_ref="lot:1",
-                org_id=org,
-                cause=RefundCause.LOST,
-                cause_at=now,
-                command_id="refund-same",
-            )
+            return await lost_refund(conn, audit, org, now, "refund-same")
 
     results = await asyncio.gather(*(refund() for _ in range(4)))
     assert all(r == results[0] for r in results)
@@ -324,14 +308,7 @@ async def test_refunding_a_project_while_the_bank_notifies_never_deadlocks(
             n = BankNotification(
                 i, f"C{i}", NotificationKind.CREDIT, d.sub_account, 1_000, now, "6222", "p"
             )
-            await service.receive_notification(
-                conn,
-                audit,
-                STAFF,
-                now,
-                n,
-                bank.decode_signature(bank.sign_notification(n, BANK)["signature"]),
-            )
+            await receive_signed(conn, audit, now, n)
             subs.append(d.sub_account)
 
     async def refund_all() -> object:
@@ -351,14 +328,7 @@ async def test_refunding_a_project_while_the_bank_notifies_never_deadlocks(
         await asyncio.sleep(0.005)
         n = BankNotification(seq, f"L{seq}", NotificationKind.CREDIT, sub, 1_000, now, "6222", "p")
         async with pool.acquire() as conn:
-            return await service.receive_notification(
-                conn,
-                audit,
-                STAFF,
-                now,
-                n,
-                bank.decode_signature(bank.sign_notification(n, BANK)["signature"]),
-            )
+            return await receive_signed(conn, audit, now, n)
 
     done, outcome = await asyncio.gather(refund_all(), late_payment(7, subs[-1]))
     assert len(done["refunded"]) == 6  # type: ignore[index]
