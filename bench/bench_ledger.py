@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import report
+from bench.harness import LoadResult, report
 from crypto.signing import generate_signing_key
 from trading import migrate
 from trading.audit import AuditLog
@@ -188,9 +188,7 @@ async def bench_transfers(conn, n: int, batch: int, accounts: int) -> None:  # t
         assert o.ok
     single_s = time.perf_counter() - t
 
-    def ms(xs: list[float], p: float) -> float:
-        return round(sorted(xs)[min(len(xs) - 1, int(p / 100 * len(xs)))] * 1000, 2)
-
+    ledger_run, plain_run = LoadResult(len(ledger_lat), ledger_s, ledger_lat), LoadResult(len(plain_lat), plain_s, plain_lat)
     report(
         "ledger transfers (all invariants) vs plain INSERT",
         {
@@ -201,9 +199,9 @@ async def bench_transfers(conn, n: int, batch: int, accounts: int) -> None:  # t
             "batch": batch,
             "n": n,
             "deposit_accounts": accounts,
-            "batch_p50_ms": ms(ledger_lat, 50),
-            "batch_p99_ms": ms(ledger_lat, 99),
-            "plain_batch_p50_ms": ms(plain_lat, 50),
+            "batch_p50_ms": ledger_run.pct_ms(50),
+            "batch_p99_ms": ledger_run.pct_ms(99),
+            "plain_batch_p50_ms": plain_run.pct_ms(50),
             "replayed_batch_ms": round(replay_s * 1000, 1),
             "one_per_transaction_per_s": round(single_n / single_s),
             "mean_batch_ms": round(statistics.fmean(ledger_lat) * 1000, 2),
