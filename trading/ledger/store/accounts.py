@@ -210,13 +210,6 @@ async def get_transfer(conn: asyncpg.Connection, transfer_id: str) -> Transfer |
     return transfer_from_row(r) if r else None
 
 
-async def first_failure(conn: asyncpg.Connection, transfer_id: str) -> TransferResult | None:
-    result = await conn.fetchval(
-        "SELECT result FROM ledger_transfer_failures WHERE id = $1", transfer_id
-    )
-    return TransferResult(result) if result else None
-
-
 async def resolution(conn: asyncpg.Connection, pending_id: str) -> Transfer | None:
     r = await conn.fetchrow(
         f"SELECT {_TRANSFER_COLS} FROM ledger_transfers WHERE pending_id = $1", pending_id

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -125,13 +124,6 @@ async def movements(
     return [
         BankMovement(r["transfer_id"], r["bank_ref"], r["amount_fen"], r["value_on"]) for r in rows
     ]
-
-
-async def movement_refs(conn: asyncpg.Connection, refs: Sequence[str]) -> set[str]:
-    rows = await conn.fetch(
-        "SELECT bank_ref FROM ledger_bank_movements WHERE bank_ref = ANY($1::text[])", list(refs)
-    )
-    return {r["bank_ref"] for r in rows}
 
 
 # == suspense ===================================================================================

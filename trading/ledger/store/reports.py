@@ -130,12 +130,3 @@ async def trial_balance(conn: asyncpg.Connection) -> TrialBalance:
         debits_pending=sum(r.debits_pending for r in tb_rows),
         credits_pending=sum(r.credits_pending for r in tb_rows),
     )
-
-
-async def journal_totals(conn: asyncpg.Connection) -> dict[str, int]:
-    """Sums straight from the journal, to check the accounts' running sums against."""
-    r = await conn.fetchrow(
-        """SELECT count(*) AS transfers, coalesce(sum(amount_fen) FILTER (WHERE flags & 14 = 0), 0) AS posted_direct
-           FROM ledger_transfers"""
-    )
-    return {"transfers": r["transfers"], "posted_direct_fen": int(r["posted_direct"])}
