@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from collections.abc import Container, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any, TypeVar
+
+S = TypeVar("S")
 
 CHECKOUT_DIR = Path(__file__).resolve().parents[1]
 """The source checkout (where ``make serve`` keeps its ``var/``) when installed editable."""
@@ -66,3 +70,22 @@ class Config:
             event_loop=env.get("SUNLIT_EVENT_LOOP", "uvloop"),
         )
         return replace(cfg, **overrides)  # type: ignore[arg-type]
+
+
+def settings_from(
+    cls: type[S], extra: Mapping[str, str], *, key: str, env: str,
+    environ: Mapping[str, str] | None = None, skip: Container[str] = (),
+) -> S:
+    """A package's settings dataclass from the two places an operator sets them:
+    ``extra['<key><field>']`` (``Config.extra``: tests and embedders) wins over the environment's
+    ``<ENV><FIELD>``. Each value is read as its field's type (``int`` or ``float``); a
+    field not set keeps its default; ``skip`` names fields read some other way."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        if f.name in skip:
+            continue
+        raw = extra.get(f"{key}{f.name}") or environ.get(f"{env}{f.name.upper()}")
+        if raw:
+            values[f.name] = float(raw) if f.type in (float, "float") else int(raw)
+    return cls(**values)

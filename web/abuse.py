@@ -19,10 +19,8 @@ import contextlib
 import hashlib
 import logging
 import math
-import os
 import time
 from collections.abc import AsyncIterator
-from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +28,7 @@ import asyncpg
 from aiohttp import web
 
 from trading.config import Config
+from trading.config import settings_from as config_settings
 from trading.context import Actor
 from trading.supervision.abuse import AbuseSettings, DeniedSummary, DeniedTally, RefusalLimiter
 from web import keys
@@ -46,13 +45,7 @@ AGGREGATE_ACTION = "denied (aggregate)"
 
 def settings_from(config: Config, environ: dict[str, str] | None = None) -> AbuseSettings:
     """``config.extra['abuse.<field>']`` wins over ``SUNLIT_ABUSE_<FIELD>``."""
-    env = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    for f in fields(AbuseSettings):
-        raw = config.extra.get(f"abuse.{f.name}") or env.get(f"SUNLIT_ABUSE_{f.name.upper()}")
-        if raw:
-            values[f.name] = float(raw) if f.type in (float, "float") else int(raw)
-    return AbuseSettings(**values)
+    return config_settings(AbuseSettings, config.extra, key="abuse.", env="SUNLIT_ABUSE_", environ=environ)
 
 
 def _minute(when: datetime) -> datetime:

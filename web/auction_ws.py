@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -49,6 +48,7 @@ from auction.engine import Engine
 from auction.errors import AuctionReason, AuctionRejected, StreamReason, StreamRejected
 from auction.model import AcceptCap, BidAccepted
 from trading.conduct.model import Door
+from trading.config import settings_from as config_settings
 from trading.context import Role
 from trading.errors import DomainError
 from trading.parties import service as parties
@@ -102,24 +102,8 @@ class GatewaySettings:
 
     @classmethod
     def from_config(cls, extra: dict[str, str]) -> GatewaySettings:
-        values: dict[str, Any] = {}
-        for name, field_type in (
-            ("ws_queue_max", int),
-            ("frame_rate_per_s", float),
-            ("frame_burst", int),
-            ("bid_rate_per_s", float),
-            ("bid_burst", int),
-            ("in_flight_max", int),
-            ("subscriptions_max", int),
-            ("ws_buffer_max_bytes", int),
-            ("max_message_bytes", int),
-            ("heartbeat_s", float),
-            ("broadcast_gap_ms", float),
-        ):
-            raw = extra.get(f"auction_{name}") or os.environ.get(f"SUNLIT_AUCTION_{name.upper()}")
-            if raw:
-                values[name] = field_type(raw)
-        return cls(**values)
+        """From config.extra (``auction_<name>``) or ``SUNLIT_AUCTION_<NAME>``."""
+        return config_settings(cls, extra, key="auction_", env="SUNLIT_AUCTION_")
 
     def limits(self) -> dict[str, Any]:
         return {

@@ -21,9 +21,7 @@ each raises one supervision alert when its step is overdue. Settings: ``config.e
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import AsyncIterator
-from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -39,6 +37,7 @@ from trading.audit import AuditLog
 from trading.calendar import EventContext, EventRegistry
 from trading.calendar import events as calendar
 from trading.config import Config
+from trading.config import settings_from as config_settings
 from trading.context import Actor, Role
 from trading.errors import DomainError
 from trading.ledger import service as ledger
@@ -66,14 +65,8 @@ Code = Annotated[str, StringConstraints(min_length=1, max_length=60, strip_white
 
 
 def settings_from(config: Config, environ: dict[str, str] | None = None) -> AwardSettings:
-    """``config.extra['award.<field>']`` wins over ``SUNLIT_AWARD_<FIELD>``; ints only."""
-    env = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    for f in fields(AwardSettings):
-        raw = config.extra.get(f"award.{f.name}") or env.get(f"SUNLIT_AWARD_{f.name.upper()}")
-        if raw:
-            values[f.name] = int(raw)
-    return AwardSettings(**values)
+    """``config.extra['award.<field>']`` wins over ``SUNLIT_AWARD_<FIELD>``."""
+    return config_settings(AwardSettings, config.extra, key="award.", env="SUNLIT_AWARD_", environ=environ)
 
 
 # ---------------------------------------------------------------------------- crossings

@@ -11,10 +11,8 @@ abandoned (idle past ``upload_idle_max_s``) are swept. Settings come from ``conf
 
 from __future__ import annotations
 
-import os
 import urllib.parse
 from collections.abc import AsyncIterator
-from dataclasses import fields
 from typing import Annotated, Any
 
 from aiohttp import web
@@ -46,6 +44,7 @@ from trading import admission
 from trading.calendar import EventContext, EventRegistry
 from trading.conduct.model import Door
 from trading.config import Config
+from trading.config import settings_from as config_settings
 from trading.context import Role
 from web import collusion, keys
 from web.api import Api, Body, Call, Cursor, FreeText, Id, Query, Text
@@ -68,15 +67,8 @@ Code = Text(60, min_length=1, strip=True)
 
 def settings_from(config: Config, environ: dict[str, str] | None = None) -> BiddingSettings:
     """``config.extra['bidding.<field>']`` wins over ``SUNLIT_BIDDING_<FIELD>``; ints only."""
-    env = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    for f in fields(BiddingSettings):
-        if f.name == "min_period_days":
-            continue
-        raw = config.extra.get(f"bidding.{f.name}") or env.get(f"SUNLIT_BIDDING_{f.name.upper()}")
-        if raw:
-            values[f.name] = int(raw)
-    return BiddingSettings(**values)
+    return config_settings(BiddingSettings, config.extra, key="bidding.", env="SUNLIT_BIDDING_",
+                           environ=environ, skip={"min_period_days"})  # fmt: skip
 
 
 class TenderBody(MethodBody):

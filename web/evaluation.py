@@ -11,9 +11,7 @@ environment (``SUNLIT_EVALUATION_<NAME>``).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Awaitable, Callable
-from dataclasses import fields
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -41,6 +39,7 @@ from experts.draws import may_see_list
 from experts.seating import seated_for_tender
 from trading.calendar import EventContext, EventRegistry
 from trading.config import Config
+from trading.config import settings_from as config_settings
 from trading.context import Role
 from trading.errors import ValidationFailed
 from web import keys
@@ -60,13 +59,8 @@ Signature = Annotated[str, StringConstraints(min_length=80, max_length=200)]
 
 def settings_from(config: Config, environ: dict[str, str] | None = None) -> EvaluationSettings:
     """``config.extra['evaluation.<field>']`` wins over ``SUNLIT_EVALUATION_<FIELD>``."""
-    env = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    for f in fields(EvaluationSettings):
-        raw = config.extra.get(f"evaluation.{f.name}") or env.get(f"SUNLIT_EVALUATION_{f.name.upper()}")
-        if raw:
-            values[f.name] = int(raw)
-    return EvaluationSettings(**values)
+    return config_settings(EvaluationSettings, config.extra, key="evaluation.", env="SUNLIT_EVALUATION_",
+                           environ=environ)  # fmt: skip
 
 
 class CriterionBody(Body):

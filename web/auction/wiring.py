@@ -4,11 +4,9 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
@@ -20,6 +18,7 @@ from auction.ownership import Cluster
 from auction.reserve import ReserveKey
 from auction.store import PgLogStore
 from trading.calendar import EventContext, EventRegistry
+from trading.config import settings_from as config_settings
 from web import keys
 from web.api import Api
 from web.auction.commands import _seed_commitments
@@ -38,12 +37,7 @@ def _reserve_key_path(app: web.Application) -> Path:
 
 def _engine_settings(extra: dict[str, str]) -> EngineSettings:
     """``EngineSettings`` from config.extra (``auction_<name>``) or ``SUNLIT_AUCTION_<NAME>``."""
-    values: dict[str, Any] = {}
-    for f in dataclasses.fields(EngineSettings):
-        raw = extra.get(f"auction_{f.name}") or os.environ.get(f"SUNLIT_AUCTION_{f.name.upper()}")
-        if raw:
-            values[f.name] = float(raw) if f.type == "float" else int(raw)
-    return EngineSettings(**values)
+    return config_settings(EngineSettings, extra, key="auction_", env="SUNLIT_AUCTION_")
 
 
 async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
