@@ -803,10 +803,7 @@ class Engine:
             rows.extend(item.rows)
             if item.refusal is not None:
                 refusals.append(item.refusal[2])
-        if refusals:
-            await self._store.append(rows, refusals)
-        else:
-            await self._store.append(rows)
+        await self._store.append(rows, refusals)
         self.rows_written += len(rows)
         self.refusals_written += len(refusals)
 

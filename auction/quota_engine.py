@@ -647,10 +647,7 @@ class QuotaEngine:
             for s in {p.session.id: p.session for p in batch}.values()
             if s.queued == 0
         }
-        if refusals:
-            await self._store.append(rows, refusals)
-        else:
-            await self._store.append(rows)
+        await self._store.append(rows, refusals)
         self.rows_written += len(rows)
         self.refusals_written += len(refusals)
         return views
