@@ -7,13 +7,10 @@ from typing import Any
 
 import asyncpg
 
-from ..model import (
-    AccountKind,
-    TrialBalance,
-    TrialBalanceRow,
-    WorkCalendar,
-)
+from ..model import TrialBalance, WorkCalendar
+from ..rules.transfers import trial_balance as rules_trial_balance
 from .accounts import _ACCOUNT_COLS
+from .codecs import account_from_row
 
 # == commands, calendar, reconciliations =========================================================
 
@@ -111,22 +108,5 @@ async def list_reconciliations(
 
 
 async def trial_balance(conn: asyncpg.Connection) -> TrialBalance:
-    rows = await conn.fetch(f"SELECT {_ACCOUNT_COLS} FROM ledger_accounts ORDER BY id")
-    tb_rows = tuple(
-        TrialBalanceRow(
-            r["id"],
-            AccountKind(r["kind"]),
-            r["debits_posted"],
-            r["credits_posted"],
-            r["debits_pending"],
-            r["credits_pending"],
-        )
-        for r in rows
-    )
-    return TrialBalance(
-        rows=tb_rows,
-        debits_posted=sum(r.debits_posted for r in tb_rows),
-        credits_posted=sum(r.credits_posted for r in tb_rows),
-        debits_pending=sum(r.debits_pending for r in tb_rows),
-        credits_pending=sum(r.credits_pending for r in tb_rows),
-    )
+    rows = await conn.fetch(f"SELECT {_ACCOUNT_COLS} FROM ledger_accounts")
+    return rules_trial_balance(account_from_row(r) for r in rows)
