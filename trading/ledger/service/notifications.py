@@ -12,7 +12,6 @@ from typing import Any
 
 import asyncpg
 
-from crypto.signing import verify
 from trading.audit import AuditLog
 from trading.calendar.events import EventContext, schedule
 from trading.clock import iso_ms
@@ -36,8 +35,8 @@ from ..rules.decisions import decide_credit, decide_reversal
 from ..rules.notifications import (
     check_sequence,
     classify_notification,
-    notification_message,
     notification_problems,
+    verify_notification,
 )
 from ..rules.payers import detect_collusion, normalize_bank_account
 from ..rules.refunds import SUSPENSE_RETURN_DAYS
@@ -57,13 +56,7 @@ _V = NotificationVerdict
 
 def verify_with_any(n: BankNotification, signature: bytes, keys: Iterable[bytes]) -> bool:
     """True when one of the bank's active keys signed ``notification_message(n)``."""
-    if not isinstance(signature, bytes | bytearray):
-        return False
-    try:
-        message = notification_message(n)
-    except (TypeError, ValueError):
-        return False
-    return any(verify(k, bytes(signature), message) for k in keys)
+    return any(verify_notification(n, signature, k) for k in keys)
 
 
 # == the ledger's part ==========================================================================
