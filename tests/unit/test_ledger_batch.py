@@ -110,7 +110,7 @@ def test_a_batch_decided_in_parts_answers_as_the_whole_batch(
     known: list[Transfer] = []
     for _ in range(data.draw(st.integers(1, 3))):
         batch = data.draw(st.lists(transfers(known), min_size=0, max_size=16))
-        view = view_of(ledger, batch)
+        start = view = view_of(ledger, batch)
         whole = execute_batch(batch, view)
         parts = split_at_chains(batch, size)
         assert [t for p in parts for t in p] == list(batch)
@@ -127,7 +127,7 @@ def test_a_batch_decided_in_parts_answers_as_the_whole_batch(
         assert outcomes == whole.outcomes
         assert accepted == whole.accepted and failures == whole.failures
         assert {
-            a: acc for a, acc in changed.items() if acc != view_of(ledger, batch).accounts.get(a)
+            a: acc for a, acc in changed.items() if acc != start.accounts.get(a)
         } == whole.accounts
         expected = ledger.create_transfers(batch, T0)
         assert outcomes == expected
