@@ -22,9 +22,7 @@ winning price, never a bidder's price) and ``quota_closed`` at the end.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
-import os
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -49,6 +47,7 @@ from auction.quota_store import PgQuotaLogStore
 from trading.calendar import EventContext, EventRegistry, TimedEvent
 from trading.calendar import schedule as schedule_event
 from trading.conduct.model import Door
+from trading.config import settings_from as config_settings
 from trading.context import Role
 from trading.errors import DomainError
 from web import keys
@@ -423,12 +422,8 @@ def forget(client: Client) -> None:
 
 
 def _settings(extra: dict[str, str]) -> QuotaEngineSettings:
-    values: dict[str, Any] = {}
-    for f in dataclasses.fields(QuotaEngineSettings):
-        raw = extra.get(f"quota_{f.name}") or os.environ.get(f"SUNLIT_QUOTA_{f.name.upper()}")
-        if raw:
-            values[f.name] = float(raw) if f.type == "float" else int(raw)
-    return QuotaEngineSettings(**values)
+    """From config.extra (``quota_<name>``) or ``SUNLIT_QUOTA_<NAME>``."""
+    return config_settings(QuotaEngineSettings, extra, key="quota_", env="SUNLIT_QUOTA_")
 
 
 async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -13,8 +13,6 @@ served by ``web.bidding`` and recorded through ``bidding.service.public.record_d
 
 from __future__ import annotations
 
-import os
-from dataclasses import fields
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
@@ -28,6 +26,7 @@ from bidding.service import public
 from bidding.service.common import load_tender
 from trading.calendar import EventContext, EventRegistry
 from trading.config import Config
+from trading.config import settings_from as config_settings
 from trading.context import Role
 from web import keys
 from web.api import Api, Body, Call, Cursor, FreeText, Id, Query, Text
@@ -45,14 +44,8 @@ Region = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]{1,20}$")]
 
 
 def public_settings_from(config: Config, environ: dict[str, str] | None = None) -> PublicSettings:
-    """``config.extra['bidding.<field>']`` wins over ``SUNLIT_BIDDING_<FIELD>``; ints only."""
-    env = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    for f in fields(PublicSettings):
-        raw = config.extra.get(f"bidding.{f.name}") or env.get(f"SUNLIT_BIDDING_{f.name.upper()}")
-        if raw:
-            values[f.name] = int(raw)
-    return PublicSettings(**values)
+    """``config.extra['bidding.<field>']`` wins over ``SUNLIT_BIDDING_<FIELD>``."""
+    return config_settings(PublicSettings, config.extra, key="bidding.", env="SUNLIT_BIDDING_", environ=environ)
 
 
 class NoticeQuery(Query):
