@@ -12,6 +12,9 @@ const TEXT = (() => {
 /** The page's translated string for a key (from the template's js_text), or the key. */
 export function t(key) { return TEXT[key] ?? key; }
 
+/** A translated string's %(name)s placeholders filled from `vars` (a missing one → ""). */
+export function fmt(s, vars) { return s.replace(/%\((\w+)\)s/g, (_, k) => vars[k] ?? ""); }
+
 /** The CSRF token of this browser's session: the readable cookie, else the page's meta. */
 export function csrfToken() {
   const m = /(?:^|;\s*)sunlit_csrf=([^;]+)/.exec(document.cookie);

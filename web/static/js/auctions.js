@@ -2,33 +2,21 @@
 // (/api/v1/auctions/ws, docs/auction.md), the selected lot in detail, 报名 and bidding for
 // a bidder. The session cookie authenticates the socket (same origin); nothing here decides:
 // the engine accepts or refuses each bid, the page only proposes amounts.
-import { LANG, ROLE, api, el, fenToYuan, localTime, showError, t, yuanToFen } from "./api.js";
+import { LANG, ROLE, api, el, fenToYuan, fmt, localTime, showError, t, yuanToFen } from "./api.js";
+import { openAuctionSocket, serverNow, setConn } from "./auction_socket.js";
 
 const IS_BIDDER = ROLE === "bidder";
-const RECONNECT_MAX_MS = 10_000;
 const PING_EVERY_MS = 15_000;
 
 const lots = new Map();   // lot id → { id, title, kind, session, increment, start, view, seq, cell }
-let ws = null;
+let socket = null;        // the auction websocket, once open
 let current = null;       // selected lot id
-let offsetMs = 0;         // server clock − local clock, from frames' server_time
 let myOrg = null;
 let myPaddles = new Map(); // lot id → paddle
-let reconnectDelay = 500;
-let everConnected = false;
 let pending = null;        // the bid awaiting confirmation
 
 const $ = (id) => document.getElementById(id);
-const serverNow = () => Date.now() + offsetMs;
 const phaseText = (p) => t("phase." + p) === "phase." + p ? p : t("phase." + p);
-
-function fmt(s, vars) { return s.replace(/%\((\w+)\)s/g, (_, k) => vars[k] ?? ""); }
-
-function syncClock(serverTime) {
-  if (!serverTime) return;
-  const s = Date.parse(serverTime);
-  if (!Number.isNaN(s)) offsetMs = s - Date.now();
-}
 
 // ---- the lot grid -------------------------------------------------------------------------
 
@@ -221,8 +209,8 @@ $("confirm-bid")?.addEventListener("close", () => {
 function sendBid(lotId, amountFen) {
   showError($("bid-error"), null);
   $("bid-status").textContent = "…";
-  if (!ws || ws.readyState !== WebSocket.OPEN) { $("bid-status").textContent = ""; $("bid-error").textContent = t("reconnecting"); return; }
-  ws.send(JSON.stringify({ op: "bid", lot_id: lotId, bid_id: "web-" + crypto.randomUUID(), amount_fen: amountFen }));
+  if (!socket?.isOpen()) { $("bid-status").textContent = ""; $("bid-error").textContent = t("reconnecting"); return; }
+  socket.send({ op: "bid", lot_id: lotId, bid_id: "web-" + crypto.randomUUID(), amount_fen: amountFen });
 }
 
 $("bid-plus1")?.addEventListener("click", () => proposeIncrements(1));
@@ -237,7 +225,6 @@ $("bid-form")?.addEventListener("submit", (ev) => {
 // ---- the websocket: frames, reconnect, resume ------------------------------------------------
 
 function onFrame(f) {
-  syncClock(f.server_time);
   switch (f.type) {
     case "hello": break;
     case "snapshot": {
@@ -307,38 +294,14 @@ async function refresh(lot) {
   catch { /* the next frame will tell */ }
 }
 
-function setConn(state, text) {
-  const c = $("conn"); c.textContent = text; c.className = "conn " + (state === "down" ? "down" : "ok");
-  c.dataset.state = state;
+function subscribe(sock, reconnected) {
+  const subs = [...lots.values()].map(l => (reconnected && l.seq ? { lot_id: l.id, after_seq: l.seq } : l.id));
+  if (subs.length) sock.send({ op: "subscribe", lots: subs });
 }
 
-function connect() {
-  const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  ws = new WebSocket(`${proto}//${location.host}/api/v1/auctions/ws`);
-  ws.addEventListener("open", () => {
-    reconnectDelay = 500;
-    const subs = [...lots.values()].map(l => (everConnected && l.seq ? { lot_id: l.id, after_seq: l.seq } : l.id));
-    if (subs.length) ws.send(JSON.stringify({ op: "subscribe", lots: subs }));
-    setConn("up", IS_BIDDER ? t("connected") : t("watching"));
-    everConnected = true;
-  });
-  ws.addEventListener("message", (m) => {
-    let d; try { d = JSON.parse(m.data); } catch { return; }
-    (Array.isArray(d) ? d : [d]).forEach(onFrame);
-  });
-  ws.addEventListener("close", () => {
-    setConn("down", t("reconnecting"));
-    setTimeout(connect, reconnectDelay);
-    reconnectDelay = Math.min(RECONNECT_MAX_MS, reconnectDelay * 2);
-  });
-}
-
-setInterval(() => { if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ op: "ping", req: "clock" })); }, PING_EVERY_MS);
-
-// For tests and the curious: drop the socket as a network failure would (it reconnects).
-window.addEventListener("sunlit:drop-socket", () => ws && ws.close());
+setInterval(() => { if (socket?.isOpen()) socket.send({ op: "ping", req: "clock" }); }, PING_EVERY_MS);
 
 await loadPaddles();
-connect();
+socket = openAuctionSocket({ onOpen: subscribe, onFrame });
 const wanted = Number($("lot-grid")?.dataset.selected || 0);
 if (wanted && lots.has(wanted)) select(wanted);

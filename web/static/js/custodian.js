@@ -1,6 +1,6 @@
 // The custodian's hand-in: fetch my sealed share, open it here with my private key file,
 // hand in the share text — what `sunlit bid share` does, with the key never leaving the page.
-import { api, showError, t } from "./api.js";
+import { api, fmt, showError, t } from "./api.js";
 import { SealedBoxError, b64urlDecode, decodeKeyFile, encodeShare, hasX25519, openSealedBox } from "./sealedbox.js";
 
 let privateKey = null;  // Uint8Array(32), only in this page's memory
@@ -8,8 +8,6 @@ const keyState = document.getElementById("key-state");
 
 /** The result line's state: "", "ok" or "error" (its own class stays). */
 function mark(elem, state) { elem.classList.remove("ok", "error"); if (state) elem.classList.add(state); }
-
-function fmt(s, vars) { return s.replace(/%\((\w+)\)s/g, (_, k) => vars[k] ?? ""); }
 
 document.getElementById("key-file").addEventListener("change", async (ev) => {
   privateKey = null; keyState.className = "muted"; keyState.textContent = "";

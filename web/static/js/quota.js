@@ -2,18 +2,16 @@
 // websocket (docs/auction.md) — subscribe → quota_snapshot, bid → ack | error, quota_status
 // once a second, quota_closed — and 报名 through the API. The page shows only the published
 // view (bid count, lowest winning price) and the reader's own bid; the engine judges every bid.
-import { LANG, ROLE, api, el, fenToYuan, localTime, showError, t, yuanToFen } from "./api.js";
+import { LANG, ROLE, api, el, fenToYuan, fmt, localTime, showError, t, yuanToFen } from "./api.js";
+import { openAuctionSocket, serverNow, setConn } from "./auction_socket.js";
 
 const $ = (id) => document.getElementById(id);
 const box = $("quota-live");
 const SID = Number(box.dataset.session);
 const TITLE = box.dataset.title;
 const IS_BIDDER = ROLE === "bidder";
-const RECONNECT_MAX_MS = 10_000;
 
-let ws = null;
-let offsetMs = 0;            // server clock − local clock, from frames' server_time
-let reconnectDelay = 500;
+let socket = null;           // the auction websocket, once open
 let terms = null;            // starts_at, half_at, ends_at, window_fen, max_revisions …
 let half = null;             // the server's last word on the half
 let cutoff = null;           // the published lowest winning price
@@ -23,12 +21,6 @@ let closed = box.dataset.closed === "true";
 let pending = null;          // the amount awaiting confirmation
 let seqReq = 0;
 
-const serverNow = () => Date.now() + offsetMs;
-function fmt(s, vars) { return s.replace(/%\((\w+)\)s/g, (_, k) => vars[k] ?? ""); }
-function syncClock(serverTime) {
-  const s = Date.parse(serverTime || "");
-  if (!Number.isNaN(s)) offsetMs = s - Date.now();
-}
 function newId(prefix) {
   const r = new Uint8Array(8); crypto.getRandomValues(r);
   return prefix + "-" + [...r].map(b => b.toString(16).padStart(2, "0")).join("");
@@ -144,9 +136,9 @@ $("q-bid-form")?.addEventListener("submit", (e) => {
 $("q-confirm")?.addEventListener("close", () => {
   const ok = $("q-confirm").returnValue === "yes";
   const amount = pending; pending = null;
-  if (!ok || amount === null || !ws || ws.readyState !== WebSocket.OPEN) { $("q-amount").focus(); return; }
+  if (!ok || amount === null || !socket?.isOpen()) { $("q-amount").focus(); return; }
   $("q-bid-submit").disabled = true;
-  ws.send(JSON.stringify({ op: "bid", quota_session: SID, bid_id: newId("qb"), amount_fen: amount, req: "b" + (++seqReq) }));
+  socket.send({ op: "bid", quota_session: SID, bid_id: newId("qb"), amount_fen: amount, req: "b" + (++seqReq) });
 });
 
 function onAck(f) {
@@ -200,7 +192,6 @@ async function loadResult(tries = 20) {
 // ---- the socket -----------------------------------------------------------------------------
 
 function onFrame(f) {
-  if (f.server_time) syncClock(f.server_time);
   if (f.quota_session !== undefined && f.quota_session !== SID) return;
   switch (f.type) {
     case "quota_snapshot":
@@ -239,31 +230,5 @@ function onFrame(f) {
   }
 }
 
-function setConn(state, text) {
-  const c = $("conn"); c.textContent = text;
-  c.classList.toggle("down", state === "down"); c.classList.toggle("ok", state !== "down");
-  c.dataset.state = state;
-}
-
-function connect() {
-  const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  ws = new WebSocket(`${proto}//${location.host}/api/v1/auctions/ws`);
-  ws.addEventListener("open", () => {
-    reconnectDelay = 500;
-    ws.send(JSON.stringify({ op: "subscribe", quota_session: SID, req: "s" }));
-    setConn("up", IS_BIDDER ? t("connected") : t("watching"));
-  });
-  ws.addEventListener("message", (m) => {
-    let d; try { d = JSON.parse(m.data); } catch { return; }
-    (Array.isArray(d) ? d : [d]).forEach(onFrame);
-  });
-  ws.addEventListener("close", () => {
-    setConn("down", t("reconnecting"));
-    setTimeout(connect, reconnectDelay);
-    reconnectDelay = Math.min(RECONNECT_MAX_MS, reconnectDelay * 2);
-  });
-}
-
-window.addEventListener("sunlit:drop-socket", () => ws && ws.close());
 renderPublic();
-connect();
+socket = openAuctionSocket({ onOpen: (sock) => sock.send({ op: "subscribe", quota_session: SID, req: "s" }), onFrame });
