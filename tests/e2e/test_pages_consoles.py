@@ -80,6 +80,53 @@ async def hand_in_shares(panel: Panel, tid: int, n: int) -> None:
                                    "--tender-id", str(tid), "--key", str(key_file)) == 0  # fmt: skip
 
 
+async def drawn_tender(panel: Panel) -> dict[str, Any]:
+    """A comprehensive tender scored on CRITERIA, published, its panel drawn (the API)."""
+    client, staff_h = panel.client, panel.centre.staff_h
+    tender = await panel.centre.tender(evaluation_method="comprehensive", criteria=CRITERIA)
+    tid = tender["id"]
+    await ok(await client.put(f"/api/v1/tenders/{tid}/panel-requirements", json=panel.requirements(), headers=staff_h))
+    draw = await ok(await client.post(f"/api/v1/tenders/{tid}/panel", json=panel.sitting(tender), headers=staff_h), 201)
+    await ok(await client.post(f"/api/v1/draws/{draw['id']}/run", json={}, headers=staff_h))
+    return tender
+
+
+async def to_the_evaluation(panel: Panel, tender: dict[str, Any]) -> None:
+    """Every drawn expert confirms, the bids come in, the opening passes with two shares and
+    staff start the evaluation (the API)."""
+    tid = tender["id"]
+    await panel.confirm_everyone(tid)
+    await submit_bids(panel, tender)
+    await to_the_opening(panel)
+    await hand_in_shares(panel, tid, 2)
+    await ok(await panel.client.post(f"/api/v1/tenders/{tid}/evaluation", headers=panel.centre.staff_h), 201)
+
+
+async def hand_in_sheet(
+    panel: Panel, tid: int, eid: int, reviews: list[dict[str, Any]], points: dict[int, dict[str, str]]
+) -> Any:
+    """Member ``eid`` registers a new signing key and hands in revision 1 of a sheet signed
+    with it (the API); the key, to sign the report with."""
+    client, (_, member_h) = panel.client, panel.experts[eid]
+    key = generate_signing_key()
+    await ok(await client.post("/api/v1/me/keys", json={"public_key": public_key_bytes(key).hex()}, headers=member_h),
+             201)  # fmt: skip
+    doc = records.sheet_document(tender_id=tid, expert_id=eid, revision=1, reviews=reviews, points=points)
+    await ok(await client.post(f"/api/v1/tenders/{tid}/evaluation/sheets", headers=member_h, json={
+        "document": doc, "signature": b64url_encode(key.sign(canonical_json(doc)))}), 201)  # fmt: skip
+    return key
+
+
+async def sign_the_report(panel: Panel, tid: int, report_sha256: str, signing: dict[int, Any]) -> None:
+    """Each member in ``signing`` signs the report, without dissent, with their key (the API)."""
+    for eid, key in signing.items():
+        _, member_h = panel.experts[eid]
+        doc = records.signature_document(tender_id=tid, report_sha256=report_sha256, expert_id=eid, dissent=None)
+        await ok(await panel.client.post(f"/api/v1/tenders/{tid}/evaluation/report/signatures", headers=member_h,
+                                         json={"document": doc, "signature": b64url_encode(key.sign(canonical_json(doc)))}),
+                 201)  # fmt: skip
+
+
 async def test_staff_create_a_tender_with_inline_validation_upload_and_publish_in_the_pages(
     make_client: Any, tmp_path: Path
 ) -> None:
@@ -224,12 +271,8 @@ async def test_an_expert_confirms_a_summons_and_hands_in_a_sheet_signed_in_the_p
     the candidates and award in the staff console (T18, W8); a supervisor accepts a bidder's
     complaint in the supervisor console (W12)."""
     client, centre = panel.client, panel.centre
-    tender = await centre.tender(evaluation_method="comprehensive", criteria=CRITERIA)
+    tender = await drawn_tender(panel)
     tid = tender["id"]
-    staff_h = centre.staff_h
-    await ok(await client.put(f"/api/v1/tenders/{tid}/panel-requirements", json=panel.requirements(), headers=staff_h))
-    draw = await ok(await client.post(f"/api/v1/tenders/{tid}/panel", json=panel.sitting(tender), headers=staff_h), 201)
-    await ok(await client.post(f"/api/v1/draws/{draw['id']}/run", json={}, headers=staff_h))
     first = next(m for m in await panel.members(tid) if m["status"] == "summoned")
     expert, expert_h = panel.experts[first["expert_id"]]
     key = generate_signing_key()
@@ -257,12 +300,8 @@ async def test_an_expert_confirms_a_summons_and_hands_in_a_sheet_signed_in_the_p
         await other_page.click("#summons button:has-text('Decline')")
         await other_page.wait_for_selector("#summons .summons-declined")
         await other_page.close()
-        await panel.confirm_everyone(tid)
 
-        await submit_bids(panel, tender)
-        await to_the_opening(panel)
-        await hand_in_shares(panel, tid, 2)
-        await ok(await client.post(f"/api/v1/tenders/{tid}/evaluation", headers=centre.staff_h), 201)
+        await to_the_evaluation(panel, tender)
         await login(page, base, expert.username, PASSWORD, f"/expert/tenders/{tid}?lang=en")
         await page.wait_for_selector("#sheet-form")
         assert len(await page.query_selector_all("table.side-by-side thead th")) == 1 + len(PRICES)
@@ -286,19 +325,14 @@ async def test_an_expert_confirms_a_summons_and_hands_in_a_sheet_signed_in_the_p
         # the other members hand in theirs (the API), staff make the report, and the member
         # signs it in the page with a dissent in writing (T17)
         bid_ids = [int(x) for x in bids]
-        other_keys: dict[str, Any] = {}
-        for eid in state["missing_sheets"]:
-            other, other_h = panel.experts[eid]
-            other_key = other_keys[eid] = generate_signing_key()
-            await ok(await client.post("/api/v1/me/keys", json={"public_key": public_key_bytes(other_key).hex()},
-                                       headers=other_h), 201)  # fmt: skip
-            doc = records.sheet_document(
-                tender_id=tid, expert_id=eid, revision=1,
+        other_keys = {
+            eid: await hand_in_sheet(
+                panel, tid, eid,
                 reviews=[{"bid_id": b, "passed": True, "cause": None, "reason": ""} for b in bid_ids],
                 points={b: {"technical": "50"} for b in bid_ids},
             )  # fmt: skip
-            await ok(await client.post(f"/api/v1/tenders/{tid}/evaluation/sheets", headers=other_h, json={
-                "document": doc, "signature": b64url_encode(other_key.sign(canonical_json(doc)))}), 201)  # fmt: skip
+            for eid in state["missing_sheets"]
+        }
         await ok(await client.post(f"/api/v1/tenders/{tid}/evaluation/report", headers=centre.staff_h), 201)
         await page.reload()
         await page.wait_for_selector("#report-form")
@@ -312,12 +346,8 @@ async def test_an_expert_confirms_a_summons_and_hands_in_a_sheet_signed_in_the_p
 
         # the other members sign (the API); staff publish the candidates and award in the
         # staff console (T18: after the publicity; W8: the first candidate)
-        for eid in [m["expert_id"] for m in state["members"] if not m["replaced"] and m["expert_id"] not in signed]:
-            other, other_h = panel.experts[eid]
-            doc = records.signature_document(tender_id=tid, report_sha256=state["report"]["sha256"], expert_id=eid,
-                                             dissent=None)  # fmt: skip
-            await ok(await client.post(f"/api/v1/tenders/{tid}/evaluation/report/signatures", headers=other_h, json={
-                "document": doc, "signature": b64url_encode(other_keys[eid].sign(canonical_json(doc)))}), 201)  # fmt: skip
+        unsigned = [m["expert_id"] for m in state["members"] if not m["replaced"] and m["expert_id"] not in signed]
+        await sign_the_report(panel, tid, state["report"]["sha256"], {eid: other_keys[eid] for eid in unsigned})
         staff_page = await new_page(b, locale="en-GB")
         await login(staff_page, base, centre.staff.username, PASSWORD, f"/staff/tenders/{tid}?lang=en")
         await staff_page.wait_for_selector("#sec-award button:has-text('Publish the candidates')")

@@ -13,13 +13,15 @@ forfeited, a second staff member approves), T20 (the contract recorded).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from bidding.evaluation import records
-from crypto.keys import b64url_encode
-from crypto.signing import canonical_json, generate_signing_key, public_key_bytes
 from tests.e2e.browser import assert_no_horizontal_overflow, base_url, browser, login, new_page
-from tests.e2e.test_pages_consoles import CRITERIA, hand_in_shares, ok, submit_bids, to_the_opening
+from tests.e2e.test_pages_consoles import (
+    drawn_tender,
+    hand_in_sheet,
+    ok,
+    sign_the_report,
+    to_the_evaluation,
+)
 from tests.e2e.test_panel_api import Panel
 from tests.helpers import PASSWORD
 from web import keys
@@ -28,31 +30,18 @@ from web import keys
 async def to_the_signed_report(panel: Panel, *, fail_every_bid: bool = False) -> int:
     """A tender drawn, bid, opened, scored and reported over the API; every member signs.
     ``fail_every_bid``: every member fails every bid (not responsive), so no candidate is left."""
-    client, centre = panel.client, panel.centre
-    tender = await centre.tender(evaluation_method="comprehensive", criteria=CRITERIA)
+    client = panel.client
+    tender = await drawn_tender(panel)
     tid = tender["id"]
-    staff_h = centre.staff_h
-    await ok(await client.put(f"/api/v1/tenders/{tid}/panel-requirements", json=panel.requirements(), headers=staff_h))
-    draw = await ok(await client.post(f"/api/v1/tenders/{tid}/panel", json=panel.sitting(tender), headers=staff_h), 201)
-    await ok(await client.post(f"/api/v1/draws/{draw['id']}/run", json={}, headers=staff_h))
-    await panel.confirm_everyone(tid)
-    await submit_bids(panel, tender)
-    await to_the_opening(panel)
-    await hand_in_shares(panel, tid, 2)
-    staff_h = centre.staff_h
-    await ok(await client.post(f"/api/v1/tenders/{tid}/evaluation", headers=staff_h), 201)
+    await to_the_evaluation(panel, tender)
+    staff_h = panel.centre.staff_h
     state = await ok(await client.get(f"/api/v1/tenders/{tid}/evaluation", headers=staff_h))
     _, any_member_h = panel.experts[state["missing_sheets"][0]]
     opened = await ok(await client.get(f"/api/v1/tenders/{tid}/evaluation/bids", headers=any_member_h))
     bid_ids = [b["bid_id"] for b in opened["bids"]]
-    signing: dict[int, Any] = {}
-    for eid in state["missing_sheets"]:
-        _, member_h = panel.experts[eid]
-        key = signing[eid] = generate_signing_key()
-        await ok(await client.post("/api/v1/me/keys", json={"public_key": public_key_bytes(key).hex()},
-                                   headers=member_h), 201)  # fmt: skip
-        doc = records.sheet_document(
-            tender_id=tid, expert_id=eid, revision=1,
+    signing = {
+        eid: await hand_in_sheet(
+            panel, tid, eid,
             reviews=[
                 {"bid_id": b, "passed": False, "cause": "not_responsive", "reason": "未响应工期要求 the period is not met"}
                 if fail_every_bid else {"bid_id": b, "passed": True, "cause": None, "reason": ""}
@@ -60,16 +49,11 @@ async def to_the_signed_report(panel: Panel, *, fail_every_bid: bool = False) ->
             ],
             points={} if fail_every_bid else {b: {"technical": str(50 + i)} for i, b in enumerate(bid_ids)},
         )  # fmt: skip
-        await ok(await client.post(f"/api/v1/tenders/{tid}/evaluation/sheets", headers=member_h, json={
-            "document": doc, "signature": b64url_encode(key.sign(canonical_json(doc)))}), 201)  # fmt: skip
+        for eid in state["missing_sheets"]
+    }
     await ok(await client.post(f"/api/v1/tenders/{tid}/evaluation/report", headers=staff_h), 201)
     state = await ok(await client.get(f"/api/v1/tenders/{tid}/evaluation", headers=staff_h))
-    for eid, key in signing.items():
-        _, member_h = panel.experts[eid]
-        doc = records.signature_document(tender_id=tid, report_sha256=state["report"]["sha256"], expert_id=eid,
-                                         dissent=None)  # fmt: skip
-        await ok(await client.post(f"/api/v1/tenders/{tid}/evaluation/report/signatures", headers=member_h, json={
-            "document": doc, "signature": b64url_encode(key.sign(canonical_json(doc)))}), 201)  # fmt: skip
+    await sign_the_report(panel, tid, state["report"]["sha256"], signing)
     return tid
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from tests.e2e import test_pages_consoles as consoles
 from tests.e2e.browser import assert_no_horizontal_overflow, base_url, browser, login, new_page
-from tests.e2e.test_pages_consoles import CRITERIA, hand_in_shares, ok, submit_bids, to_the_opening
+from tests.e2e.test_pages_consoles import drawn_tender, ok, to_the_evaluation
 from tests.e2e.test_panel_api import Panel
 from tests.helpers import PASSWORD
 
@@ -25,17 +25,9 @@ async def test_a_member_asks_the_bidder_of_a_below_cost_bid_and_records_the_find
     """W5, W6 (see the module docstring)."""
     monkeypatch.setattr(consoles, "PRICES", (700_000_000, 712_345_600, 450_000_000))  # the third: far below
     client, centre = panel.client, panel.centre
-    tender = await centre.tender(evaluation_method="comprehensive", criteria=CRITERIA)
+    tender = await drawn_tender(panel)
     tid = tender["id"]
-    staff_h = centre.staff_h
-    await ok(await client.put(f"/api/v1/tenders/{tid}/panel-requirements", json=panel.requirements(), headers=staff_h))
-    draw = await ok(await client.post(f"/api/v1/tenders/{tid}/panel", json=panel.sitting(tender), headers=staff_h), 201)
-    await ok(await client.post(f"/api/v1/draws/{draw['id']}/run", json={}, headers=staff_h))
-    await panel.confirm_everyone(tid)
-    await submit_bids(panel, tender)
-    await to_the_opening(panel)
-    await hand_in_shares(panel, tid, 2)
-    await ok(await client.post(f"/api/v1/tenders/{tid}/evaluation", headers=centre.staff_h), 201)
+    await to_the_evaluation(panel, tender)
     state = await ok(await client.get(f"/api/v1/tenders/{tid}/evaluation", headers=centre.staff_h))
     [flagged] = state["flagged_below_cost"]
     low_bidder = centre.bidders[2][0]
