@@ -96,10 +96,6 @@ api = Api()
 route = api.route
 
 
-def _engine(call: Call) -> QuotaEngine:
-    return call.app[QUOTA_ENGINE]
-
-
 async def _with_live(call: Call, session: dict[str, Any]) -> dict[str, Any]:
     router = call.app[QUOTA_ROUTER]
     try:
