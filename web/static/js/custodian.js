@@ -1,7 +1,8 @@
 // The custodian's hand-in: fetch my sealed share, open it here with my private key file,
 // hand in the share text — what `sunlit bid share` does, with the key never leaving the page.
 import { api, fmt, showError, t } from "./api.js";
-import { SealedBoxError, b64urlDecode, decodeKeyFile, encodeShare, hasX25519, openSealedBox } from "./sealedbox.js";
+import { b64urlDecode, decodeKeyFile } from "./bidder/bytes.js";
+import { SealedBoxError, encodeShare, hasX25519, openSealedBox } from "./sealedbox.js";
 
 let privateKey = null;  // Uint8Array(32), only in this page's memory
 const keyState = document.getElementById("key-state");

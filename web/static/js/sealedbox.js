@@ -8,6 +8,7 @@
 //
 // The private key stays in this page: it is imported as a non-extractable-after-use
 // CryptoKey and never sent anywhere.
+import { b64urlDecode } from "./bidder/bytes.js";
 
 const VERSION = 1;
 const KEY_SIZE = 32;
@@ -18,30 +19,6 @@ const PKCS8_PREFIX = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 
 
 export class SealedBoxError extends Error {
   constructor(code, message) { super(message || code); this.code = code; }
-}
-
-export function b64urlDecode(text) {
-  const s = String(text).trim().replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
-  if (!/^[A-Za-z0-9_-]*$/.test(s)) throw new SealedBoxError("bad_key", "not base64");
-  const bin = atob(s.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - (s.length % 4)) % 4));
-  return Uint8Array.from(bin, (c) => c.charCodeAt(0));
-}
-
-export function b64urlEncode(bytes) {
-  let bin = ""; for (const b of bytes) bin += String.fromCharCode(b);
-  return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-/** A 32-byte key from a key file's bytes: raw, or text in base64url/base64/hex (as
- *  bidding.client.load_key reads it). */
-export function decodeKeyFile(bytes) {
-  if (bytes.length === KEY_SIZE) return bytes;
-  const text = new TextDecoder("ascii").decode(bytes).trim();
-  let key;
-  if (/^[0-9a-fA-F]{64}$/.test(text)) key = Uint8Array.from(text.match(/../g), (h) => parseInt(h, 16));
-  else key = b64urlDecode(text);
-  if (key.length !== KEY_SIZE) throw new SealedBoxError("bad_key", `${key.length} bytes, not 32`);
-  return key;
 }
 
 /** Whether this browser's WebCrypto has X25519. */
